@@ -1,0 +1,162 @@
+//! `RelPath`: a path inside the archive, which by construction cannot escape the directory it is
+//! unpacked into.
+
+use std::cmp::Ordering;
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+/// A non-empty relative path made only of normal components: no root, no `.`, no `..`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RelPath(PathBuf);
+
+/// Why a string is not a valid `RelPath`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RelPathError {
+    #[error("the path is empty")]
+    Empty,
+    #[error("the path is absolute")]
+    Absolute,
+    #[error("the path has a `..` component")]
+    ParentComponent,
+    #[error("the path has a `.` component")]
+    CurrentComponent,
+}
+
+impl RelPath {
+    pub fn new(path: impl Into<PathBuf>) -> Result<Self, RelPathError> {
+        let path = path.into();
+        let mut any = false;
+        // `Path::components` silently drops interior `.` components; look at the raw bytes too.
+        for raw in path.as_os_str().as_encoded_bytes().split(|&b| b == b'/') {
+            if raw == b"." {
+                return Err(RelPathError::CurrentComponent);
+            }
+        }
+        for c in path.components() {
+            match c {
+                Component::Normal(_) => any = true,
+                Component::RootDir | Component::Prefix(_) => return Err(RelPathError::Absolute),
+                Component::ParentDir => return Err(RelPathError::ParentComponent),
+                Component::CurDir => return Err(RelPathError::CurrentComponent),
+            }
+        }
+        if !any {
+            return Err(RelPathError::Empty);
+        }
+        Ok(RelPath(path.components().collect()))
+    }
+
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &OsStr) -> Result<RelPath, RelPathError> {
+        RelPath::new(self.0.join(name))
+    }
+
+    /// The first component: which root (`target` or `build`) the entry belongs to.
+    pub fn root(&self) -> &OsStr {
+        self.components().next().expect("RelPath is never empty")
+    }
+
+    /// The path below the root component (empty for the root itself).
+    pub fn below_root(&self) -> &Path {
+        let mut c = self.0.components();
+        c.next();
+        c.as_path()
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = &OsStr> + '_ {
+        self.0.components().map(|c| c.as_os_str())
+    }
+
+    pub fn parent(&self) -> Option<RelPath> {
+        self.0
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| RelPath(p.to_path_buf()))
+    }
+
+    pub fn file_name(&self) -> &OsStr {
+        self.0
+            .file_name()
+            .expect("RelPath always ends in a normal component")
+    }
+
+    pub fn depth(&self) -> usize {
+        self.0.components().count()
+    }
+
+    pub fn starts_with(&self, ancestor: &RelPath) -> bool {
+        self.0.starts_with(&ancestor.0)
+    }
+}
+
+/// Component-wise order (`Path`'s), which is exactly the order of a depth-first walk that visits
+/// each directory's children sorted by name: parents sort before children, and an archive in
+/// this order can be checked for duplicates and parentless entries with O(depth) memory.
+impl Ord for RelPath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for RelPath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.display().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_normal_paths_and_normalizes_slashes() {
+        assert_eq!(RelPath::new("a//b/").unwrap().as_path(), Path::new("a/b"));
+        assert_eq!(RelPath::new("target").unwrap().depth(), 1);
+    }
+
+    #[test]
+    fn rejects_escapes() {
+        let cases = [
+            ("", RelPathError::Empty),
+            ("/etc/passwd", RelPathError::Absolute),
+            ("a/../../b", RelPathError::ParentComponent),
+            ("..", RelPathError::ParentComponent),
+            ("./a", RelPathError::CurrentComponent),
+            ("a/./b", RelPathError::CurrentComponent),
+            (".", RelPathError::CurrentComponent),
+        ];
+        for (input, want) in cases {
+            assert_eq!(RelPath::new(input), Err(want), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn orders_like_a_sorted_depth_first_walk() {
+        let mut v: Vec<_> = ["a-c", "a/b", "a", "a/b/c", "b"]
+            .iter()
+            .map(|s| RelPath::new(*s).unwrap())
+            .collect();
+        v.sort();
+        let got: Vec<_> = v.iter().map(|p| p.to_string()).collect();
+        assert_eq!(got, ["a", "a/b", "a/b/c", "a-c", "b"]);
+    }
+
+    #[test]
+    fn splits_root_and_rest() {
+        let p = RelPath::new("target/debug/deps").unwrap();
+        assert_eq!(p.root(), "target");
+        assert_eq!(p.below_root(), Path::new("debug/deps"));
+        assert_eq!(p.parent().unwrap().to_string(), "target/debug");
+        assert!(RelPath::new("target").unwrap().parent().is_none());
+    }
+}

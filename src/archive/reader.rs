@@ -1,0 +1,395 @@
+//! Validating reader for the archive format.
+//!
+//! Every entry is checked as it streams past: its path is a `RelPath` under a known root, it
+//! sorts strictly after the previous one (so duplicates are impossible), its parent is a
+//! directory entry already seen, its type is one of the three we write, and a symlink points
+//! into the store dir without `..`. The same stream is scanned for store paths so callers can
+//! hold it against the GC anchor. Memory stays O(tree depth), whatever the number of entries.
+
+use super::{Entry, EntryKind, RelPath, RelPathError};
+use crate::store::{RefScanner, StoreDir, StorePath};
+use filetime::FileTime;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The root components an archive may hold: the target dir and a separate build dir.
+pub const ROOTS: [&str; 2] = ["build", "target"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("failed to open archive `{archive}`")]
+    Open { archive: PathBuf, source: io::Error },
+    #[error("archive `{archive}` is corrupt or truncated ({detail}); recreate it with `cargo nixcache pack`")]
+    Corrupt { archive: PathBuf, detail: String },
+    #[error("archive `{archive}`: entry `{entry}` is rejected: {problem}")]
+    Entry {
+        archive: PathBuf,
+        entry: String,
+        problem: EntryProblem,
+    },
+    #[error(
+        "archive `{archive}` names `{store_path}`, which its GC anchor `{anchor}` does not list, so \
+         `nix-store --gc` may delete it; recreate the artifacts with `cargo nixcache pack`"
+    )]
+    NotAnchored {
+        archive: PathBuf,
+        anchor: PathBuf,
+        store_path: PathBuf,
+    },
+    #[error(
+        "archive `{archive}` links into `{store_path}`, which does not exist (garbage-collected or \
+         never substituted?); realise it, e.g. `nix-store --realise {store_path}`, or rebuild the artifacts"
+    )]
+    MissingStorePath {
+        archive: PathBuf,
+        store_path: PathBuf,
+    },
+    #[error("archive `{archive}` holds {found} entries but its manifest says {expected}: it was truncated; recreate it with `cargo nixcache pack`")]
+    Truncated {
+        archive: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+}
+
+/// What is wrong with one entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    #[error("{0}")]
+    Path(RelPathError),
+    #[error("it is not under `target/` or `build/`")]
+    UnknownRoot,
+    #[error("a root must be a directory")]
+    RootNotDirectory,
+    #[error("it is a {0}; archives hold only directories, symlinks and regular files")]
+    UnsupportedType(&'static str),
+    #[error("it appears twice")]
+    Duplicate,
+    #[error("it comes after `{0}`; entries must be sorted")]
+    OutOfOrder(String),
+    #[error("its parent directory has no entry before it")]
+    MissingParent,
+    #[error("it lies below `{0}`, which is not a directory")]
+    BelowNonDirectory(String),
+    #[error("it is a symlink without a target")]
+    NoLinkTarget,
+    #[error("its symlink target `{target}` is not inside the store dir `{store}`")]
+    LinkOutsideStore { target: String, store: String },
+    #[error("its pax mtime `{0}` is malformed")]
+    BadMtime(String),
+}
+
+/// What a full pass over an archive found.
+#[derive(Debug, Default)]
+pub struct StreamSummary {
+    pub entries: u64,
+    /// Every store path named anywhere in the uncompressed stream.
+    pub references: BTreeSet<StorePath>,
+    /// The store paths that symlinks point into (a subset of `references`).
+    pub link_targets: BTreeSet<StorePath>,
+}
+
+/// An archive file on disk, plain or zstd-compressed (detected from its magic bytes).
+pub struct ArchiveReader<'a> {
+    path: &'a Path,
+    store: &'a StoreDir,
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+impl<'a> ArchiveReader<'a> {
+    pub fn new(path: &'a Path, store: &'a StoreDir) -> Self {
+        ArchiveReader { path, store }
+    }
+
+    /// Streams every entry, validated, to `visit` together with a reader of its contents.
+    pub fn read<E: From<ArchiveError>>(
+        &self,
+        mut visit: impl FnMut(&Entry, &mut dyn Read) -> Result<(), E>,
+    ) -> Result<StreamSummary, E> {
+        let scanning = ScanningReader {
+            inner: self.open()?,
+            scanner: RefScanner::new(self.store),
+        };
+        let mut tar = tar::Archive::new(scanning);
+        let mut order = OrderCheck::default();
+        let mut summary = StreamSummary::default();
+        let corrupt = |e: io::Error| ArchiveError::Corrupt {
+            archive: self.path.into(),
+            detail: e.to_string(),
+        };
+        for item in tar.entries().map_err(corrupt)? {
+            let mut item = item.map_err(corrupt)?;
+            let entry = self
+                .convert(&mut item)
+                .map_err(|(entry, problem)| self.reject(&entry, problem))?;
+            order
+                .check(&entry)
+                .map_err(|p| self.reject(&entry.path.to_string(), p))?;
+            if let EntryKind::Symlink { target } = &entry.kind {
+                let (store_path, _) = self.store.parse(target).map_err(|_| {
+                    self.reject(
+                        &entry.path.to_string(),
+                        EntryProblem::LinkOutsideStore {
+                            target: target.display().to_string(),
+                            store: self.store.as_path().display().to_string(),
+                        },
+                    )
+                })?;
+                summary.link_targets.insert(store_path);
+            }
+            visit(&entry, &mut item)?;
+            // Drain what the visitor left unread so the scanner sees the whole stream.
+            io::copy(&mut item, &mut io::sink()).map_err(corrupt)?;
+            summary.entries += 1;
+        }
+        let mut rest = tar.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
+        summary.references = rest.scanner.finish().into_iter().map(|r| r.path).collect();
+        Ok(summary)
+    }
+
+    fn open(&self) -> Result<Box<dyn Read + 'a>, ArchiveError> {
+        let open_err = |source| ArchiveError::Open {
+            archive: self.path.into(),
+            source,
+        };
+        let mut file = BufReader::with_capacity(1 << 16, File::open(self.path).map_err(open_err)?);
+        let head = io::BufRead::fill_buf(&mut file).map_err(open_err)?;
+        if head.starts_with(&ZSTD_MAGIC) {
+            let decoder = zstd::Decoder::with_buffer(file).map_err(open_err)?;
+            Ok(Box::new(decoder))
+        } else {
+            Ok(Box::new(file))
+        }
+    }
+
+    fn reject(&self, entry: &str, problem: EntryProblem) -> ArchiveError {
+        ArchiveError::Entry {
+            archive: self.path.into(),
+            entry: entry.into(),
+            problem,
+        }
+    }
+
+    /// Turns a tar member into an `Entry`, or names the member and what is wrong with it.
+    fn convert<R: Read>(
+        &self,
+        item: &mut tar::Entry<'_, R>,
+    ) -> Result<Entry, (String, EntryProblem)> {
+        let raw_path = item.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let path = RelPath::new(PathBuf::from(std::ffi::OsStr::from_bytes(&raw_path)))
+            .map_err(|e| (shown.clone(), EntryProblem::Path(e)))?;
+        let header = item.header();
+        let mode = header.mode().unwrap_or(0o644);
+        let kind = match header.entry_type() {
+            tar::EntryType::Directory => EntryKind::Dir { mode },
+            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File {
+                mode,
+                size: item.size(),
+            },
+            tar::EntryType::Symlink => {
+                let target = item
+                    .link_name()
+                    .ok()
+                    .flatten()
+                    .ok_or((shown.clone(), EntryProblem::NoLinkTarget))?
+                    .into_owned();
+                EntryKind::Symlink { target }
+            }
+            other => return Err((shown, EntryProblem::UnsupportedType(type_name(other)))),
+        };
+        let mtime = entry_mtime(item).map_err(|m| (shown.clone(), EntryProblem::BadMtime(m)))?;
+        Ok(Entry { path, mtime, kind })
+    }
+}
+
+fn type_name(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char => "character device",
+        tar::EntryType::Block => "block device",
+        tar::EntryType::Fifo => "fifo",
+        tar::EntryType::GNUSparse => "sparse file",
+        tar::EntryType::XGlobalHeader => "pax global header",
+        _ => "non-standard tar member",
+    }
+}
+
+/// The header's whole seconds, refined by a pax `mtime` record when there is one.
+fn entry_mtime<R: Read>(item: &mut tar::Entry<'_, R>) -> Result<FileTime, String> {
+    let secs = item.header().mtime().unwrap_or(0) as i64;
+    let Ok(Some(pax)) = item.pax_extensions() else {
+        return Ok(FileTime::from_unix_time(secs, 0));
+    };
+    for ext in pax.flatten() {
+        if ext.key_bytes() == b"mtime" {
+            let value = String::from_utf8_lossy(ext.value_bytes()).into_owned();
+            return parse_pax_time(&value).ok_or(value);
+        }
+    }
+    Ok(FileTime::from_unix_time(secs, 0))
+}
+
+/// Parses `SECS[.FRACTION]` as written in pax records (fraction of up to 9 digits kept).
+pub(crate) fn parse_pax_time(s: &str) -> Option<FileTime> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = secs.parse().ok()?;
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+    Some(FileTime::from_unix_time(secs, digits.parse().ok()?))
+}
+
+/// Checks order and parenthood with a stack of the current entry's ancestors.
+#[derive(Default)]
+struct OrderCheck {
+    last: Option<RelPath>,
+    /// Entries on the path from a root to the last entry, with whether each is a directory.
+    ancestors: Vec<(RelPath, bool)>,
+}
+
+impl OrderCheck {
+    fn check(&mut self, entry: &Entry) -> Result<(), EntryProblem> {
+        if let Some(last) = &self.last {
+            match entry.path.cmp(last) {
+                std::cmp::Ordering::Equal => return Err(EntryProblem::Duplicate),
+                std::cmp::Ordering::Less => return Err(EntryProblem::OutOfOrder(last.to_string())),
+                std::cmp::Ordering::Greater => {}
+            }
+        }
+        let is_dir = matches!(entry.kind, EntryKind::Dir { .. });
+        while self
+            .ancestors
+            .last()
+            .is_some_and(|(p, _)| !entry.path.starts_with(p))
+        {
+            self.ancestors.pop();
+        }
+        match entry.path.parent() {
+            None => {
+                if !ROOTS.iter().any(|r| entry.path.root() == *r) {
+                    return Err(EntryProblem::UnknownRoot);
+                }
+                if !is_dir {
+                    return Err(EntryProblem::RootNotDirectory);
+                }
+            }
+            Some(parent) => match self.ancestors.last() {
+                Some((p, false)) => return Err(EntryProblem::BelowNonDirectory(p.to_string())),
+                Some((p, true)) if *p == parent => {}
+                _ => return Err(EntryProblem::MissingParent),
+            },
+        }
+        self.ancestors.push((entry.path.clone(), is_dir));
+        self.last = Some(entry.path.clone());
+        Ok(())
+    }
+}
+
+/// Feeds everything read through it to a reference scanner.
+struct ScanningReader<R> {
+    inner: R,
+    scanner: RefScanner,
+}
+
+impl<R: Read> Read for ScanningReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.scanner.feed(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, dir: bool) -> Entry {
+        let kind = if dir {
+            EntryKind::Dir { mode: 0o755 }
+        } else {
+            EntryKind::File {
+                mode: 0o644,
+                size: 0,
+            }
+        };
+        Entry {
+            path: RelPath::new(path).unwrap(),
+            mtime: FileTime::zero(),
+            kind,
+        }
+    }
+
+    fn run(entries: &[(&str, bool)]) -> Result<(), (usize, EntryProblem)> {
+        let mut check = OrderCheck::default();
+        for (i, (p, d)) in entries.iter().enumerate() {
+            check.check(&entry(p, *d)).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn accepts_a_sorted_tree() {
+        run(&[
+            ("build", true),
+            ("target", true),
+            ("target/a", true),
+            ("target/a/f", false),
+            ("target/b", false),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn rejects_structural_problems() {
+        type Case<'a> = (&'a [(&'a str, bool)], usize, EntryProblem);
+        let cases: &[Case] = &[
+            (&[("etc", true)], 0, EntryProblem::UnknownRoot),
+            (&[("target", false)], 0, EntryProblem::RootNotDirectory),
+            (
+                &[("target", true), ("target", true)],
+                1,
+                EntryProblem::Duplicate,
+            ),
+            (
+                &[("target", true), ("target/b", false), ("target/a", false)],
+                2,
+                EntryProblem::OutOfOrder("target/b".into()),
+            ),
+            (
+                &[("target", true), ("target/x/y", false)],
+                1,
+                EntryProblem::MissingParent,
+            ),
+            (
+                &[("target", true), ("target/x", false), ("target/x/y", false)],
+                2,
+                EntryProblem::BelowNonDirectory("target/x".into()),
+            ),
+        ];
+        for (entries, at, problem) in cases {
+            assert_eq!(run(entries), Err((*at, problem.clone())), "{entries:?}");
+        }
+    }
+
+    #[test]
+    fn parses_pax_times() {
+        assert_eq!(
+            parse_pax_time("12.5"),
+            Some(FileTime::from_unix_time(12, 500_000_000))
+        );
+        assert_eq!(
+            parse_pax_time("12.000000001"),
+            Some(FileTime::from_unix_time(12, 1))
+        );
+        assert_eq!(parse_pax_time("7"), Some(FileTime::from_unix_time(7, 0)));
+        assert_eq!(parse_pax_time("x.1"), None);
+        assert_eq!(parse_pax_time("1.-1"), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! Deterministic writer for the archive format.
+
+use super::{Entry, EntryKind, RelPath};
+use std::io::{self, Read, Write};
+
+/// Writes entries as a pax tar stream. Callers add entries in `RelPath` order; the writer
+/// refuses anything else so that a bug in a walker cannot produce an archive the reader rejects.
+pub struct ArchiveWriter<W: Write> {
+    builder: tar::Builder<W>,
+    last: Option<RelPath>,
+}
+
+/// ustar's name and linkname fields hold 100 bytes; longer values go into pax records.
+const USTAR_FIELD_LEN: usize = 100;
+
+impl<W: Write> ArchiveWriter<W> {
+    pub fn new(out: W) -> Self {
+        let mut builder = tar::Builder::new(out);
+        builder.mode(tar::HeaderMode::Deterministic);
+        ArchiveWriter {
+            builder,
+            last: None,
+        }
+    }
+
+    /// Appends one entry; `contents` must yield exactly `size` bytes for a `File`.
+    pub fn append(&mut self, entry: &Entry, contents: Option<&mut dyn Read>) -> io::Result<()> {
+        if let Some(last) = &self.last {
+            if entry.path <= *last {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "archive entry `{}` added after `{last}`: entries must be sorted",
+                        entry.path
+                    ),
+                ));
+            }
+        }
+        let mut header = tar::Header::new_ustar();
+        let mut pax: Vec<(&str, Vec<u8>)> = Vec::new();
+        let path_bytes = entry.path.as_path().as_os_str().as_encoded_bytes();
+        let (mode, size, entry_type) = match &entry.kind {
+            EntryKind::Dir { mode } => (*mode, 0, tar::EntryType::Directory),
+            EntryKind::Symlink { target } => {
+                let target = target.as_os_str().as_encoded_bytes();
+                if target.len() > USTAR_FIELD_LEN {
+                    pax.push(("linkpath", target.to_vec()));
+                } else {
+                    header.set_link_name_literal(target)?;
+                }
+                (0o777, 0, tar::EntryType::Symlink)
+            }
+            EntryKind::File { mode, size } => (*mode, *size, tar::EntryType::Regular),
+        };
+        if path_bytes.len() > USTAR_FIELD_LEN {
+            pax.push(("path", path_bytes.to_vec()));
+            set_truncated_name(&mut header, path_bytes);
+        } else {
+            header.as_old_mut().name[..path_bytes.len()].copy_from_slice(path_bytes);
+        }
+        let (secs, nanos) = (entry.mtime.unix_seconds(), entry.mtime.nanoseconds());
+        if nanos != 0 {
+            pax.push(("mtime", format!("{secs}.{nanos:09}").into_bytes()));
+        }
+        header.set_mtime(secs.max(0) as u64);
+        header.set_mode(mode & 0o7777);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(size);
+        header.set_entry_type(entry_type);
+        header.set_cksum();
+        if !pax.is_empty() {
+            let records = pax_records(&pax);
+            let mut pax_header = tar::Header::new_ustar();
+            pax_header.as_old_mut().name[..PAX_HEADER_NAME.len()].copy_from_slice(PAX_HEADER_NAME);
+            pax_header.set_mode(0o644);
+            pax_header.set_size(records.len() as u64);
+            pax_header.set_entry_type(tar::EntryType::XHeader);
+            pax_header.set_cksum();
+            self.builder.append(&pax_header, records.as_slice())?;
+        }
+        match contents {
+            Some(data) => self.builder.append(&header, data.take(size))?,
+            None => self.builder.append(&header, io::empty())?,
+        }
+        self.last = Some(entry.path.clone());
+        Ok(())
+    }
+
+    /// Writes the end-of-archive marker and returns the underlying writer.
+    pub fn finish(self) -> io::Result<W> {
+        self.builder.into_inner()
+    }
+}
+
+/// The name of every pax extended header; readers ignore it, so a constant keeps output stable.
+const PAX_HEADER_NAME: &[u8] = b"PaxHeader";
+
+/// Encodes pax records: `"<len> <key>=<value>\n"`, where `<len>` counts the whole record,
+/// its own digits included.
+fn pax_records(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (key, value) in pairs {
+        let rest = 1 + key.len() + 1 + value.len() + 1;
+        let mut len = rest + 1;
+        while len != rest + len.to_string().len() {
+            len = rest + len.to_string().len();
+        }
+        out.extend_from_slice(format!("{len} {key}=").as_bytes());
+        out.extend_from_slice(value);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Fills the ustar name field with a prefix of a long path; readers use the pax `path` record.
+fn set_truncated_name(header: &mut tar::Header, path: &[u8]) {
+    header
+        .as_old_mut()
+        .name
+        .copy_from_slice(&path[..USTAR_FIELD_LEN]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_record_length_counts_its_own_digits() {
+        // 9 bytes of "a=bcdefg\n", the space, and the 2 digits of "12" itself.
+        assert_eq!(pax_records(&[("a", b"bcdefg".to_vec())]), b"12 a=bcdefg\n");
+        // 98 bytes without the length: 2 digits would make 100, which needs 3, so 101.
+        let rec = pax_records(&[("k", vec![b'x'; 94])]);
+        assert_eq!(rec.len(), 101);
+        assert!(rec.starts_with(b"101 k="));
+    }
+}

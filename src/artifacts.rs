@@ -1,0 +1,191 @@
+//! The artifacts directory (`$out` of a deps derivation): its file names, the manifest, the GC
+//! anchor, and recognising which format a directory holds (ours or one of crane's).
+
+use crate::archive::Compression;
+use crate::fsutil::{self, FsError};
+use crate::store::{StoreDir, StorePath};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Manifest file name; written last, so its presence means the artifacts are complete.
+pub const MANIFEST: &str = "nixcache.json";
+/// GC anchor file name: one absolute store path per line.
+pub const ANCHOR: &str = "nixcache-refs";
+/// Directory holding the real bytes of artifacts a build produced.
+pub const BLOBS: &str = "artifacts";
+/// Value of the manifest's `format` field.
+pub const FORMAT_NAME: &str = "cargo-nixcache";
+/// The format version this build writes and reads; see docs/format.md.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `nixcache.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    /// File name of the archive inside the artifacts directory.
+    pub archive: String,
+    pub compression: Compression,
+    /// File name of the GC anchor.
+    pub anchor: String,
+    /// The store dir the symlinks point into.
+    pub store_dir: PathBuf,
+    /// Number of archive entries, so a tar cut at a member boundary is detected.
+    pub entries: u64,
+    /// The roots present (`target`, and `build` when a separate build dir was packed).
+    pub roots: Vec<String>,
+    /// `cargo-nixcache <version>` that wrote it.
+    pub generator: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactsError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("`{path}` is not a cargo-nixcache manifest ({reason}); recreate the artifacts with `cargo nixcache pack`")]
+    BadManifest { path: PathBuf, reason: String },
+    #[error("`{path}` has format version {found}, but this cargo-nixcache reads version {FORMAT_VERSION}; use a matching cargo-nixcache or recreate the artifacts")]
+    UnsupportedVersion { path: PathBuf, found: u32 },
+    #[error("`{path}` was packed for the store dir `{packed}`, but the store dir here is `{here}`; pass --store-dir {packed} or repack")]
+    StoreDirMismatch {
+        path: PathBuf,
+        packed: PathBuf,
+        here: PathBuf,
+    },
+    #[error(
+        "`{0}` holds no cargo artifacts: expected `{MANIFEST}` (cargo-nixcache), `target.tar.zst` or \
+         `target/` (crane); is it the output of a deps derivation?"
+    )]
+    Unrecognized(PathBuf),
+    #[error("GC anchor `{path}` line {line}: {reason}")]
+    BadAnchor {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// What an artifacts directory holds.
+#[derive(Debug)]
+pub enum Artifacts {
+    /// Our format: the directory and its manifest.
+    Nixcache { dir: PathBuf, manifest: Manifest },
+    /// crane's `use-zstd` output: `target.tar.zst`, possibly with a `.prev` chain.
+    CraneZstd { archive: PathBuf },
+    /// crane's `use-symlink` output: a plain `target/` directory.
+    CraneDir { target: PathBuf },
+}
+
+impl Artifacts {
+    /// Recognises the format of `path`: an artifacts directory, or directly a crane archive.
+    pub fn detect(path: &Path, store: &StoreDir) -> Result<Self, ArtifactsError> {
+        let manifest_path = path.join(MANIFEST);
+        if manifest_path.is_file() {
+            let manifest = read_manifest(&manifest_path, store)?;
+            return Ok(Artifacts::Nixcache {
+                dir: path.to_path_buf(),
+                manifest,
+            });
+        }
+        if path.is_file() && path.to_string_lossy().ends_with(".tar.zst") {
+            return Ok(Artifacts::CraneZstd {
+                archive: path.to_path_buf(),
+            });
+        }
+        if path.join("target.tar.zst").is_file() {
+            return Ok(Artifacts::CraneZstd {
+                archive: path.join("target.tar.zst"),
+            });
+        }
+        if path.join("target").is_dir() {
+            return Ok(Artifacts::CraneDir {
+                target: path.join("target"),
+            });
+        }
+        Err(ArtifactsError::Unrecognized(path.to_path_buf()))
+    }
+}
+
+fn read_manifest(path: &Path, store: &StoreDir) -> Result<Manifest, ArtifactsError> {
+    let text = fsutil::read_to_string(path)?;
+    let manifest: Manifest =
+        serde_json::from_str(&text).map_err(|e| ArtifactsError::BadManifest {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+    if manifest.format != FORMAT_NAME {
+        let reason = format!("its format is `{}`", manifest.format);
+        return Err(ArtifactsError::BadManifest {
+            path: path.into(),
+            reason,
+        });
+    }
+    if manifest.version != FORMAT_VERSION {
+        return Err(ArtifactsError::UnsupportedVersion {
+            path: path.into(),
+            found: manifest.version,
+        });
+    }
+    for name in [&manifest.archive, &manifest.anchor] {
+        if name.contains('/') || name.starts_with('.') {
+            let reason = format!("it names the file `{name}` outside its directory");
+            return Err(ArtifactsError::BadManifest {
+                path: path.into(),
+                reason,
+            });
+        }
+    }
+    if manifest.store_dir != store.as_path() {
+        return Err(ArtifactsError::StoreDirMismatch {
+            path: path.into(),
+            packed: manifest.store_dir.clone(),
+            here: store.as_path().into(),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Renders the anchor: sorted absolute store paths, one per line.
+pub fn render_anchor(store: &StoreDir, paths: &BTreeSet<StorePath>) -> String {
+    let mut text = String::new();
+    for p in paths {
+        text.push_str(&store.to_absolute(p).to_string_lossy());
+        text.push('\n');
+    }
+    text
+}
+
+/// Reads an anchor back into the set of store paths it keeps alive.
+pub fn read_anchor(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>, ArtifactsError> {
+    let text = fsutil::read_to_string(path)?;
+    let mut set = BTreeSet::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let (store_path, rest) =
+            store
+                .parse(Path::new(line))
+                .map_err(|e| ArtifactsError::BadAnchor {
+                    path: path.into(),
+                    line: i + 1,
+                    reason: e.to_string(),
+                })?;
+        if !rest.as_os_str().is_empty() {
+            let reason = format!("`{line}` is not a bare store path");
+            return Err(ArtifactsError::BadAnchor {
+                path: path.into(),
+                line: i + 1,
+                reason,
+            });
+        }
+        set.insert(store_path);
+    }
+    Ok(set)
+}
+
+/// Writes the manifest atomically.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), FsError> {
+    fsutil::write_atomic(&dir.join(MANIFEST), |w| {
+        serde_json::to_writer_pretty(&mut *w, manifest)?;
+        w.write_all(b"\n")
+    })
+}

@@ -1,0 +1,295 @@
+//! The command line: clap definitions (their doc comments are the help text) and one function
+//! per subcommand, each a thin call into the library plus a summary line.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use nixcache::archive::Compression;
+use nixcache::store::StoreDir;
+use nixcache::{pack, refs, unpack, verify};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Exit code: the input was rejected (bad archive, forbidden reference, failed verification).
+pub const EXIT_REJECTED: i32 = 3;
+
+/// Inherit cargo target dirs across Nix derivations in O(files).
+#[derive(Parser)]
+#[command(name = "cargo-nixcache", bin_name = "cargo nixcache", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args)]
+pub struct Global {
+    /// The Nix store directory [default: $NIX_STORE, else $NIX_STORE_DIR, else /nix/store]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store_dir: Option<PathBuf>,
+    /// Print no summary line
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print the result as JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Pack a target dir into an artifacts directory ($out): symlinks.tar, GC anchor, moved artifacts
+    Pack(PackArgs),
+    /// Restore a target dir from artifacts (ours, or crane's target.tar.zst chain or target/ dir)
+    Unpack(UnpackArgs),
+    /// List the store paths referenced by files; fail on forbidden ones
+    Refs(RefsArgs),
+    /// Check that every archived symlink resolves and every store path is anchored
+    Verify(VerifyArgs),
+    /// Run the whole cycle on the bundled example workspace and print a timing table
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Args)]
+pub struct DirArgs {
+    /// The cargo target dir
+    #[arg(
+        long,
+        env = "CARGO_TARGET_DIR",
+        default_value = "target",
+        value_name = "DIR"
+    )]
+    pub target_dir: PathBuf,
+    /// A separate cargo build dir (build.build-dir), if any
+    #[arg(long, env = "CARGO_BUILD_BUILD_DIR", value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct PackArgs {
+    #[command(flatten)]
+    pub dirs: DirArgs,
+    /// The artifacts directory to write; must be a store path
+    #[arg(long, env = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Compression of the archive (the GC anchor keeps compressed archives safe)
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub compress: Compression,
+    /// zstd compression level
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub zstd_level: i32,
+    /// zstd worker threads [default: $NIX_BUILD_CORES, else the number of CPUs]
+    #[arg(long, env = "NIX_BUILD_CORES", value_name = "N")]
+    pub jobs: Option<u32>,
+}
+
+#[derive(Args)]
+pub struct UnpackArgs {
+    /// Artifacts directory (or a crane target.tar.zst)
+    pub artifacts: PathBuf,
+    #[command(flatten)]
+    pub dirs: DirArgs,
+}
+
+#[derive(Args)]
+pub struct RefsArgs {
+    /// Files or directories to scan
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Fail if this store path (absolute, or a base name) is referenced; repeatable
+    #[arg(long, value_name = "STORE_PATH")]
+    pub forbid: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// Artifacts directory
+    pub artifacts: PathBuf,
+}
+
+impl Global {
+    pub fn store(&self) -> Result<StoreDir> {
+        Ok(StoreDir::resolve(self.store_dir.as_deref())?)
+    }
+
+    /// Prints the summary line (stderr) or the JSON report (stdout).
+    fn report(&self, line: impl FnOnce() -> String, json: &impl serde::Serialize) -> Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(json)?);
+        } else if !self.quiet {
+            eprintln!("{}", line());
+        }
+        Ok(())
+    }
+}
+
+/// Runs a parsed command; `Ok(code)` is the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Pack(args) => run_pack(g, args),
+        Command::Unpack(args) => run_unpack(g, args),
+        Command::Refs(args) => run_refs(g, args),
+        Command::Verify(args) => run_verify(g, args),
+        Command::Demo(args) => crate::demo::run(g, args),
+    }
+}
+
+fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
+    let start = Instant::now();
+    let threads = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let opts = pack::PackOptions {
+        target_dir: args.dirs.target_dir,
+        build_dir: args.dirs.build_dir,
+        out: args.out,
+        compression: args.compress,
+        zstd_level: args.zstd_level,
+        zstd_threads: if threads > 1 { threads } else { 0 },
+        store: g.store()?,
+    };
+    let r = pack::pack(&opts)?;
+    g.report(
+        || {
+            format!(
+                "      Packed {} entries ({} linked, {} inlined {}, {} moved {}) into {} ({}, {} store paths anchored) in {}",
+                r.entries, r.linked, r.inlined, bytes(r.inlined_bytes), r.moved, bytes(r.moved_bytes),
+                r.archive.display(), bytes(r.archive_bytes), r.anchored, elapsed(start.elapsed()),
+            )
+        },
+        &r,
+    )?;
+    Ok(0)
+}
+
+fn run_unpack(g: &Global, args: UnpackArgs) -> Result<i32> {
+    let start = Instant::now();
+    let opts = unpack::UnpackOptions {
+        artifacts: args.artifacts,
+        target_dir: args.dirs.target_dir,
+        build_dir: args.dirs.build_dir,
+        store: g.store()?,
+    };
+    let r = unpack::unpack(&opts)?;
+    g.report(
+        || {
+            format!(
+                "    Unpacked {} ({} dirs, {} links, {} files {}) into {} in {}",
+                r.format,
+                r.dirs,
+                r.links,
+                r.files,
+                bytes(r.file_bytes),
+                opts.target_dir.display(),
+                elapsed(start.elapsed()),
+            )
+        },
+        &r,
+    )?;
+    Ok(0)
+}
+
+fn run_refs(g: &Global, args: RefsArgs) -> Result<i32> {
+    let store = g.store()?;
+    let forbid = args
+        .forbid
+        .iter()
+        .map(|f| refs::parse_forbid(&store, f).with_context(|| format!("invalid --forbid `{f}`")))
+        .collect::<Result<Vec<_>>>()?;
+    let report = refs::find_references(&store, &args.paths, &forbid)?;
+    let paths: Vec<String> = report
+        .references
+        .iter()
+        .map(|p| store.to_absolute(p).display().to_string())
+        .collect();
+    if g.json {
+        let hits: Vec<_> = report
+            .forbidden_hits
+            .iter()
+            .map(|h| serde_json::json!({"file": h.file, "offset": h.offset, "store_path": store.to_absolute(&h.path)}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"references": paths, "forbidden": hits})
+        );
+    } else {
+        for p in &paths {
+            println!("{p}");
+        }
+        for h in &report.forbidden_hits {
+            eprintln!(
+                "error: `{}` at offset {} references forbidden `{}`",
+                h.file.display(),
+                h.offset,
+                store.to_absolute(&h.path).display()
+            );
+        }
+    }
+    if !report.forbidden_hits.is_empty() {
+        if !g.json {
+            eprintln!(
+                "error: {} forbidden reference(s) found; find where they come from (e.g. debug info, \
+                 panic messages, build-script paths) and strip or remap them",
+                report.forbidden_hits.len()
+            );
+        }
+        return Ok(EXIT_REJECTED);
+    }
+    Ok(0)
+}
+
+fn run_verify(g: &Global, args: VerifyArgs) -> Result<i32> {
+    let start = Instant::now();
+    let r = verify::verify(&args.artifacts, &g.store()?)?;
+    if !g.json {
+        for p in &r.problems {
+            eprintln!("error: {p}");
+        }
+    }
+    g.report(
+        || {
+            format!(
+                "    Verified {} entries ({} links, {} store paths anchored): {} in {}",
+                r.entries,
+                r.links,
+                r.anchored,
+                if r.problems.is_empty() {
+                    "ok".to_string()
+                } else {
+                    format!("{} problem(s)", r.problems.len())
+                },
+                elapsed(start.elapsed()),
+            )
+        },
+        &r,
+    )?;
+    Ok(if r.problems.is_empty() {
+        0
+    } else {
+        EXIT_REJECTED
+    })
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn elapsed(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,163 @@
+//! Filesystem helpers whose errors always name the path they failed on.
+//!
+//! Modeled on cargo-util's `paths`: each helper carries the name of the `std::fs` function it
+//! wraps, so call sites read like std while error messages say which file was involved.
+//! Atomic writes go through a temporary file in the destination directory plus a rename.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// An I/O failure on a named path.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to {op} `{path}`")]
+pub struct FsError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl FsError {
+    pub fn new(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        FsError {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Attaches an operation and a path to an `io::Result`.
+pub trait IoContext<T> {
+    fn with_path(self, op: &'static str, path: &Path) -> Result<T, FsError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn with_path(self, op: &'static str, path: &Path) -> Result<T, FsError> {
+        self.map_err(|e| FsError::new(op, path, e))
+    }
+}
+
+pub fn create_dir_all(path: &Path) -> Result<(), FsError> {
+    fs::create_dir_all(path).with_path("create directory", path)
+}
+
+pub fn symlink_metadata(path: &Path) -> Result<fs::Metadata, FsError> {
+    fs::symlink_metadata(path).with_path("stat", path)
+}
+
+pub fn read_link(path: &Path) -> Result<PathBuf, FsError> {
+    fs::read_link(path).with_path("read symlink", path)
+}
+
+pub fn read_to_string(path: &Path) -> Result<String, FsError> {
+    fs::read_to_string(path).with_path("read", path)
+}
+
+pub fn rename(from: &Path, to: &Path) -> Result<(), FsError> {
+    fs::rename(from, to).with_path("rename into place", to)
+}
+
+/// Writes `path` atomically: the bytes go to a temporary file next to it, which is renamed over
+/// `path` only once `write` succeeded and the data is flushed. A failure leaves no `path` and no
+/// temporary file behind.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), FsError> {
+    let tmp = new_temp_beside(path)?;
+    let mut file = io::BufWriter::new(tmp.as_file());
+    write(&mut file)
+        .and_then(|()| file.flush())
+        .with_path("write", tmp.path())?;
+    drop(file);
+    persist(tmp, path)
+}
+
+/// Creates a temporary file in the directory of `path`, named after it, removed on drop.
+pub fn new_temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, FsError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{stem}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_path("create a temporary file in", dir)
+}
+
+/// Renames a finished temporary file to its final name.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), FsError> {
+    tmp.persist(path)
+        .map(drop)
+        .map_err(|e| FsError::new("rename into place", path, e.error))
+}
+
+/// Copies `from` to a new file `to` (which must not exist), preferring a reflink so that
+/// filesystems like btrfs and XFS share the blocks instead of duplicating them; mode is kept.
+pub fn copy_new(from: &Path, to: &Path) -> Result<u64, FsError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::PermissionsExt;
+    let mut src = fs::File::open(from).with_path("open", from)?;
+    let mode = src.metadata().with_path("stat", from)?.permissions().mode();
+    let mut dst = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o7777)
+        .open(to)
+        .with_path("create", to)?;
+    // FICLONE shares extents on CoW filesystems; everywhere else std::io::copy uses
+    // copy_file_range, which is still a kernel-side copy.
+    if nix::ioctl_reflink(&dst, &src) {
+        return Ok(src.metadata().map(|m| m.len()).unwrap_or(0));
+    }
+    io::copy(&mut src, &mut dst).with_path("copy into", to)
+}
+
+/// The most symlink hops followed when resolving a chain (Linux's own limit).
+pub const MAX_LINK_HOPS: usize = 40;
+
+/// Why a symlink chain did not end at an existing file.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("it is a dangling symlink (to `{0}`)")]
+    Dangling(PathBuf),
+    #[error("it is a symlink chain longer than {MAX_LINK_HOPS} hops")]
+    Loop,
+}
+
+/// Follows a symlink chain to the first path that is not a symlink, without canonicalizing the
+/// directories on the way (a store dir reached through a symlink keeps its name).
+pub fn resolve_link(path: &Path) -> Result<PathBuf, ResolveError> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINK_HOPS {
+        let target = read_link(&current)?;
+        let target = match current.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => current = target,
+            // Interior `.` components (`dir/./file`) are harmless; drop them so store paths parse.
+            Ok(_) => return Ok(target.components().collect()),
+            Err(_) => return Err(ResolveError::Dangling(target)),
+        }
+    }
+    Err(ResolveError::Loop)
+}
+
+mod nix {
+    use std::os::fd::AsRawFd;
+
+    /// `ioctl(dst, FICLONE, src)`; false when the filesystem cannot reflink.
+    pub fn ioctl_reflink(dst: &std::fs::File, src: &std::fs::File) -> bool {
+        const FICLONE: u64 = 0x4004_9409;
+        // SAFETY: FICLONE takes the source fd as its argument and touches no user memory.
+        unsafe { ::nix::libc::ioctl(dst.as_raw_fd(), FICLONE as _, src.as_raw_fd()) == 0 }
+    }
+}

@@ -1,0 +1,22 @@
+//! cargo-nixcache: inherit cargo target dirs across Nix derivations in O(files).
+//!
+//! - [`store`]: where the Nix store is, typed store paths, and scanning bytes for store paths.
+//! - [`archive`]: the `symlinks.tar` format, its deterministic writer and validating reader.
+//! - [`artifacts`]: the layout of an artifacts directory (`$out`): manifest, GC anchor, formats.
+//! - [`classify`]: which target-dir files become store symlinks and which stay real files.
+//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats.
+//! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
+//! - [`tree`]: creating entries beneath a directory without following symlinks in it.
+//! - [`fsutil`]: filesystem helpers whose errors name the path.
+
+pub mod archive;
+pub mod artifacts;
+pub mod classify;
+pub mod crane;
+pub mod fsutil;
+pub mod pack;
+pub mod refs;
+pub mod store;
+pub mod tree;
+pub mod unpack;
+pub mod verify;

@@ -1,0 +1,47 @@
+//! `cargo-nixcache`: parse, run, and render any error once.
+
+mod cli;
+mod demo;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Invoked as `cargo nixcache ...` cargo passes "nixcache" as the first argument; invoked
+    // directly as `cargo-nixcache ...` it does not. Accept both.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "nixcache") {
+        args.remove(1);
+    }
+    let cli = cli::Cli::parse_from(args);
+    match cli::run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            let rejected = err.chain().any(|c| {
+                c.downcast_ref::<nixcache::unpack::UnpackError>()
+                    .is_some_and(|e| e.is_bad_input())
+                    || c.downcast_ref::<nixcache::verify::VerifyError>().is_some()
+            });
+            ExitCode::from(if rejected {
+                cli::EXIT_REJECTED as u8
+            } else {
+                1
+            })
+        }
+    }
+}
+
+/// A closed stdout (`cargo nixcache refs ... | head`) is a normal way to stop.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

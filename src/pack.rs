@@ -1,0 +1,483 @@
+//! `pack`: turns a cargo target dir into an artifacts directory.
+//!
+//! Each file of the tree gets one of three fates (see `classify`): immutable artifacts this build
+//! produced are moved into `$out/artifacts/` and become symlinks; artifacts that already are
+//! symlinks into the store stay symlinks, re-pointed at their final target so chains never grow;
+//! files cargo rewrites are stored inline. The archive stream is scanned for store paths while it
+//! is written, and those become the GC anchor. The archive, the anchor and last the manifest are
+//! renamed into place only after everything succeeded.
+
+use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
+use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
+use crate::classify::{classify, Disposition};
+use crate::fsutil::{self, FsError, IoContext};
+use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
+use filetime::FileTime;
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct PackOptions {
+    pub target_dir: PathBuf,
+    /// A separate `build.build-dir`, if cargo was told to use one.
+    pub build_dir: Option<PathBuf>,
+    /// The artifacts directory to create; must be a store path (`$out`).
+    pub out: PathBuf,
+    pub compression: Compression,
+    pub zstd_level: i32,
+    /// zstd worker threads; 0 compresses on the calling thread.
+    pub zstd_threads: u32,
+    pub store: StoreDir,
+}
+
+/// What a pack did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PackReport {
+    pub archive: PathBuf,
+    pub entries: u64,
+    /// Symlinks written (to inherited artifacts and to moved ones).
+    pub linked: u64,
+    /// Files stored inside the archive.
+    pub inlined: u64,
+    pub inlined_bytes: u64,
+    /// Artifacts moved (or copied, across filesystems) into `$out/artifacts`.
+    pub moved: u64,
+    pub moved_bytes: u64,
+    pub skipped: u64,
+    pub archive_bytes: u64,
+    /// Store paths listed in the GC anchor.
+    pub anchored: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(
+        "target dir `{0}` does not exist or is not a directory; build first, or pass --target-dir"
+    )]
+    NoTargetDir(PathBuf),
+    #[error(
+        "output `{out}` is not a store path, so links into it would not survive in the store; pass \
+         the derivation's `$out` (or --store-dir if the store lives elsewhere)"
+    )]
+    OutNotStorePath { out: PathBuf, source: StoreError },
+    #[error("output `{out}` and target dir `{target}` overlap; pack into a separate directory")]
+    Overlap { out: PathBuf, target: PathBuf },
+    #[error(
+        "`{path}` is a symlink to `{target}`, outside the store dir `{store}`; pack keeps only links \
+         into the store: replace it with a real file or delete it"
+    )]
+    LinkOutsideStore {
+        path: PathBuf,
+        target: PathBuf,
+        store: PathBuf,
+    },
+    #[error("`{path}` cannot be packed: {source}; the store path it names may be gone: rebuild it or delete the link")]
+    BadLink {
+        path: PathBuf,
+        source: fsutil::ResolveError,
+    },
+    #[error("`{path}` is a {kind}; a target dir should hold only files, directories and symlinks: delete it")]
+    Unsupported { path: PathBuf, kind: &'static str },
+    #[error("failed to write archive `{archive}`")]
+    Write { archive: PathBuf, source: io::Error },
+}
+
+/// Packs `opts.target_dir` (and the build dir) into `opts.out`.
+pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
+    let roots = roots(opts)?;
+    let (out_store_path, rest) =
+        opts.store
+            .parse(&opts.out)
+            .map_err(|source| PackError::OutNotStorePath {
+                out: opts.out.clone(),
+                source,
+            })?;
+    if !rest.as_os_str().is_empty() {
+        let source = StoreError::NotInStore {
+            path: opts.out.clone(),
+            store_dir: opts.store.as_path().into(),
+        };
+        return Err(PackError::OutNotStorePath {
+            out: opts.out.clone(),
+            source,
+        });
+    }
+    fsutil::create_dir_all(&opts.out)?;
+    let out_real = fs::canonicalize(&opts.out).with_path("resolve", &opts.out)?;
+    for (_, root) in &roots {
+        let root_real = fs::canonicalize(root).with_path("resolve", root)?;
+        if out_real.starts_with(&root_real) || root_real.starts_with(&out_real) {
+            return Err(PackError::Overlap {
+                out: opts.out.clone(),
+                target: root.clone(),
+            });
+        }
+    }
+    let _ = out_store_path;
+
+    let archive_path = opts.out.join(opts.compression.archive_file_name());
+    let tmp = fsutil::new_temp_beside(&archive_path)?;
+    let write_err = |source| PackError::Write {
+        archive: archive_path.clone(),
+        source,
+    };
+    let file = io::BufWriter::with_capacity(1 << 16, tmp.as_file().try_clone().map_err(write_err)?);
+    let sink = match opts.compression {
+        Compression::None => Sink::Plain(file),
+        Compression::Zstd => {
+            let mut encoder = zstd::Encoder::new(file, opts.zstd_level).map_err(write_err)?;
+            if opts.zstd_threads > 0 {
+                encoder.multithread(opts.zstd_threads).map_err(write_err)?;
+            }
+            Sink::Zstd(encoder)
+        }
+    };
+    let scanning = ScanningWriter {
+        inner: sink,
+        scanner: RefScanner::new(&opts.store),
+    };
+    let mut packer = Packer {
+        opts,
+        writer: ArchiveWriter::new(scanning),
+        report: PackReport::default(),
+        moved_inodes: HashMap::new(),
+        archive_path: archive_path.clone(),
+        made_blob_dir: None,
+    };
+    for (name, root) in &roots {
+        let skip: Vec<&Path> = roots
+            .iter()
+            .map(|(_, p)| p.as_path())
+            .filter(|p| *p != root)
+            .collect();
+        packer.walk(name, root, &skip)?;
+    }
+    let Packer {
+        writer, mut report, ..
+    } = packer;
+    let ScanningWriter {
+        inner: sink,
+        scanner,
+    } = writer.finish().map_err(write_err)?;
+    sink.finish().map_err(write_err)?;
+    let references: BTreeSet<StorePath> = scanner.finish().into_iter().map(|r| r.path).collect();
+    report.archive_bytes = tmp.as_file().metadata().map_err(write_err)?.len();
+    report.anchored = references.len() as u64;
+    report.archive = archive_path.clone();
+
+    let anchor_text = artifacts::render_anchor(&opts.store, &references);
+    fsutil::write_atomic(&opts.out.join(ANCHOR), |w| {
+        w.write_all(anchor_text.as_bytes())
+    })?;
+    fsutil::persist(tmp, &archive_path)?;
+    // A pack with the other compression may have run into this directory before.
+    for other in [Compression::None, Compression::Zstd] {
+        if other != opts.compression {
+            let stale = opts.out.join(other.archive_file_name());
+            if stale.exists() {
+                fs::remove_file(&stale).with_path("remove stale archive", &stale)?;
+            }
+        }
+    }
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        archive: opts.compression.archive_file_name().into(),
+        compression: opts.compression,
+        anchor: ANCHOR.into(),
+        store_dir: opts.store.as_path().into(),
+        entries: report.entries,
+        roots: roots.iter().map(|(n, _)| n.to_string()).collect(),
+        generator: concat!("cargo-nixcache ", env!("CARGO_PKG_VERSION")).into(),
+    };
+    artifacts::write_manifest(&opts.out, &manifest)?;
+    Ok(report)
+}
+
+/// The directories to pack under their archive root names, sorted by name.
+fn roots(opts: &PackOptions) -> Result<Vec<(&'static str, PathBuf)>, PackError> {
+    if !opts.target_dir.is_dir() {
+        return Err(PackError::NoTargetDir(opts.target_dir.clone()));
+    }
+    let mut roots = vec![("target", opts.target_dir.clone())];
+    if let Some(build) = &opts.build_dir {
+        let same = fs::canonicalize(build).ok() == fs::canonicalize(&opts.target_dir).ok();
+        if build.is_dir() && !same {
+            roots.insert(0, ("build", build.clone()));
+        }
+    }
+    Ok(roots)
+}
+
+struct Packer<'a, W: Write> {
+    opts: &'a PackOptions,
+    writer: ArchiveWriter<W>,
+    report: PackReport,
+    /// Hard-linked files (cargo's uplifted binaries) already moved, by (device, inode).
+    moved_inodes: HashMap<(u64, u64), PathBuf>,
+    archive_path: PathBuf,
+    /// The last blob directory created, to skip most `create_dir_all` calls.
+    made_blob_dir: Option<PathBuf>,
+}
+
+impl<W: Write> Packer<'_, W> {
+    fn walk(&mut self, name: &str, root: &Path, skip: &[&Path]) -> Result<(), PackError> {
+        let walker = walkdir::WalkDir::new(root)
+            .sort_by_file_name()
+            .follow_links(false);
+        let mut it = walker.into_iter();
+        while let Some(item) = it.next() {
+            let item = item.map_err(|e| {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                FsError::new(
+                    "read directory",
+                    path,
+                    e.into_io_error()
+                        .unwrap_or_else(|| io::Error::other("walk failed")),
+                )
+            })?;
+            let path = item.path();
+            if item.depth() > 0 && skip.contains(&path) {
+                it.skip_current_dir();
+                continue;
+            }
+            let below = path
+                .strip_prefix(root)
+                .expect("walkdir yields paths below its root");
+            let rel = RelPath::new(Path::new(name).join(below))
+                .expect("walkdir yields normal components");
+            let meta = fsutil::symlink_metadata(path)?;
+            let file_type = meta.file_type();
+            if file_type.is_dir() {
+                let entry = Entry {
+                    path: rel,
+                    mtime: FileTime::from_last_modification_time(&meta),
+                    kind: EntryKind::Dir {
+                        mode: meta.mode() & 0o7777,
+                    },
+                };
+                self.append(&entry, None)?;
+            } else if file_type.is_symlink() {
+                self.symlink(rel, path, below)?;
+            } else if file_type.is_file() {
+                self.file(rel, path, below, &meta)?;
+            } else {
+                return Err(PackError::Unsupported {
+                    path: path.into(),
+                    kind: kind_name(&file_type),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn symlink(&mut self, rel: RelPath, path: &Path, below: &Path) -> Result<(), PackError> {
+        let disposition = classify(below);
+        if disposition == Disposition::Skip {
+            self.report.skipped += 1;
+            return Ok(());
+        }
+        let target = fsutil::resolve_link(path).map_err(|source| PackError::BadLink {
+            path: path.into(),
+            source,
+        })?;
+        if self.opts.store.parse(&target).is_err() {
+            return Err(PackError::LinkOutsideStore {
+                path: path.into(),
+                target,
+                store: self.opts.store.as_path().into(),
+            });
+        }
+        let meta = fs::metadata(&target).with_path("stat", &target)?;
+        match disposition {
+            Disposition::Inline => self.inline(rel, &target, &meta),
+            _ => self.link(rel, target),
+        }
+    }
+
+    fn file(
+        &mut self,
+        rel: RelPath,
+        path: &Path,
+        below: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<(), PackError> {
+        match classify(below) {
+            Disposition::Skip => {
+                self.report.skipped += 1;
+                Ok(())
+            }
+            Disposition::Inline => self.inline(rel, path, meta),
+            Disposition::Link => {
+                let blob = self.move_to_blobs(&rel, path, meta)?;
+                replace_with_symlink(path, &blob)?;
+                self.link(rel, blob)
+            }
+        }
+    }
+
+    fn inline(
+        &mut self,
+        rel: RelPath,
+        source: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<(), PackError> {
+        let mut file = fs::File::open(source).with_path("open", source)?;
+        let size = meta.len();
+        let entry = Entry {
+            path: rel,
+            mtime: FileTime::from_last_modification_time(meta),
+            kind: EntryKind::File {
+                mode: meta.permissions().mode() & 0o7777,
+                size,
+            },
+        };
+        self.append(&entry, Some(&mut file))?;
+        self.report.inlined += 1;
+        self.report.inlined_bytes += size;
+        Ok(())
+    }
+
+    fn link(&mut self, rel: RelPath, target: PathBuf) -> Result<(), PackError> {
+        let entry = Entry {
+            path: rel,
+            mtime: SYMLINK_MTIME,
+            kind: EntryKind::Symlink { target },
+        };
+        self.append(&entry, None)?;
+        self.report.linked += 1;
+        Ok(())
+    }
+
+    /// Moves a freshly built artifact into `$out/artifacts/<root>/...`, once per inode.
+    fn move_to_blobs(
+        &mut self,
+        rel: &RelPath,
+        path: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<PathBuf, PackError> {
+        let inode = (meta.dev(), meta.ino());
+        if meta.nlink() > 1 {
+            if let Some(blob) = self.moved_inodes.get(&inode) {
+                return Ok(blob.clone());
+            }
+        }
+        let blob = self.opts.out.join(BLOBS).join(rel.as_path());
+        let dir = blob.parent().expect("blob paths have a parent");
+        if self.made_blob_dir.as_deref() != Some(dir) {
+            fsutil::create_dir_all(dir)?;
+            self.made_blob_dir = Some(dir.to_path_buf());
+        }
+        match fs::rename(path, &blob) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
+                fsutil::copy_new(path, &blob)?;
+                let mtime = FileTime::from_last_modification_time(meta);
+                filetime::set_file_mtime(&blob, mtime).with_path("set mtime of", &blob)?;
+                fs::remove_file(path).with_path("remove", path)?;
+            }
+            Err(e) => {
+                return Err(FsError::new("move into the artifacts directory", &blob, e).into())
+            }
+        }
+        if meta.nlink() > 1 {
+            self.moved_inodes.insert(inode, blob.clone());
+        }
+        self.report.moved += 1;
+        self.report.moved_bytes += meta.len();
+        Ok(blob)
+    }
+
+    fn append(
+        &mut self,
+        entry: &Entry,
+        contents: Option<&mut dyn io::Read>,
+    ) -> Result<(), PackError> {
+        self.writer
+            .append(entry, contents)
+            .map_err(|source| PackError::Write {
+                archive: self.archive_path.clone(),
+                source,
+            })?;
+        self.report.entries += 1;
+        Ok(())
+    }
+}
+
+/// Leaves a symlink to the moved artifact where it was, so the target dir stays usable.
+fn replace_with_symlink(path: &Path, target: &Path) -> Result<(), FsError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".nixcache-link");
+    let tmp = PathBuf::from(tmp);
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).with_path("create symlink", &tmp)?;
+    fs::rename(&tmp, path).with_path("replace with a symlink", path)
+}
+
+fn kind_name(t: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "fifo"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// Where the tar stream goes: the archive file, directly or through a zstd encoder.
+enum Sink<W: Write> {
+    Plain(W),
+    Zstd(zstd::Encoder<'static, W>),
+}
+
+impl<W: Write> Sink<W> {
+    /// Ends the zstd frame (if any) and flushes, reporting errors a drop would swallow.
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Sink::Plain(mut w) => w.flush(),
+            Sink::Zstd(encoder) => encoder.finish()?.flush(),
+        }
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+/// Feeds everything written through it to a reference scanner.
+struct ScanningWriter<W> {
+    inner: W,
+    scanner: RefScanner,
+}
+
+impl<W: Write> Write for ScanningWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.scanner.feed(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,18 @@
+//! The Nix store as this tool sees it: where it is, what a store path is, and how to find store
+//! paths inside arbitrary bytes.
+//!
+//! - [`nixbase32`]: the odd base32 Nix writes hashes in.
+//! - [`path`]: [`StoreDir`] and [`StorePath`], parsed once and typed from then on.
+//! - [`refscan`]: the reference scanner behind GC anchors, `refs` and `verify`.
+//!
+//! Nothing here touches the filesystem; the store directory is a value passed in, never assumed.
+
+pub mod nixbase32;
+pub mod path;
+pub mod refscan;
+
+pub use path::{
+    BaseNameError, StoreDir, StoreError, StorePath, DEFAULT_STORE_DIR, DIGEST_LEN, ENV_NIX_STORE,
+    ENV_NIX_STORE_DIR, HASH_PART_LEN, MAX_NAME_LEN,
+};
+pub use refscan::{scan_bytes, scan_reader, RefScanner, Reference};

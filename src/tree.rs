@@ -1,0 +1,313 @@
+//! Materializes entries beneath a directory without ever following a symlink in it.
+//!
+//! Every creation is an `*at` call relative to an open file descriptor of the parent directory,
+//! and parent directories are opened one component at a time with `O_NOFOLLOW`, so an entry can
+//! never be written through a symlink that is already in the tree (one planted by an earlier
+//! entry or by another process). Open parents are kept on a stack: for input in sorted order
+//! (our archives) each entry costs one syscall for its creation plus one per directory change.
+//!
+//! # Security
+//! Defended: entry paths escaping the root (callers pass validated `RelPath`s, and parents are
+//! never resolved through symlinks), writes through pre-existing symlinks, replacing a directory.
+//! Not defended: a concurrent process with write access to the tree renaming directories around
+//! while we work; the root path itself is resolved once, normally, when the tree is opened.
+
+use crate::fsutil::{FsError, IoContext};
+use filetime::FileTime;
+use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{futimens, mkdirat, utimensat, Mode, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+/// What to do when an entry's name already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Fail (`EEXIST`): the tree was empty, so a clash is a bug or a race.
+    Fail,
+    /// Replace files and symlinks, keep directories (overlaying a chain of archives).
+    Replace,
+}
+
+struct Frame {
+    rel: PathBuf,
+    fd: OwnedFd,
+    mtime: Option<FileTime>,
+}
+
+/// A directory being filled.
+pub struct Tree {
+    root: PathBuf,
+    existing: Existing,
+    root_mtime: Option<FileTime>,
+    dirs: DirStack,
+}
+
+/// The open directories from the root down to the last entry's parent.
+struct DirStack {
+    root_fd: OwnedFd,
+    stack: Vec<Frame>,
+    /// The directory created last and its mtime, to re-apply once its children exist.
+    last_dir: Option<(PathBuf, FileTime)>,
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+impl Tree {
+    /// Opens an existing directory as the root.
+    pub fn open(root: &Path, existing: Existing) -> Result<Self, FsError> {
+        let root_fd = nix::fcntl::open(root, DIR_FLAGS, Mode::empty())
+            .map_err(io::Error::from)
+            .with_path("open directory", root)?;
+        let dirs = DirStack {
+            root_fd,
+            stack: Vec::new(),
+            last_dir: None,
+        };
+        Ok(Tree {
+            root: root.into(),
+            existing,
+            root_mtime: None,
+            dirs,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Sets the root's own mtime; applied in `finish`, after all its children exist.
+    pub fn set_root_mtime(&mut self, mtime: FileTime) {
+        self.root_mtime = Some(mtime);
+    }
+
+    pub fn create_dir(&mut self, rel: &Path, mode: u32, mtime: FileTime) -> Result<(), FsError> {
+        let (parent, name) = self.dirs.parent(&self.root, rel)?;
+        let mode = Mode::from_bits_truncate((mode & 0o777) | 0o700);
+        match mkdirat(parent, name, mode) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) if self.existing == Existing::Replace && is_dir_at(parent, name) => {
+            }
+            Err(e) => return Err(fs_err(&self.root, "create directory", rel, e)),
+        }
+        set_times_at(parent, name, mtime)
+            .map_err(|e| fs_err(&self.root, "set mtime of", rel, e))?;
+        self.dirs.last_dir = Some((rel.to_path_buf(), mtime));
+        Ok(())
+    }
+
+    pub fn create_symlink(&mut self, rel: &Path, target: &Path) -> Result<(), FsError> {
+        self.create_with(rel, "create symlink", |parent, name| {
+            symlinkat(target, parent, name)
+        })
+    }
+
+    /// Creates `rel` as a hard link to `existing_rel`, an entry created earlier in this tree.
+    pub fn hard_link(&mut self, rel: &Path, existing_rel: &Path) -> Result<(), FsError> {
+        let (src_parent, src_name) = self.dirs.parent(&self.root, existing_rel)?;
+        let src_parent = src_parent
+            .try_clone_to_owned()
+            .map_err(|e| FsError::new("open directory", self.root.join(existing_rel), e))?;
+        let src_name = src_name.to_owned();
+        self.create_with(rel, "create hard link", |parent, name| {
+            linkat(
+                &src_parent,
+                src_name.as_os_str(),
+                parent,
+                name,
+                nix::fcntl::AtFlags::empty(),
+            )
+        })
+    }
+
+    /// Creates a regular file with `contents`, writable by its owner; returns the bytes written.
+    pub fn create_file(
+        &mut self,
+        rel: &Path,
+        mode: u32,
+        mtime: FileTime,
+        contents: &mut dyn Read,
+    ) -> Result<u64, FsError> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mode = Mode::from_bits_truncate((mode & 0o777) | 0o200);
+        let mut fd = None;
+        self.create_with(rel, "create", |parent, name| {
+            fd = Some(openat(parent, name, flags, mode)?);
+            Ok(())
+        })?;
+        let mut file = File::from(fd.expect("create_with succeeded"));
+        let n = io::copy(contents, &mut file).with_path("write", &self.root.join(rel))?;
+        let time = timespec(mtime);
+        futimens(file.as_fd(), &time, &time)
+            .map_err(|e| fs_err(&self.root, "set mtime of", rel, e))?;
+        Ok(n)
+    }
+
+    /// Pops every open directory, applying the mtimes of directories whose children are done.
+    pub fn finish(mut self) -> Result<(), FsError> {
+        while !self.dirs.stack.is_empty() {
+            self.dirs.pop(&self.root)?;
+        }
+        if let Some(mtime) = self.root_mtime {
+            let t = timespec(mtime);
+            futimens(self.dirs.root_fd.as_fd(), &t, &t)
+                .map_err(|e| fs_err(&self.root, "set mtime of", Path::new(""), e))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `create(parent_fd, name)`, replacing an existing non-directory if allowed.
+    fn create_with(
+        &mut self,
+        rel: &Path,
+        what: &'static str,
+        mut create: impl FnMut(BorrowedFd<'_>, &OsStr) -> nix::Result<()>,
+    ) -> Result<(), FsError> {
+        let (parent, name) = self.dirs.parent(&self.root, rel)?;
+        match create(parent, name) {
+            Err(Errno::EEXIST) if self.existing == Existing::Replace => {
+                unlinkat(parent, name, UnlinkatFlags::NoRemoveDir)
+                    .map_err(|e| fs_err(&self.root, "replace", rel, e))?;
+                create(parent, name).map_err(|e| fs_err(&self.root, what, rel, e))
+            }
+            other => other.map_err(|e| fs_err(&self.root, what, rel, e)),
+        }
+    }
+}
+
+impl DirStack {
+    /// The open parent directory of `rel` and `rel`'s last component, opening (and if need be
+    /// creating) the directories in between one component at a time.
+    fn parent<'a>(
+        &mut self,
+        root: &Path,
+        rel: &'a Path,
+    ) -> Result<(BorrowedFd<'_>, &'a OsStr), FsError> {
+        let name = rel
+            .file_name()
+            .ok_or_else(|| fs_err(root, "create", rel, Errno::EINVAL))?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        while self
+            .stack
+            .last()
+            .is_some_and(|f| !parent.starts_with(&f.rel))
+        {
+            self.pop(root)?;
+        }
+        let depth = self.stack.last().map_or(0, |f| f.rel.components().count());
+        for component in parent.components().skip(depth) {
+            let Component::Normal(c) = component else {
+                return Err(fs_err(root, "open directory", rel, Errno::EINVAL));
+            };
+            let rel_dir = self
+                .stack
+                .last()
+                .map_or_else(PathBuf::new, |f| f.rel.clone())
+                .join(c);
+            let fd = self
+                .open_or_create_dir(c)
+                .map_err(|e| fs_err(root, "open directory", &rel_dir, e))?;
+            let mtime = match &self.last_dir {
+                Some((p, t)) if *p == rel_dir => Some(*t),
+                _ => None,
+            };
+            self.stack.push(Frame {
+                rel: rel_dir,
+                fd,
+                mtime,
+            });
+        }
+        let fd = self
+            .stack
+            .last()
+            .map_or(self.root_fd.as_fd(), |f| f.fd.as_fd());
+        Ok((fd, name))
+    }
+
+    fn open_or_create_dir(&self, name: &OsStr) -> nix::Result<OwnedFd> {
+        let parent = self
+            .stack
+            .last()
+            .map_or(self.root_fd.as_fd(), |f| f.fd.as_fd());
+        match openat(parent, name, DIR_FLAGS, Mode::empty()) {
+            Err(Errno::ENOENT) => {
+                mkdirat(parent, name, Mode::from_bits_truncate(0o755))?;
+                openat(parent, name, DIR_FLAGS, Mode::empty())
+            }
+            other => other,
+        }
+    }
+
+    fn pop(&mut self, root: &Path) -> Result<(), FsError> {
+        let frame = self.stack.pop().expect("pop on a non-empty stack");
+        if let Some(mtime) = frame.mtime {
+            let t = timespec(mtime);
+            futimens(frame.fd.as_fd(), &t, &t)
+                .map_err(|e| fs_err(root, "set mtime of", &frame.rel, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn fs_err(root: &Path, op: &'static str, rel: &Path, e: Errno) -> FsError {
+    FsError::new(op, root.join(rel), io::Error::from(e))
+}
+
+fn is_dir_at(parent: BorrowedFd<'_>, name: &OsStr) -> bool {
+    nix::sys::stat::fstatat(parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR)
+}
+
+fn timespec(t: FileTime) -> TimeSpec {
+    TimeSpec::new(t.unix_seconds(), t.nanoseconds() as _)
+}
+
+fn set_times_at(parent: BorrowedFd<'_>, name: &OsStr, mtime: FileTime) -> nix::Result<()> {
+    let t = timespec(mtime);
+    utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink)
+}
+
+/// Prepares a destination root: creates it if absent, accepts it if empty. Returns whether it was
+/// created (so a failed unpack knows whether to remove it or only empty it).
+pub fn prepare_empty_root(root: &Path) -> Result<Option<bool>, FsError> {
+    match std::fs::symlink_metadata(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            crate::fsutil::create_dir_all(root)?;
+            Ok(Some(true))
+        }
+        Err(e) => Err(FsError::new("stat", root, e)),
+        Ok(m) if m.is_dir() => {
+            let mut entries = std::fs::read_dir(root).with_path("read directory", root)?;
+            Ok(if entries.next().is_none() {
+                Some(false)
+            } else {
+                None
+            })
+        }
+        Ok(_) => Ok(None),
+    }
+}
+
+/// Undoes a failed unpack into a root prepared by `prepare_empty_root`.
+pub fn rollback_root(root: &Path, created: bool) {
+    if created {
+        let _ = std::fs::remove_dir_all(root);
+    } else if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => drop(std::fs::remove_dir_all(&path)),
+                _ => drop(std::fs::remove_file(&path)),
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! `unpack`: restores a target dir from artifacts, in two passes.
+//!
+//! Pass one reads the whole archive and checks everything (entry paths and types, order, links
+//! into the store, the GC anchor, that linked store paths exist) without touching the disk.
+//! Only then does pass two create the tree, into a destination that must be absent or empty;
+//! if pass two fails anyway (disk full, a race), what it created is removed again, so the
+//! destination is left exactly as it was.
+
+use crate::archive::{ArchiveError, ArchiveReader, EntryKind};
+use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
+use crate::crane;
+use crate::fsutil::FsError;
+use crate::store::StoreDir;
+use crate::tree::{self, Existing, Tree};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct UnpackOptions {
+    /// An artifacts directory (ours or crane's), or a crane `target.tar.zst`.
+    pub artifacts: PathBuf,
+    pub target_dir: PathBuf,
+    /// Where a separately packed build dir (`build.build-dir`) goes.
+    pub build_dir: Option<PathBuf>,
+    pub store: StoreDir,
+}
+
+/// What an unpack did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UnpackReport {
+    /// `nixcache`, `crane-zstd` or `crane-dir`.
+    pub format: &'static str,
+    pub dirs: u64,
+    pub links: u64,
+    pub files: u64,
+    pub file_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactsError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Crane(#[from] crane::CraneError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(
+        "`{0}` already exists and is not an empty directory; unpack restores a whole tree and will \
+         not mix it with another: remove it first"
+    )]
+    NotEmpty(PathBuf),
+    #[error(
+        "archive `{0}` holds a separate build dir (build.build-dir) but none was given; pass \
+         --build-dir or set CARGO_BUILD_BUILD_DIR"
+    )]
+    NoBuildDir(PathBuf),
+}
+
+impl UnpackError {
+    /// Whether the artifacts themselves were rejected (as opposed to an environment problem).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            UnpackError::Archive(_) | UnpackError::NoBuildDir(_) => true,
+            UnpackError::Crane(e) => !matches!(e, crane::CraneError::Fs(_)),
+            UnpackError::Artifacts(e) => !matches!(e, ArtifactsError::Fs(_)),
+            UnpackError::Fs(_) | UnpackError::NotEmpty(_) => false,
+        }
+    }
+}
+
+/// Unpacks `opts.artifacts` into the target (and build) dir.
+pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
+    match Artifacts::detect(&opts.artifacts, &opts.store)? {
+        Artifacts::Nixcache { dir, manifest } => unpack_nixcache(opts, &dir, &manifest),
+        Artifacts::CraneZstd { archive } => {
+            let chain = crane::zstd_chain(&archive, &opts.store)?;
+            into_empty_roots(&[&opts.target_dir], Existing::Replace, |trees| {
+                Ok(crane::unpack_zstd_chain(
+                    &chain,
+                    &opts.store,
+                    &mut trees[0],
+                )?)
+            })
+            .map(|r| UnpackReport {
+                format: "crane-zstd",
+                ..r
+            })
+        }
+        Artifacts::CraneDir { target } => {
+            let plan = crane::plan_dir(&target, &opts.store)?;
+            into_empty_roots(&[&opts.target_dir], Existing::Fail, |trees| {
+                Ok(crane::unpack_dir(&plan, &mut trees[0])?)
+            })
+            .map(|r| UnpackReport {
+                format: "crane-dir",
+                ..r
+            })
+        }
+    }
+}
+
+fn unpack_nixcache(
+    opts: &UnpackOptions,
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<UnpackReport, UnpackError> {
+    let archive = dir.join(&manifest.archive);
+    let anchor_path = dir.join(&manifest.anchor);
+    let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
+    let reader = ArchiveReader::new(&archive, &opts.store);
+
+    // Pass one: validate everything.
+    let mut has_build_root = false;
+    let summary = reader.read(|entry, _| {
+        has_build_root |= entry.path.root() == "build";
+        Ok::<_, UnpackError>(())
+    })?;
+    if summary.entries != manifest.entries {
+        return Err(ArchiveError::Truncated {
+            archive,
+            expected: manifest.entries,
+            found: summary.entries,
+        }
+        .into());
+    }
+    // By hash: Nix's scanner matches hashes, and a name read out of binary data may run on.
+    let anchored: std::collections::HashSet<_> = anchor.iter().map(|p| *p.digest()).collect();
+    if let Some(missing) = summary
+        .references
+        .iter()
+        .find(|p| !anchored.contains(p.digest()))
+    {
+        let store_path = opts.store.to_absolute(missing);
+        return Err(ArchiveError::NotAnchored {
+            archive,
+            anchor: anchor_path,
+            store_path,
+        }
+        .into());
+    }
+    for target in &summary.link_targets {
+        let store_path = opts.store.to_absolute(target);
+        if std::fs::symlink_metadata(&store_path).is_err() {
+            return Err(ArchiveError::MissingStorePath {
+                archive,
+                store_path,
+            }
+            .into());
+        }
+    }
+    let build_dir = match (&opts.build_dir, has_build_root) {
+        (_, false) => None,
+        (Some(b), true) => Some(b.as_path()),
+        (None, true) => return Err(UnpackError::NoBuildDir(archive)),
+    };
+
+    // Pass two: create the tree.
+    let mut roots: Vec<&Path> = vec![&opts.target_dir];
+    roots.extend(build_dir);
+    into_empty_roots(&roots, Existing::Fail, |trees| {
+        let mut report = UnpackReport {
+            format: "nixcache",
+            ..Default::default()
+        };
+        reader.read(|entry, contents| {
+            let tree = if entry.path.root() == "build" {
+                &mut trees[1]
+            } else {
+                &mut trees[0]
+            };
+            let rel = entry.path.below_root();
+            if rel.as_os_str().is_empty() {
+                tree.set_root_mtime(entry.mtime);
+                return Ok(());
+            }
+            match &entry.kind {
+                EntryKind::Dir { mode } => {
+                    tree.create_dir(rel, *mode, entry.mtime)?;
+                    report.dirs += 1;
+                }
+                EntryKind::Symlink { target } => {
+                    tree.create_symlink(rel, target)?;
+                    report.links += 1;
+                }
+                EntryKind::File { mode, .. } => {
+                    report.file_bytes += tree.create_file(rel, *mode, entry.mtime, contents)?;
+                    report.files += 1;
+                }
+            }
+            Ok::<_, UnpackError>(())
+        })?;
+        Ok(report)
+    })
+}
+
+/// Runs `fill` on trees opened at `roots`, each of which must be absent or empty; on failure,
+/// everything created is removed again.
+fn into_empty_roots(
+    roots: &[&Path],
+    existing: Existing,
+    fill: impl FnOnce(&mut [Tree]) -> Result<UnpackReport, UnpackError>,
+) -> Result<UnpackReport, UnpackError> {
+    let mut created = BTreeMap::new();
+    let mut trees = Vec::new();
+    let result = (|| {
+        for root in roots {
+            match tree::prepare_empty_root(root)? {
+                Some(was_created) => created.insert(root.to_path_buf(), was_created),
+                None => return Err(UnpackError::NotEmpty(root.to_path_buf())),
+            };
+            trees.push(Tree::open(root, existing)?);
+        }
+        let report = fill(&mut trees)?;
+        for tree in trees.drain(..) {
+            tree.finish()?;
+        }
+        Ok(report)
+    })();
+    if result.is_err() {
+        drop(trees);
+        for (root, was_created) in created {
+            tree::rollback_root(&root, was_created);
+        }
+    }
+    result
+}
