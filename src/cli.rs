@@ -88,6 +88,10 @@ pub struct UnpackArgs {
     pub artifacts: PathBuf,
     #[command(flatten)]
     pub dirs: DirArgs,
+    /// Mtimes of restored files: as archived, or the store's canonical mtime like the linked
+    /// artifacts (auto: store when the linked artifacts carry it)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mtimes: unpack::MtimePolicy,
 }
 
 #[derive(Args)]
@@ -169,17 +173,19 @@ fn run_unpack(g: &Global, args: UnpackArgs) -> Result<i32> {
         target_dir: args.dirs.target_dir,
         build_dir: args.dirs.build_dir,
         store: g.store()?,
+        mtimes: args.mtimes,
     };
     let r = unpack::unpack(&opts)?;
     g.report(
         || {
             format!(
-                "    Unpacked {} ({} dirs, {} links, {} files {}) into {} in {}",
+                "    Unpacked {} ({} dirs, {} links, {} files {}, {:?} mtimes) into {} in {}",
                 r.format,
                 r.dirs,
                 r.links,
                 r.files,
                 bytes(r.file_bytes),
+                r.mtimes,
                 opts.target_dir.display(),
                 elapsed(start.elapsed()),
             )

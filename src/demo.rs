@@ -98,6 +98,7 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
         target_dir: target.clone(),
         build_dir: None,
         store: store.clone(),
+        mtimes: Default::default(),
     };
     let t_unpack = time(|| unpack::unpack(&unpack_opts).map(drop).map_err(Into::into))?;
 

@@ -10,10 +10,27 @@ use crate::archive::{ArchiveError, ArchiveReader, EntryKind};
 use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
 use crate::crane;
 use crate::fsutil::FsError;
-use crate::store::StoreDir;
+use crate::store::{StoreDir, CANONICAL_MTIME};
 use crate::tree::{self, Existing, Tree};
+use filetime::FileTime;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Which mtimes restored files and directories get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MtimePolicy {
+    /// `store` when the linked artifacts carry the store's canonical mtime, else `archive`.
+    #[default]
+    Auto,
+    /// The mtimes recorded in the archive.
+    Archive,
+    /// The store's canonical mtime (1) for everything: inside a real store the linked
+    /// artifacts lost their build-time mtimes to it, and cargo compares the mtimes of inline
+    /// files (build-script `output`, fingerprints) with theirs. Giving both the same time keeps
+    /// every such comparison "not newer", as it was when the deps were built.
+    Store,
+}
 
 #[derive(Clone, Debug)]
 pub struct UnpackOptions {
@@ -23,6 +40,7 @@ pub struct UnpackOptions {
     /// Where a separately packed build dir (`build.build-dir`) goes.
     pub build_dir: Option<PathBuf>,
     pub store: StoreDir,
+    pub mtimes: MtimePolicy,
 }
 
 /// What an unpack did.
@@ -34,6 +52,8 @@ pub struct UnpackReport {
     pub links: u64,
     pub files: u64,
     pub file_bytes: u64,
+    /// The policy applied (`archive` or `store`; never `auto`).
+    pub mtimes: MtimePolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,12 +131,33 @@ fn unpack_nixcache(
     let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
     let reader = ArchiveReader::new(&archive, &opts.store);
 
-    // Pass one: validate everything.
+    // Pass one: validate everything, and sample one linked file per store path for its mtime.
     let mut has_build_root = false;
+    let mut sampled = std::collections::HashSet::new();
+    let mut all_canonical = true;
     let summary = reader.read(|entry, _| {
         has_build_root |= entry.path.root() == "build";
+        if let EntryKind::Symlink { target } = &entry.kind {
+            if let Ok((store_path, _)) = opts.store.parse(target) {
+                if sampled.insert(*store_path.digest()) {
+                    let mtime = std::fs::metadata(target)
+                        .map(|m| FileTime::from_last_modification_time(&m));
+                    all_canonical &= mtime.is_ok_and(|t| t.unix_seconds() <= CANONICAL_MTIME);
+                }
+            }
+        }
         Ok::<_, UnpackError>(())
     })?;
+    let mtimes = match opts.mtimes {
+        MtimePolicy::Auto if all_canonical && !sampled.is_empty() => MtimePolicy::Store,
+        MtimePolicy::Auto => MtimePolicy::Archive,
+        chosen => chosen,
+    };
+    let canonical = FileTime::from_unix_time(CANONICAL_MTIME, 0);
+    let mtime_of = |entry: &crate::archive::Entry| match mtimes {
+        MtimePolicy::Store => canonical,
+        _ => entry.mtime,
+    };
     if summary.entries != manifest.entries {
         return Err(ArchiveError::Truncated {
             archive,
@@ -162,6 +203,7 @@ fn unpack_nixcache(
     into_empty_roots(&roots, Existing::Fail, |trees| {
         let mut report = UnpackReport {
             format: "nixcache",
+            mtimes,
             ..Default::default()
         };
         reader.read(|entry, contents| {
@@ -172,12 +214,12 @@ fn unpack_nixcache(
             };
             let rel = entry.path.below_root();
             if rel.as_os_str().is_empty() {
-                tree.set_root_mtime(entry.mtime);
+                tree.set_root_mtime(mtime_of(entry));
                 return Ok(());
             }
             match &entry.kind {
                 EntryKind::Dir { mode } => {
-                    tree.create_dir(rel, *mode, entry.mtime)?;
+                    tree.create_dir(rel, *mode, mtime_of(entry))?;
                     report.dirs += 1;
                 }
                 EntryKind::Symlink { target } => {
@@ -185,7 +227,7 @@ fn unpack_nixcache(
                     report.links += 1;
                 }
                 EntryKind::File { mode, .. } => {
-                    report.file_bytes += tree.create_file(rel, *mode, entry.mtime, contents)?;
+                    report.file_bytes += tree.create_file(rel, *mode, mtime_of(entry), contents)?;
                     report.files += 1;
                 }
             }

@@ -65,6 +65,29 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// What Nix does to a path it registers: every mtime becomes 1 and nothing is writable.
+fn canonicalize(path: &Path) {
+    for e in walkdir::WalkDir::new(path) {
+        let e = e.unwrap();
+        if !e.path_is_symlink() {
+            filetime::set_file_mtime(e.path(), filetime::FileTime::from_unix_time(1, 0)).unwrap();
+        }
+    }
+    support::make_read_only(path);
+}
+
+/// Moves the fixture's vendored sources into the store, as crane's vendorCargoDeps does, and
+/// points the workspace's source replacement at them.
+fn vendor_into_store(fx: &Fixture, store: &Store) -> PathBuf {
+    let vendor = store.path("vendor-cargo-deps");
+    fs::rename(fx.vendor(), &vendor).unwrap();
+    let config = fx
+        .read(".cargo/config.toml")
+        .replace("\"../vendor\"", &format!("{:?}", vendor));
+    fx.write(".cargo/config.toml", config);
+    vendor
+}
+
 /// pack `target_dir` into a new store path named `name`, then make it read-only like the store.
 fn pack(fx: &Fixture, store: &Store, target_dir: &Path, name: &str) -> PathBuf {
     let out = store.path(name);
@@ -192,7 +215,64 @@ fn build_after_unpack_is_fresh_with_a_read_only_store() {
     }
     // (The rebuild then fails on the read-only store: that is the rustc wrapper's business.)
     let run = fx.cargo_cmd(["build"]).run_unchecked();
-    assert!(run.stderr.contains("Compiling"), "the freshness check cannot fail:\n{run}");
+    assert!(
+        run.stderr.contains("Compiling"),
+        "the freshness check cannot fail:\n{run}"
+    );
+}
+
+/// In a real store every artifact reads as mtime 1, while cargo compares inline files (a build
+/// script's `output`) with them: unpack must give those the store's time too.
+#[test]
+fn build_after_unpack_from_a_canonical_store_is_fresh() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let vendor = vendor_into_store(&fx, &store);
+    canonicalize(&vendor);
+    // A Nix build copies its sources out of the store with their mtimes: 1.
+    sources_at_epoch_one(&fx);
+    fx.cargo(["build", "-p", "applib"]);
+    let out = store.path("deps");
+    nixcache_ok(
+        &fx,
+        &store,
+        &["pack", "--target-dir", "target", "--out", s(&out)],
+    );
+    canonicalize(&out);
+    fs::remove_dir_all(fx.path("target")).unwrap();
+
+    // Negative control: the archive's own mtimes are newer than the canonical artifacts, so
+    // cargo calls the build-script crates stale and rustc fails on the read-only store.
+    nixcache_ok(
+        &fx,
+        &store,
+        &[
+            "unpack",
+            s(&out),
+            "--target-dir",
+            "target",
+            "--mtimes",
+            "archive",
+        ],
+    );
+    let run = fx
+        .cargo_cmd(["build", "-p", "applib"])
+        .unprivileged()
+        .run_unchecked();
+    assert!(
+        !run.status.success() && run.stderr.contains("not writeable"),
+        "control:\n{run}"
+    );
+    fs::remove_dir_all(fx.path("target")).unwrap();
+
+    let res = nixcache_ok(&fx, &store, &["unpack", s(&out), "--target-dir", "target"]);
+    assert!(
+        stderr(&res).contains("Store mtimes"),
+        "auto must pick store mtimes: {}",
+        stderr(&res)
+    );
+    let run = fx.cargo_unprivileged(["build", "-p", "applib"]);
+    assert!(run.all_fresh(), "rebuilt: {:?}", run.dirty_units());
 }
 
 #[test]
@@ -330,12 +410,7 @@ fn anchor_lists_store_paths_from_links_and_file_contents() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     // Put the vendored sources in the store, as in a Nix build, so `.d` files name them.
-    let vendor = store.path("vendor-cargo-deps");
-    fs::rename(fx.vendor(), &vendor).unwrap();
-    let config = fx
-        .read(".cargo/config.toml")
-        .replace("\"../vendor\"", &format!("{:?}", vendor));
-    fx.write(".cargo/config.toml", config);
+    let vendor = vendor_into_store(&fx, &store);
     fx.cargo(["build"]);
     let out = store.path("deps");
     nixcache_ok(
@@ -494,7 +569,10 @@ fn unpack_refuses_a_non_empty_target_dir() {
 /// are fresh against them.
 fn sources_at_epoch_one(fx: &Fixture) {
     for dir in [fx.root().to_path_buf(), fx.vendor()] {
-        for e in walkdir::WalkDir::new(dir) {
+        for e in walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter(|e| !e.as_ref().is_err_and(|e| e.depth() == 0))
+        {
             let e = e.unwrap();
             if e.file_type().is_file() {
                 filetime::set_file_mtime(e.path(), filetime::FileTime::from_unix_time(1, 0))

@@ -16,3 +16,7 @@ pub use path::{
     ENV_NIX_STORE_DIR, HASH_PART_LEN, MAX_NAME_LEN,
 };
 pub use refscan::{scan_bytes, scan_reader, RefScanner, Reference};
+
+/// The modification time (seconds since the epoch) Nix gives every file it registers in the
+/// store. Whatever mtime a build left on an artifact, once it is in the store it reads as this.
+pub const CANONICAL_MTIME: i64 = 1;
