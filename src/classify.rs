@@ -7,6 +7,11 @@
 //! shared files under `doc/`; `.cargo-lock` is opened read-write and must never be carried over.
 //! Everything else (rlibs, rmetas, shared objects, executables, build-script binaries) is
 //! written once by rustc under a unique name and only ever replaced by a rename or unlink.
+//!
+//! `incremental/` is not carried over at all: rustc hard-links its saved object files back into
+//! the out-dir, so a linked one would turn up there as a read-only symlink and fail the rebuild
+//! ("output file ... is not writeable"). Incremental state only speeds up rebuilding a crate
+//! that changed, and Nix builds usually turn it off anyway.
 
 use std::ffi::OsStr;
 use std::path::{Component, Path};
@@ -20,6 +25,14 @@ pub enum Disposition {
     Inline,
     /// Not carried over at all.
     Skip,
+}
+
+/// rustc's incremental compilation cache.
+const INCREMENTAL: &str = "incremental";
+
+/// Whether a directory (relative to the target dir root) is left out with everything below it.
+pub fn skip_dir(rel: &Path) -> bool {
+    rel.file_name().is_some_and(|n| n == INCREMENTAL)
 }
 
 /// Files rewritten in place in `build/<unit>/` (the build script's bookkeeping).
@@ -43,6 +56,9 @@ pub fn classify(rel: &Path) -> Disposition {
             .iter()
             .any(|p| *p == dir)
     };
+    if in_dir(INCREMENTAL) {
+        return Disposition::Skip;
+    }
     let extension = rel.extension().and_then(OsStr::to_str);
     let rewritten_in_place = in_dir(".fingerprint")
         || in_dir("doc")
@@ -103,11 +119,13 @@ mod tests {
             ("x86_64-unknown-linux-gnu/debug/deps/libfoo-0123.rlib", Link),
             ("doc/foo/index.html", Inline),
             ("doc/search-index.js", Inline),
-            ("debug/incremental/foo-1/s-abc.lock", Inline),
-            ("debug/incremental/foo-1/s-abc/query-cache.bin", Link),
+            ("debug/incremental/foo-1/s-abc.lock", Skip),
+            ("debug/incremental/foo-1/s-abc/query-cache.bin", Skip),
         ];
         for (path, want) in cases {
             assert_eq!(classify(Path::new(path)), want, "{path}");
         }
+        assert!(skip_dir(Path::new("debug/incremental")));
+        assert!(!skip_dir(Path::new("debug/deps")));
     }
 }

@@ -45,8 +45,42 @@ pub enum Command {
     Refs(RefsArgs),
     /// Check that every archived symlink resolves and every store path is anchored
     Verify(VerifyArgs),
+    /// Print shell exports that put nixcache-rustc-wrapper in front of rustc, chaining the
+    /// project's own rustc wrapper (eval "$(cargo nixcache env)")
+    Env(EnvArgs),
+    /// Run a command (e.g. cargo build) with the environment `env` prints
+    Exec(ExecArgs),
+    /// Give every file of the workspace's own packages a fresh mtime, so inherited
+    /// fingerprints built from other sources can never make cargo skip them
+    Freshen(FreshenArgs),
     /// Run the whole cycle on the bundled example workspace and print a timing table
     Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Args)]
+pub struct EnvArgs {
+    /// A `--config` value the later cargo command will get (for build.rustc-wrapper); repeatable
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// The command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args)]
+pub struct FreshenArgs {
+    /// The workspace manifest [default: found from the current directory, as cargo does]
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -134,6 +168,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Unpack(args) => run_unpack(g, args),
         Command::Refs(args) => run_refs(g, args),
         Command::Verify(args) => run_verify(g, args),
+        Command::Env(args) => run_env(args),
+        Command::Exec(args) => run_exec(args),
+        Command::Freshen(args) => run_freshen(g, args),
         Command::Demo(args) => crate::demo::run(g, args),
     }
 }
@@ -274,6 +311,63 @@ fn run_verify(g: &Global, args: VerifyArgs) -> Result<i32> {
     } else {
         EXIT_REJECTED
     })
+}
+
+/// The wrapper environment for a cargo command line with these `--config` values.
+fn wrapper_env(cli_config: &[String]) -> Result<Vec<(String, std::ffi::OsString)>> {
+    use nixcache_rustc_wrapper::frontend;
+    let exe = std::env::current_exe().context("cannot locate the cargo-nixcache binary")?;
+    let wrapper = frontend::wrapper_next_to(&exe);
+    if !wrapper.is_file() {
+        anyhow::bail!(
+            "`{}` is missing: install nixcache-rustc-wrapper beside cargo-nixcache",
+            wrapper.display()
+        );
+    }
+    let cwd = std::env::current_dir()?;
+    Ok(frontend::plan_env(
+        &wrapper,
+        &cwd,
+        &|k| std::env::var_os(k),
+        cli_config,
+    )?)
+}
+
+fn run_env(args: EnvArgs) -> Result<i32> {
+    print!(
+        "{}",
+        nixcache_rustc_wrapper::frontend::shell_exports(&wrapper_env(&args.config)?)
+    );
+    Ok(0)
+}
+
+fn run_exec(args: ExecArgs) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let config = nixcache_rustc_wrapper::frontend::cargo_config_args(&args.command);
+    let mut cmd = std::process::Command::new(&args.command[0]);
+    cmd.args(&args.command[1..]).envs(wrapper_env(&config)?);
+    let err = cmd.exec();
+    Err(anyhow::Error::new(err).context(format!(
+        "failed to run `{}`",
+        args.command[0].to_string_lossy()
+    )))
+}
+
+fn run_freshen(g: &Global, args: FreshenArgs) -> Result<i32> {
+    let start = Instant::now();
+    let r = nixcache::freshen::freshen(args.manifest_path.as_deref())?;
+    g.report(
+        || {
+            format!(
+                "   Freshened {} files of {} local packages in {}",
+                r.files,
+                r.packages.len(),
+                elapsed(start.elapsed())
+            )
+        },
+        &r,
+    )?;
+    Ok(0)
 }
 
 /// `1.5 MiB`-style sizes.

@@ -12,7 +12,7 @@
 //! Both are validated completely before the destination is touched.
 
 use crate::archive::RelPath;
-use crate::classify::{classify, Disposition};
+use crate::classify::{classify, skip_dir, Disposition};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::store::StoreDir;
 use crate::tree::Tree;
@@ -276,10 +276,14 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
     };
     let root_meta = fsutil::symlink_metadata(&target)?;
     let mut items = Vec::new();
-    for item in walkdir::WalkDir::new(&target)
+    let walk = walkdir::WalkDir::new(&target)
         .sort_by_file_name()
         .min_depth(1)
-    {
+        .into_iter();
+    let walk = walk.filter_entry(|e| {
+        !(e.file_type().is_dir() && skip_dir(e.path().strip_prefix(&target).unwrap_or(e.path())))
+    });
+    for item in walk {
         let item = item.map_err(|e| {
             let path = e.path().unwrap_or(&target).to_path_buf();
             FsError::new(

@@ -7,12 +7,14 @@
 //! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats.
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
+//! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages' sources).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
 
 pub mod archive;
 pub mod artifacts;
 pub mod classify;
 pub mod crane;
+pub mod freshen;
 pub mod fsutil;
 pub mod pack;
 pub mod refs;

@@ -9,7 +9,7 @@
 
 use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
-use crate::classify::{classify, Disposition};
+use crate::classify::{classify, skip_dir, Disposition};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
 use filetime::FileTime;
@@ -242,13 +242,15 @@ impl<W: Write> Packer<'_, W> {
                 )
             })?;
             let path = item.path();
-            if item.depth() > 0 && skip.contains(&path) {
-                it.skip_current_dir();
-                continue;
-            }
             let below = path
                 .strip_prefix(root)
                 .expect("walkdir yields paths below its root");
+            if item.depth() > 0
+                && (skip.contains(&path) || (item.file_type().is_dir() && skip_dir(below)))
+            {
+                it.skip_current_dir();
+                continue;
+            }
             let rel = RelPath::new(Path::new(name).join(below))
                 .expect("walkdir yields normal components");
             let meta = fsutil::symlink_metadata(path)?;

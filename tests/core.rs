@@ -143,8 +143,10 @@ fn round_trip_restores_types_contents_modes_and_mtimes() {
     fx.cargo(["build"]);
     // The store drops write bits; inline files come back owner-writable. Compare r/x bits.
     let mask = |_: &Path, n: &mut support::Node| n.mode &= 0o555;
+    // Never carried over: cargo's lock file and rustc's incremental cache.
     let before = TreeSnapshot::capture(fx.path("target"))
         .without_named(".cargo-lock")
+        .without("debug/incremental")
         .map(mask);
 
     let out = pack(&fx, &store, &fx.path("target"), "deps");
@@ -1168,4 +1170,122 @@ fn unpack_never_writes_mode_bits_it_should_not() {
             );
         }
     }
+}
+
+// ---- the stale-binary guard and the wrapper front end ----------------------------------------
+
+/// Inherited fingerprints built from *other* sources with the store's mtime make cargo ship the
+/// old binary; `freshen` prevents it, and `exec` lets the rebuild through the read-only store.
+#[test]
+fn freshen_and_exec_rebuild_changed_sources_behind_inherited_artifacts() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let vendor = vendor_into_store(&fx, &store);
+    canonicalize(&vendor);
+    sources_at_epoch_one(&fx);
+    fx.cargo(["build"]);
+    let out = store.path("deps");
+    nixcache_ok(
+        &fx,
+        &store,
+        &["pack", "--target-dir", "target", "--out", s(&out)],
+    );
+    canonicalize(&out);
+    fs::remove_dir_all(fx.path("target")).unwrap();
+
+    // The next derivation's sources differ, but carry mtime 1 like everything from the store.
+    let lib = fx
+        .read("applib/src/lib.rs")
+        .replace("hello from applib", "hello from NEW applib");
+    fx.write("applib/src/lib.rs", lib);
+    sources_at_epoch_one(&fx);
+    nixcache_ok(&fx, &store, &["unpack", s(&out), "--target-dir", "target"]);
+
+    // Negative control: without the guard cargo calls everything Fresh: a stale binary.
+    let run = fx.cargo_unprivileged(["build"]);
+    assert!(
+        run.all_fresh(),
+        "control expected the stale-binary bug:\n{run}"
+    );
+    let printed = Command::new(run.bin("app")).output().unwrap();
+    assert!(String::from_utf8_lossy(&printed.stdout).starts_with("hello from applib"));
+
+    let res = fx.nixcache_ok(["freshen"]);
+    assert!(stderr(&res).contains("Freshened"), "{}", stderr(&res));
+    // Without the wrapper the rebuild dies on the read-only store...
+    let run = fx.cargo_cmd(["build"]).unprivileged().run_unchecked();
+    assert!(
+        !run.status.success() && run.stderr.contains("not writeable"),
+        "{run}"
+    );
+    // ...through `exec` it goes through, and the binary reflects the new sources.
+    let mut cmd = support::unprivileged_command(support::nixcache_bin());
+    cmd.current_dir(fx.root())
+        .args(["exec", "--", "cargo", "build", "--offline", "--locked"]);
+    support::cargo::clean_env(&mut cmd, &fx.base().join("cargo-home"));
+    let built = cmd.output().unwrap();
+    assert!(
+        built.status.success(),
+        "exec build failed:\n{}",
+        stderr(&built)
+    );
+    let printed = Command::new(fx.path("target/debug/app")).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&printed.stdout).starts_with("hello from NEW applib"),
+        "stale binary: {}",
+        String::from_utf8_lossy(&printed.stdout)
+    );
+    assert!(store_untouched(&out), "something wrote into the store");
+}
+
+/// Every file of a canonicalized store path still has mtime 1: nothing wrote through a link.
+fn store_untouched(path: &Path) -> bool {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .all(|e| {
+            e.path_is_symlink()
+                || e.metadata().unwrap().modified().unwrap()
+                    == std::time::UNIX_EPOCH + std::time::Duration::from_secs(1)
+        })
+}
+
+#[test]
+fn env_prints_exports_that_put_the_wrapper_in_front() {
+    let fx = Fixture::copy("ws-basic");
+    let out = fx.nixcache_ok(["env"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("export RUSTC_WRAPPER="), "{text}");
+    assert!(text.contains("nixcache-rustc-wrapper"), "{text}");
+    assert!(text.contains("export NIXCACHE_USER_WRAPPER="), "{text}");
+}
+
+/// rustc hard-links saved incremental objects back into `deps/`: had pack linked them into the
+/// store, the rebuild of a changed crate would meet them there read-only ("not writeable").
+/// (Before `incremental/` was left out, this failed exactly so.)
+#[test]
+fn incremental_builds_rebuild_after_unpack() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo_cmd(["build"]).env("CARGO_INCREMENTAL", "1").run();
+    assert!(
+        fx.path("target/debug/incremental").is_dir(),
+        "the fixture build was not incremental"
+    );
+    let out = pack(&fx, &store, &fx.path("target"), "deps");
+    fs::remove_dir_all(fx.path("target")).unwrap();
+    unpack(&fx, &store, &out, &fx.path("target"));
+    let lib = fx.read("applib/src/lib.rs") + "\npub fn added() {}\n";
+    fx.write("applib/src/lib.rs", lib);
+    let mut cmd = support::unprivileged_command(support::nixcache_bin());
+    cmd.current_dir(fx.root())
+        .args(["exec", "--", "cargo", "build", "--offline", "--locked"]);
+    support::cargo::clean_env(&mut cmd, &fx.base().join("cargo-home"));
+    cmd.env("CARGO_INCREMENTAL", "1");
+    let built = cmd.output().unwrap();
+    assert!(
+        built.status.success(),
+        "incremental rebuild failed:\n{}",
+        stderr(&built)
+    );
 }
