@@ -1,0 +1,45 @@
+{
+  description = "Inherit cargo target dirs across Nix derivations in O(files)";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs = { self, nixpkgs }:
+    let
+      systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in
+    {
+      overlays.default = final: _prev: {
+        cargo-nixcache = final.callPackage ./nix/package.nix { };
+      };
+
+      packages = forAllSystems (pkgs: rec {
+        cargo-nixcache = pkgs.callPackage ./nix/package.nix { };
+        default = cargo-nixcache;
+      });
+
+      lib = {
+        # craneLib -> craneLib accepting installCargoArtifactsMode = "use-nixcache".
+        # cargo-nixcache is built with the pkgs crane was made from.
+        crane = import ./nix/crane.nix { };
+        # The bare hook scripts, for makeSetupHook or `source` in a custom builder. Packaged
+        # versions (with cargo-nixcache on PATH): packages.<system>.default.hooks.{inheritHook,installHook}.
+        hooks = {
+          inheritHook = ./nix/hooks/nixcache-inherit-hook.sh;
+          installHook = ./nix/hooks/nixcache-install-hook.sh;
+        };
+      };
+
+      checks = forAllSystems (pkgs: {
+        package = self.packages.${pkgs.system}.default;
+        # The adapter's Nix logic against a fake crane lib (same test as tests/nix/run.sh).
+        crane-adapter = let results = import ./tests/nix/crane-adapter.nix { }; in
+          assert results.ok || throw "crane adapter: ${builtins.toJSON results.failed}";
+          pkgs.runCommand "crane-adapter-eval" { } "touch $out";
+        hooks-syntax = pkgs.runCommand "hooks-syntax" { } ''
+          for f in ${./nix/hooks}/*.sh; do ${pkgs.bash}/bin/bash -n "$f"; done
+          touch $out
+        '';
+      });
+    };
+}

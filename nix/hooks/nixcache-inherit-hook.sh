@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# cargo-nixcache inherit hook: restore a cargo target dir from `$cargoArtifacts`, make stale
+# binaries impossible, and route rustc through the nixcache wrapper.
+#
+# Add it to nativeBuildInputs (with cargo-nixcache on PATH) and set `cargoArtifacts` to the output
+# of an earlier derivation: a cargo-nixcache output, or crane's own formats (target.tar.zst with
+# its .prev chain, or a target/ dir), which `cargo-nixcache unpack` reads too.
+#
+# Runs after the patch phase, in the source root, like crane's inheritCargoArtifactsHook.
+#
+# Knobs (derivation attributes):
+#   cargoArtifacts          what to inherit; unset or empty: this hook does nothing
+#   CARGO_TARGET_DIR        the target dir (default `target`)
+#   CARGO_BUILD_BUILD_DIR   a separate build dir (cargo's build.build-dir), honoured by the binary
+#   dontNixcacheInherit     1: do not register the hook (call nixcacheInherit yourself)
+#   dontNixcacheFreshen     1: skip the stale-binary guard (see nixcacheFreshenSources)
+#   dontNixcacheWrapper     1: do not set up the rustc wrapper
+#   nixcacheUnpackFlags     extra arguments for `cargo-nixcache unpack`
+
+# nixcacheInherit [ARTIFACTS [TARGET_DIR]]
+nixcacheInherit() {
+    local artifacts="${1:-${cargoArtifacts:-}}"
+    local targetDir="${2:-${CARGO_TARGET_DIR:-target}}"
+
+    if [ -z "$artifacts" ]; then
+        echo "nixcache: cargoArtifacts not set, nothing to inherit"
+        return 0
+    fi
+
+    echo "nixcache: inheriting $artifacts into $targetDir"
+    # shellcheck disable=SC2086 # nixcacheUnpackFlags is a list of words on purpose
+    cargo-nixcache unpack "$artifacts" --target-dir "$targetDir" ${nixcacheUnpackFlags:-} || return 1
+
+    if [ "${dontNixcacheFreshen:-}" != 1 ]; then
+        nixcacheFreshenSources || return 1
+    fi
+    if [ "${dontNixcacheWrapper:-}" != 1 ]; then
+        nixcacheSetupWrapper || return 1
+    fi
+}
+
+# nixcacheFreshenSources: the stale-binary guard (see `cargo nixcache freshen --help` and
+# docs/nix.md). Every store file has mtime 1, and so do sources copied out of the store, so
+# inherited fingerprints built from other sources could make cargo ship an old binary; giving the
+# local packages' files a fresh mtime makes cargo rebuild them, while registry dependencies stay
+# Fresh.
+nixcacheFreshenSources() {
+    cargo-nixcache freshen
+}
+
+# nixcacheSetupWrapper: export what `cargo-nixcache env` prints: RUSTC_WRAPPER pointing at the
+# nixcache wrapper, chained in front of the project's own wrapper (resolved with cargo's
+# precedence). Without it, rebuilding a unit whose outputs are read-only symlinks into the store
+# fails with "Permission denied".
+nixcacheSetupWrapper() {
+    local exports
+    exports=$(cargo-nixcache env) || return 1
+    eval "$exports"
+    echo "nixcache: rustc wrapper set up (RUSTC_WRAPPER=${RUSTC_WRAPPER:-})"
+}
+
+if [ -z "${dontNixcacheInherit:-}" ]; then
+    postPatchHooks+=(nixcacheInherit)
+fi

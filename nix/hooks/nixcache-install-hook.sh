@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# cargo-nixcache install hook: pack the cargo target dir into an output after the install phase,
+# so later derivations can inherit it (`cargoArtifacts = thisDerivation;`).
+#
+# The output gets nixcache.json, symlinks.tar[.zst], the GC anchor nixcache-refs and artifacts/
+# (see docs/format.md). Knobs (derivation attributes):
+#   nixcacheOutput          name of the output to pack into (default `out`)
+#   CARGO_TARGET_DIR        the target dir (default `target`)
+#   CARGO_BUILD_BUILD_DIR   a separate build dir, packed too (handled by the binary)
+#   nixcacheCompress        zstd or none (default: the binary's default)
+#   dontNixcacheInstall     1: do not register the hook (call nixcacheInstallArtifacts yourself)
+#   nixcachePackFlags       extra arguments for `cargo-nixcache pack`
+
+# nixcacheInstallArtifacts [DEST [TARGET_DIR]]
+nixcacheInstallArtifacts() {
+    local outputName="${nixcacheOutput:-out}"
+    local dest="${1:-${!outputName:-}}"
+    local targetDir="${2:-${CARGO_TARGET_DIR:-target}}"
+    local -a flags=()
+
+    if [ -z "$dest" ]; then
+        echo "nixcache: output \`$outputName\` is not defined; cannot pack $targetDir" >&2
+        return 1
+    fi
+    if [ -n "${nixcacheCompress:-}" ]; then
+        flags+=(--compress "$nixcacheCompress")
+    fi
+    echo "nixcache: packing $targetDir into $dest"
+    mkdir -p -- "$dest" || return 1
+    # shellcheck disable=SC2086 # nixcachePackFlags is a list of words on purpose
+    cargo-nixcache pack --target-dir "$targetDir" --out "$dest" "${flags[@]}" ${nixcachePackFlags:-}
+}
+
+if [ -z "${dontNixcacheInstall:-}" ]; then
+    postInstallHooks+=(nixcacheInstallArtifacts)
+fi

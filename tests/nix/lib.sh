@@ -1,0 +1,179 @@
+# Harness for the Nix tests: a private Nix store per test, builds of plain `derivation`s, asserts.
+#
+# Sourced by tests/nix/run.sh. Every test runs in its own temporary directory ($T) with its own
+# store ($T/store), state, log and config dir, so nothing depends on /nix/store existing, and
+# `nix-store --gc` in one test cannot touch another. Builds run SANDBOXED AS BUILD USERS
+# (nixbld*): root without a sandbox can write through symlinks into the store and would hide
+# exactly the failures these tests are about.
+
+NXT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NXT_REPO=$(cd "$NXT_DIR/../.." && pwd)
+NXT_FIXTURES="$NXT_REPO/tests/fixtures"
+# Where the toolchain appears inside the sandbox (see nxt_store_init).
+NXT_SANDBOX_RUST=/nixcache-rust
+
+# --- messages and assertions -------------------------------------------------------------------
+
+nxt_log() { echo "    $*" >&2; }
+
+# nxt_fail MESSAGE...: fail the current test (tests run in a subshell, so `exit` ends just the test).
+nxt_fail() {
+    echo "    FAIL: $*" >&2
+    exit 1
+}
+
+assert_eq() { # assert_eq EXPECTED ACTUAL WHAT
+    [ "$1" = "$2" ] || nxt_fail "$3: expected \`$1\`, got \`$2\`"
+}
+
+assert_ne() { # assert_ne UNEXPECTED ACTUAL WHAT
+    [ "$1" != "$2" ] || nxt_fail "$3: expected anything but \`$1\`"
+}
+
+assert_contains() { # assert_contains FILE PATTERN WHAT  (grep -E)
+    grep -Eq -- "$2" "$1" || nxt_fail "$3: \`$1\` does not match /$2/"
+}
+
+assert_not_contains() { # assert_not_contains FILE PATTERN WHAT
+    if grep -Eq -- "$2" "$1"; then
+        nxt_fail "$3: \`$1\` matches /$2/: $(grep -Em3 -- "$2" "$1" | cut -c1-200)"
+    fi
+}
+
+assert_exists() { # assert_exists PATH WHAT
+    [ -e "$1" ] || nxt_fail "$2: \`$1\` does not exist"
+}
+
+assert_missing() { # assert_missing PATH WHAT
+    [ ! -e "$1" ] || nxt_fail "$2: \`$1\` still exists"
+}
+
+# expect_fail WHAT CMD...: CMD must exit non-zero (negative controls).
+expect_fail() {
+    local what="$1"
+    shift
+    if "$@" >"$T/expect_fail.out" 2>&1; then
+        nxt_fail "$what: \`$*\` succeeded, expected a failure"
+    fi
+}
+
+# --- the private store -------------------------------------------------------------------------
+
+# nxt_store_init [STOREDIR]: create a store, state, log and config dir under $T and export the
+# variables that make every nix command use them. STOREDIR defaults to $T/store.
+nxt_store_init() {
+    local store="${1:-$T/store}"
+    local sysroot
+    sysroot=$(rustc --print sysroot) || nxt_fail "rustc not found on PATH"
+    mkdir -p "$store" "$T/state" "$T/log" "$T/etc" "$T/cache"
+    # Build users must be able to reach the store dir (mkdir under a 0700 dir would not do).
+    chmod 755 "$T"
+    cat >"$T/etc/nix.conf" <<CONF
+# Written by tests/nix/lib.sh. Root, no daemon, private store.
+build-users-group = nixbld
+sandbox = true
+sandbox-fallback = false
+extra-sandbox-paths = /bin /usr /lib /lib64 /etc/alternatives $NXT_SANDBOX_RUST=$sysroot
+substituters =
+require-sigs = false
+keep-outputs = false
+keep-derivations = false
+max-jobs = 1
+cores = ${NXT_CORES:-2}
+experimental-features = nix-command
+CONF
+    export NIX_STORE_DIR="$store" NIX_STATE_DIR="$T/state" NIX_LOG_DIR="$T/log"
+    export NIX_CONF_DIR="$T/etc" XDG_CACHE_HOME="$T/cache"
+    unset NIX_CONFIG NIX_REMOTE NIX_PATH NIX_USER_CONF_FILES
+}
+
+# nxt_build FILE [nix-build args...]: build, print the output paths (one per line). The build log
+# goes to $T/build.log; on failure its tail is shown and the test fails.
+nxt_build() {
+    local file="$1"
+    shift
+    if ! nix-build --no-out-link "$file" "$@" >"$T/build.out" 2>"$T/build.log"; then
+        tail -n 40 "$T/build.log" | sed 's/^/      | /' >&2
+        nxt_fail "nix-build $file $* failed (full log: $T/build.log)"
+    fi
+    cat "$T/build.out"
+}
+
+# nxt_build_fails FILE [args...]: the build must fail; its log stays in $T/build.log.
+nxt_build_fails() {
+    local file="$1"
+    shift
+    if nix-build --no-out-link "$file" "$@" >"$T/build.out" 2>"$T/build.log"; then
+        nxt_fail "nix-build $file $* succeeded, expected it to fail"
+    fi
+}
+
+# nxt_verify_store: the store's contents still match their hashes (nothing wrote into it).
+nxt_verify_store() {
+    nix-store --verify --check-contents >"$T/verify.log" 2>&1 ||
+        nxt_fail "nix-store --verify --check-contents failed: $(tail -n 5 "$T/verify.log")"
+    assert_not_contains "$T/verify.log" "modified|corrupt|invalid" "store verification"
+}
+
+# --- inputs ------------------------------------------------------------------------------------
+
+# nxt_stage_src [DEST]: copy the ws-basic fixture (without any target/) and its vendor dir to
+# DEST (default $T/src), as ws-basic/ and vendor/.
+nxt_stage_src() {
+    local dest="${1:-$T/src}"
+    mkdir -p "$dest"
+    [ -d "$NXT_FIXTURES/ws-basic" ] || nxt_fail "fixture \`$NXT_FIXTURES/ws-basic\` is missing"
+    (cd "$NXT_FIXTURES" && tar -c --exclude=./ws-basic/target --exclude=./vendor/*/target \
+        ./ws-basic ./vendor) | tar -x -C "$dest"
+}
+
+# The binaries under test: $NIXCACHE_BIN_DIR, else what run.sh builds into $CARGO_TARGET_DIR.
+NXT_BIN_DIR="${NIXCACHE_BIN_DIR:-${CARGO_TARGET_DIR:-$NXT_REPO/target}/debug}"
+PATH="$NXT_BIN_DIR:$PATH"
+
+# nxt_tools: the cargo-nixcache binaries, staged into $T/tools/bin for use as a derivation input.
+nxt_tools() {
+    local bindir="$NXT_BIN_DIR"
+    [ -x "$bindir/cargo-nixcache" ] || nxt_fail "\`$bindir/cargo-nixcache\` missing (run.sh builds it)"
+    mkdir -p "$T/tools/bin"
+    cp "$bindir/cargo-nixcache" "$T/tools/bin/"
+    if [ -x "$bindir/nixcache-rustc-wrapper" ]; then
+        cp "$bindir/nixcache-rustc-wrapper" "$T/tools/bin/"
+    fi
+}
+
+# nxt_expr NAME <<'NIX' ... NIX: write a test expression to $T/NAME.nix, with `t` bound to
+# tests/nix/lib.nix over this test's sources, vendor dir and tools.
+nxt_expr() {
+    local name="$1"
+    {
+        echo "let t = import $NXT_DIR/lib.nix {"
+        [ -d "$T/tools" ] && echo "  tools = $T/tools;"
+        [ -d "$T/src/ws-basic" ] && echo "  src = builtins.path { path = $T/src; name = \"source\"; filter = p: _: baseNameOf p != \"vendor\"; };"
+        [ -d "$T/src/vendor" ] && echo "  vendor = builtins.path { path = $T/src/vendor; name = \"vendor\"; };"
+        echo "  repo = $NXT_REPO;"
+        echo "}; in"
+        cat
+    } >"$T/$name.nix"
+    echo "$T/$name.nix"
+}
+
+# --- cargo output ------------------------------------------------------------------------------
+
+# nxt_units FILE: one line per compiled unit in cargo's JSON messages, sorted:
+# `fresh|dirty PACKAGE TARGET-KIND`.
+nxt_units() {
+    python3 - "$1" <<'PY'
+import json, sys
+rows = []
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.startswith("{"):
+        continue
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact":
+        pkg = m["package_id"].split("#")[-1].split("@")[0].split("/")[-1]
+        name = m["manifest_path"].split("/")[-2]
+        rows.append("%s %s %s" % ("fresh" if m["fresh"] else "dirty", name, m["target"]["kind"][0]))
+print("\n".join(sorted(rows)))
+PY
+}
