@@ -1,25 +1,33 @@
 //! `cargo nixcache demo`: the whole inheritance cycle on the bundled example workspace, with a
-//! timing table. It imitates two crane derivations without Nix: a deps build packed into a
-//! store directory made read-only, then an app build that inherits it, against crane's
-//! default (`target.tar.zst`, decompressed on every inherit) measured in the same run.
+//! timing table. It plays two crane-style derivations without Nix, in a store directory it
+//! treats as Nix does (mtime 1, read-only, and the app build runs without capabilities so even
+//! root cannot write into it): a deps derivation that builds and packs, then an app derivation
+//! with changed sources that inherits, guards, rebuilds through the wrapper and packs again.
+//! crane's default inherit (`zstd -d | tar -x` of the whole target) is timed in the same run.
 
 use crate::cli::{elapsed, Global};
 use anyhow::{bail, Context, Result};
 use nixcache::archive::Compression;
-use nixcache::store::{nixbase32, StoreDir};
-use nixcache::{pack, unpack};
+use nixcache::store::{nixbase32, StoreDir, CANONICAL_MTIME};
+use nixcache::{freshen, pack, unpack};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// The example workspace (its `.cargo/config.toml` must make it build offline)
+    /// The example workspace; its `.cargo/config.toml` must point at a `../vendor` directory
+    /// source, as the bundled fixtures do
     #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ws-basic"))]
     workspace: PathBuf,
     /// Keep the work directory here instead of a temporary one
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
+}
+
+struct Units {
+    fresh: usize,
+    total: usize,
 }
 
 pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
@@ -31,34 +39,37 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
         }
         None => tmp.path().to_path_buf(),
     };
-    // The fixture's config points at `../vendor`; copy both side by side.
+    let store = StoreDir::new(work.join("store"))?;
+    std::fs::create_dir_all(store.as_path())?;
+    let store_path = |n: u8, name: &str| {
+        store
+            .as_path()
+            .join(format!("{}-{name}", nixbase32::encode(&[n; 20])))
+    };
+
+    // The sources: vendored dependencies in the store, like crane's vendorCargoDeps.
     let fixtures = args
         .workspace
         .parent()
-        .context("workspace has no parent directory")?;
+        .context("the workspace has no parent directory")?;
+    let vendor = store_path(1, "vendor-cargo-deps");
+    copy_tree(&fixtures.join("vendor"), &vendor)?;
+    canonicalize(&vendor)?;
     let ws = work.join("ws");
     copy_tree(&args.workspace, &ws)?;
-    if fixtures.join("vendor").is_dir() {
-        copy_tree(&fixtures.join("vendor"), &work.join("vendor"))?;
-    }
-    let store = StoreDir::new(work.join("store"))?;
-    std::fs::create_dir_all(store.as_path())?;
-    let deps_out = store.as_path().join(format!("{}-demo-deps", fake_hash(1)));
-    let app_out = store.as_path().join(format!("{}-demo-app", fake_hash(2)));
+    let config = ws.join(".cargo/config.toml");
+    let text =
+        std::fs::read_to_string(&config).with_context(|| format!("read {}", config.display()))?;
+    std::fs::write(
+        &config,
+        text.replace("\"../vendor\"", &format!("{:?}", vendor)),
+    )?;
+    set_mtimes(&ws, CANONICAL_MTIME)?; // sources copied out of the store keep mtime 1
     let target = ws.join("target");
+    eprintln!("demo: working in {}", work.display());
 
-    eprintln!("demo: workspace {}", ws.display());
-    let deps = registry_packages(&ws)?;
-    let mut build_deps = cargo(
-        &ws,
-        &["build", "--offline", "--locked", "--message-format=json"],
-    );
-    for d in &deps {
-        build_deps.args(["-p", d]);
-    }
-    let (t_deps, _) = timed_build(build_deps)?;
-
-    // crane's default: a full target.tar.zst, decompressed by every inheriting derivation.
+    // Derivation 1: deps.
+    let (t_deps, _) = cargo_build(&ws, false)?;
     let crane_archive = work.join("target.tar.zst");
     sh(
         &ws,
@@ -67,101 +78,128 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
             crane_archive.display()
         ),
     )?;
+    let deps_out = store_path(2, "demo-deps");
+    let (t_pack_deps, deps_report) =
+        timed(|| Ok(pack::pack(&pack_options(&store, &target, &deps_out))?))?;
+    canonicalize(&deps_out)?;
+
+    // crane's default inherit of the same target dir, for comparison.
     let crane_dest = work.join("crane-inherit");
     std::fs::create_dir_all(&crane_dest)?;
-    let t_crane = time(|| {
+    let (t_crane, ()) = timed(|| {
         sh(
             &crane_dest,
             &format!("zstd -dc {} | tar -x", crane_archive.display()),
         )
     })?;
 
-    let pack_opts = |target_dir: &Path, out: &Path| pack::PackOptions {
-        target_dir: target_dir.into(),
-        build_dir: None,
-        out: out.into(),
-        compression: Compression::Zstd,
-        zstd_level: 3,
-        zstd_threads: 0,
-        store: store.clone(),
-    };
-    let mut deps_report = None;
-    let t_pack_deps = time(|| {
-        deps_report = Some(pack::pack(&pack_opts(&target, &deps_out))?);
-        Ok(())
-    })?;
-    read_only(&deps_out)?;
-
+    // Derivation 2: the app, with changed sources (still mtime 1, as everything from the store).
     std::fs::remove_dir_all(&target)?;
-    let unpack_opts = unpack::UnpackOptions {
+    let lib = ws.join("applib/src/lib.rs");
+    let changed = std::fs::read_to_string(&lib)?
+        .replace("hello from applib", "hello from the changed applib");
+    std::fs::write(&lib, changed)?;
+    set_mtimes(&ws.join("applib"), CANONICAL_MTIME)?;
+    let opts = unpack::UnpackOptions {
         artifacts: deps_out.clone(),
         target_dir: target.clone(),
         build_dir: None,
         store: store.clone(),
         mtimes: Default::default(),
     };
-    let t_unpack = time(|| unpack::unpack(&unpack_opts).map(drop).map_err(Into::into))?;
-
-    let mut build_app = cargo(
-        &ws,
-        &["build", "--offline", "--locked", "--message-format=json"],
-    );
-    if let Some(setpriv) = setpriv_cmd() {
-        // Root ignores `chmod a-w`; without capabilities the store really is read-only.
-        build_app = setpriv.wrap(build_app);
+    let (t_unpack, unpacked) = timed(|| Ok(unpack::unpack(&opts)?))?;
+    let (t_freshen, _) = timed(|| Ok(freshen::freshen(Some(&ws.join("Cargo.toml")))?))?;
+    let (t_app, units) = cargo_build(&ws, true)?;
+    let app_out = store_path(3, "demo-app");
+    let (t_pack_app, _) = timed(|| Ok(pack::pack(&pack_options(&store, &target, &app_out))?))?;
+    let printed = Command::new(target.join("debug/app")).output()?;
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    if !printed.contains("changed applib") {
+        bail!("the app binary does not reflect the changed sources: {printed}");
     }
-    let (t_app, units) = timed_build(build_app)?;
-    let t_pack_app = time(|| {
-        pack::pack(&pack_opts(&target, &app_out))
-            .map(drop)
-            .map_err(Into::into)
-    })?;
 
-    let deps_report = deps_report.expect("pack ran");
     let ratio = |d: Duration| d.as_secs_f64() / t_crane.as_secs_f64().max(1e-9);
     println!();
-    println!("{:<52} {:>10} {:>10}", "step", "time", "vs crane");
-    println!("{:<52} {:>10}", "deps build (cargo)", elapsed(t_deps));
+    println!("{:<58} {:>9} {:>9}", "step", "time", "vs crane");
     println!(
-        "{:<52} {:>10}",
-        format!("nixcache pack of deps ({} entries)", deps_report.entries),
-        elapsed(t_pack_deps)
+        "{:<58} {:>9}",
+        "deps derivation: cargo build",
+        elapsed(t_deps)
     );
+    let packed = format!(
+        "deps derivation: nixcache pack ({} entries)",
+        deps_report.entries
+    );
+    println!("{packed:<58} {:>9}", elapsed(t_pack_deps));
     println!(
-        "{:<52} {:>10} {:>10}",
-        "crane use-zstd inherit (zstd -d | tar -x)",
+        "{:<58} {:>9} {:>9}",
+        "app derivation, crane use-zstd inherit (zstd -d | tar -x)",
         elapsed(t_crane),
         "1.00"
     );
+    let inherit = format!(
+        "app derivation: nixcache unpack ({} links, {} files)",
+        unpacked.links, unpacked.files
+    );
     println!(
-        "{:<52} {:>10} {:>10.2}",
-        "nixcache unpack",
+        "{inherit:<58} {:>9} {:>9.2}",
         elapsed(t_unpack),
         ratio(t_unpack)
     );
     println!(
-        "{:<52} {:>10}",
-        format!(
-            "app build after unpack ({} of {} units fresh)",
-            units.fresh, units.total
-        ),
-        elapsed(t_app)
+        "{:<58} {:>9}",
+        "app derivation: nixcache freshen (stale-binary guard)",
+        elapsed(t_freshen)
     );
-    println!("{:<52} {:>10}", "nixcache pack of app", elapsed(t_pack_app));
+    let build = format!(
+        "app derivation: cargo build ({} of {} units fresh)",
+        units.fresh, units.total
+    );
+    println!("{build:<58} {:>9}", elapsed(t_app));
+    println!(
+        "{:<58} {:>9}",
+        "app derivation: nixcache pack",
+        elapsed(t_pack_app)
+    );
+    println!("\nthe app prints: {}", printed.trim());
     if args.keep.is_some() {
         eprintln!("demo: kept everything in {}", work.display());
     }
     Ok(0)
 }
 
-struct Units {
-    fresh: usize,
-    total: usize,
+fn pack_options(store: &StoreDir, target: &Path, out: &Path) -> pack::PackOptions {
+    pack::PackOptions {
+        target_dir: target.into(),
+        build_dir: None,
+        out: out.into(),
+        compression: Compression::Zstd,
+        zstd_level: 3,
+        zstd_threads: 0,
+        store: store.clone(),
+    }
 }
 
-fn cargo(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(args).current_dir(dir);
+/// `cargo build` in `ws`; `inherited` runs it through the wrapper and without capabilities
+/// (when `setpriv` can drop them), so the store is really read-only, as in a Nix build.
+fn cargo_build(ws: &Path, inherited: bool) -> Result<(Duration, Units)> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut words: Vec<std::ffi::OsString> = Vec::new();
+    if inherited {
+        if has_setpriv() {
+            words.extend(
+                ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"].map(Into::into),
+            );
+        }
+        words.push(std::env::current_exe()?.into());
+        words.extend(["exec", "--"].map(Into::into));
+    }
+    words.push(cargo);
+    words.extend(["build", "--offline", "--locked", "--message-format=json"].map(Into::into));
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..])
+        .current_dir(ws)
+        .env("CARGO_INCREMENTAL", "0");
     for var in [
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET_DIR",
@@ -170,11 +208,6 @@ fn cargo(dir: &Path, args: &[&str]) -> Command {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("CARGO_INCREMENTAL", "0");
-    cmd
-}
-
-fn timed_build(mut cmd: Command) -> Result<(Duration, Units)> {
     let start = Instant::now();
     let out = cmd
         .output()
@@ -196,41 +229,10 @@ fn timed_build(mut cmd: Command) -> Result<(Duration, Units)> {
     Ok((took, units))
 }
 
-/// Non-workspace packages of the workspace's dependency graph: what a deps derivation builds.
-fn registry_packages(ws: &Path) -> Result<Vec<String>> {
-    let out = cargo(
-        ws,
-        &["metadata", "--offline", "--locked", "--format-version", "1"],
-    )
-    .output()?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let mut names: Vec<String> = meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| !p["source"].is_null())
-        .filter_map(|p| {
-            Some(format!(
-                "{}@{}",
-                p["name"].as_str()?,
-                p["version"].as_str()?
-            ))
-        })
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-fn time(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, T)> {
     let start = Instant::now();
-    f()?;
-    Ok(start.elapsed())
+    let value = f()?;
+    Ok((start.elapsed(), value))
 }
 
 fn sh(dir: &Path, script: &str) -> Result<()> {
@@ -240,7 +242,7 @@ fn sh(dir: &Path, script: &str) -> Result<()> {
         .current_dir(dir)
         .status()?;
     if !status.success() {
-        bail!("`{script}` failed ({status}); is it installed?");
+        bail!("`{script}` failed ({status}); are tar and zstd installed?");
     }
     Ok(())
 }
@@ -253,7 +255,21 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_only(dir: &Path) -> Result<()> {
+/// Sets the mtime of every file and directory below `dir` (symlinks untouched).
+fn set_mtimes(dir: &Path, secs: i64) -> Result<()> {
+    let time = filetime::FileTime::from_unix_time(secs, 0);
+    for entry in walkdir::WalkDir::new(dir).contents_first(true) {
+        let entry = entry?;
+        if !entry.path_is_symlink() {
+            filetime::set_file_mtime(entry.path(), time)?;
+        }
+    }
+    Ok(())
+}
+
+/// What Nix does to a path it registers: mtime 1 and no write permission.
+fn canonicalize(dir: &Path) -> Result<()> {
+    set_mtimes(dir, CANONICAL_MTIME)?;
     let status = Command::new("chmod")
         .args(["-R", "a-w"])
         .arg(dir)
@@ -264,36 +280,10 @@ fn read_only(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A valid-looking store path hash part, distinct per `seed`.
-fn fake_hash(seed: u8) -> String {
-    nixbase32::encode(&[seed; 20])
-}
-
-struct Setpriv;
-
-impl Setpriv {
-    fn wrap(&self, cmd: Command) -> Command {
-        let mut wrapped = Command::new("setpriv");
-        wrapped.args(["--inh-caps=-all", "--bounding-set=-all", "--"]);
-        wrapped.arg(cmd.get_program()).args(cmd.get_args());
-        if let Some(dir) = cmd.get_current_dir() {
-            wrapped.current_dir(dir);
-        }
-        for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => wrapped.env(k, v),
-                None => wrapped.env_remove(k),
-            };
-        }
-        wrapped
-    }
-}
-
-fn setpriv_cmd() -> Option<Setpriv> {
+fn has_setpriv() -> bool {
+    // Without CAP_DAC_OVERRIDE root obeys file modes, so a store write fails as it would in Nix.
     Command::new("setpriv")
         .arg("--version")
         .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| Setpriv)
+        .is_ok_and(|o| o.status.success())
 }

@@ -73,7 +73,11 @@ fn local_package_roots(manifest_path: Option<&Path>) -> Result<Vec<PathBuf>, Fre
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["metadata", "--format-version", "1", "--offline"]);
     if let Some(m) = manifest_path {
+        // cargo finds `.cargo/config.toml` (source replacement) from its working directory.
         cmd.arg("--manifest-path").arg(m);
+        if let Some(dir) = m.parent().filter(|d| !d.as_os_str().is_empty()) {
+            cmd.current_dir(dir);
+        }
     }
     let out = cmd.output().map_err(FreshenError::Spawn)?;
     if !out.status.success() {

@@ -2,6 +2,7 @@
 //! dir, cargo runs without capabilities). Every scenario first shows that the build FAILS without
 //! the wrapper (the negative control), then passes behind it, for both strategies.
 
+#[path = "wrapper_support/mod.rs"]
 mod harness;
 
 use harness::*;

@@ -1,4 +1,4 @@
-//! `nixcache-rustc-wrapper`: see the library docs and docs/wrapper.md.
+//! `nixcache-rustc-wrapper`: see the nixcache-rustc-wrapper crate (wrapper/) and docs/wrapper.md.
 
 fn main() {
     use nixcache_rustc_wrapper as w;
