@@ -332,8 +332,8 @@ fn a_chain_longer_than_crane_can_follow_still_resolves_in_one_hop() {
     let store = Store::new(&fx);
     fx.cargo(["build", "-p", "nc-beta"]);
     let mut artifacts = pack(&fx, &store, &fx.path("target"), "d0");
-    // crane's use-symlink mode fails at 41 (ELOOP); go past it.
-    for i in 1..=45 {
+    // crane's use-symlink mode fails at 41 (ELOOP); go well past it.
+    for i in 1..=100 {
         let dir = fx.base().join(format!("t{i}"));
         unpack(&fx, &store, &artifacts, &dir);
         artifacts = pack(&fx, &store, &dir, &format!("d{i}"));
@@ -1287,5 +1287,130 @@ fn incremental_builds_rebuild_after_unpack() {
         built.status.success(),
         "incremental rebuild failed:\n{}",
         stderr(&built)
+    );
+}
+
+/// cargo's uplifted binary is a hard link of the one in `deps/`: pack moves the bytes once and
+/// both names link to them.
+#[test]
+fn hard_linked_uplifts_share_one_artifact() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build"]);
+    let out = pack(&fx, &store, &fx.path("target"), "deps");
+    let uplifted = fs::read_link(fx.path("target/debug/app")).unwrap();
+    let in_deps: Vec<PathBuf> = fs::read_dir(fx.path("target/debug/deps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("app-") && !name.ends_with(".d")
+        })
+        .map(|p| fs::read_link(p).unwrap())
+        .collect();
+    assert_eq!(
+        in_deps,
+        [uplifted.clone()],
+        "deps/app-* and debug/app must link to one file"
+    );
+    assert!(
+        uplifted.starts_with(out.join("artifacts")),
+        "{}",
+        uplifted.display()
+    );
+}
+
+/// A separate `build.build-dir` is packed as its own root and restored to the build dir given.
+#[test]
+fn separate_build_dir_round_trips_fresh() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let build_dir = fx.path("build-dir");
+    fx.cargo_cmd(["build"])
+        .env("CARGO_BUILD_BUILD_DIR", &build_dir)
+        .run();
+    assert!(
+        build_dir.join("debug/.fingerprint").is_dir(),
+        "cargo ignored the build dir"
+    );
+    let out = store.path("deps");
+    nixcache_ok(
+        &fx,
+        &store,
+        &[
+            "pack",
+            "--target-dir",
+            "target",
+            "--build-dir",
+            s(&build_dir),
+            "--out",
+            s(&out),
+        ],
+    );
+    support::make_read_only(&out);
+    let manifest = fs::read_to_string(out.join("nixcache.json")).unwrap();
+    assert!(manifest.contains("\"build\""), "{manifest}");
+    fs::remove_dir_all(fx.path("target")).unwrap();
+    fs::remove_dir_all(&build_dir).unwrap();
+
+    // Without a build dir to put it in, unpack refuses rather than dropping half the tree.
+    let res = nixcache(&fx, &store, &["unpack", s(&out), "--target-dir", "target"]);
+    assert_eq!(res.status.code(), Some(EXIT_REJECTED));
+    assert!(
+        stderr(&res).contains("pass --build-dir"),
+        "{}",
+        stderr(&res)
+    );
+    assert!(!fx.path("target").exists());
+
+    nixcache_ok(
+        &fx,
+        &store,
+        &[
+            "unpack",
+            s(&out),
+            "--target-dir",
+            "target",
+            "--build-dir",
+            s(&build_dir),
+        ],
+    );
+    let run = fx
+        .cargo_cmd(["build"])
+        .env("CARGO_BUILD_BUILD_DIR", &build_dir)
+        .unprivileged()
+        .run();
+    assert!(run.all_fresh(), "rebuilt: {:?}", run.dirty_units());
+}
+
+#[test]
+fn json_reports_are_machine_readable() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build", "-p", "nc-alpha"]);
+    let out = store.path("deps");
+    let res = nixcache_ok(
+        &fx,
+        &store,
+        &["--json", "pack", "--target-dir", "target", "--out", s(&out)],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert!(
+        report["entries"].as_u64().unwrap() > 0 && report["moved"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert!(res.stderr.is_empty(), "--json prints no summary line");
+    let dest = fx.base().join("dest");
+    let res = nixcache_ok(
+        &fx,
+        &store,
+        &["--json", "unpack", s(&out), "--target-dir", s(&dest)],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(report["format"], "nixcache");
+    let res = nixcache_ok(&fx, &store, &["-q", "verify", s(&out)]);
+    assert!(
+        res.stderr.is_empty() && res.stdout.is_empty(),
+        "-q prints nothing on success"
     );
 }
