@@ -1310,7 +1310,7 @@ fn hard_linked_uplifts_share_one_artifact() {
         .collect();
     assert_eq!(
         in_deps,
-        [uplifted.clone()],
+        std::slice::from_ref(&uplifted),
         "deps/app-* and debug/app must link to one file"
     );
     assert!(
