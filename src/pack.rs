@@ -139,7 +139,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     };
     let scanning = ScanningWriter {
         inner: sink,
-        scanner: RefScanner::new(&opts.store),
+        scanner: RefScanner::distinct(&opts.store),
     };
     let mut packer = Packer {
         opts,

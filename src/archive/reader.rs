@@ -112,7 +112,7 @@ impl<'a> ArchiveReader<'a> {
     ) -> Result<StreamSummary, E> {
         let scanning = ScanningReader {
             inner: self.open()?,
-            scanner: RefScanner::new(self.store),
+            scanner: RefScanner::distinct(self.store),
         };
         let mut tar = tar::Archive::new(scanning);
         let mut order = OrderCheck::default();

@@ -17,6 +17,7 @@
 //! keeps the last `longest occurrence - 1` bytes of each chunk, so its results are identical for
 //! any chunking; [`scan_bytes`] is the same scan over one slice.
 
+use std::collections::HashSet;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 
@@ -47,13 +48,26 @@ pub struct RefScanner {
 }
 
 impl RefScanner {
+    /// A scanner reporting every occurrence.
     pub fn new(store: &StoreDir) -> Self {
+        Self::with_seen(store, None)
+    }
+
+    /// A scanner reporting only the first occurrence of each store path, so its memory grows
+    /// with the number of distinct paths, not with the length of the stream (an archive of a
+    /// large target dir names the same few store paths hundreds of thousands of times).
+    pub fn distinct(store: &StoreDir) -> Self {
+        Self::with_seen(store, Some(HashSet::new()))
+    }
+
+    fn with_seen(store: &StoreDir, seen: Option<HashSet<StorePath>>) -> Self {
         let mut prefix = store.as_path().as_os_str().as_bytes().to_vec();
         prefix.push(b'/');
         RefScanner {
             hits: Hits {
                 prefix,
                 found: Vec::new(),
+                seen,
             },
             carry: Vec::new(),
             carry_offset: 0,
@@ -139,6 +153,8 @@ struct Hits {
     /// `<store dir>/`.
     prefix: Vec<u8>,
     found: Vec<Reference>,
+    /// For [`RefScanner::distinct`]: the paths already reported.
+    seen: Option<HashSet<StorePath>>,
 }
 
 impl Hits {
@@ -152,7 +168,14 @@ impl Hits {
             if hay[start..].starts_with(&self.prefix) {
                 if let Some(path) = match_after_prefix(&hay[start + self.prefix.len()..]) {
                     let offset = base + start as u64;
-                    self.found.push(Reference { offset, path });
+                    let first = match &mut self.seen {
+                        None => true,
+                        Some(seen) if seen.contains(&path) => false,
+                        Some(seen) => seen.insert(path.clone()),
+                    };
+                    if first {
+                        self.found.push(Reference { offset, path });
+                    }
                 }
             }
             // Not past the candidate: a store dir like `/s/s` can start again inside a failed one.
@@ -196,6 +219,35 @@ fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     tail.iter()
         .position(|&b| b == needle)
         .map(|i| hay.len() - tail.len() + i)
+}
+
+#[cfg(test)]
+mod distinct_tests {
+    use super::*;
+
+    #[test]
+    fn distinct_reports_each_path_once_at_its_first_offset() {
+        let store = StoreDir::new("/s").unwrap();
+        let a = format!("/s/{}-a", "0".repeat(32));
+        let b = format!("/s/{}-b", "1".repeat(32));
+        let input = format!("{a} {b} {a}/x {b} {a}");
+        let mut all = RefScanner::new(&store);
+        let mut distinct = RefScanner::distinct(&store);
+        for byte in input.as_bytes() {
+            all.feed(std::slice::from_ref(byte));
+            distinct.feed(std::slice::from_ref(byte));
+        }
+        assert_eq!(all.finish().len(), 5);
+        let got: Vec<(u64, String)> = distinct
+            .finish()
+            .into_iter()
+            .map(|r| (r.offset, r.path.name().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, "a".to_string()), (a.len() as u64 + 1, "b".to_string())]
+        );
+    }
 }
 
 #[cfg(test)]
