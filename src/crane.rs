@@ -284,15 +284,7 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
         !(e.file_type().is_dir() && skip_dir(e.path().strip_prefix(&target).unwrap_or(e.path())))
     });
     for item in walk {
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(&target).to_path_buf();
-            FsError::new(
-                "read directory",
-                path,
-                e.into_io_error()
-                    .unwrap_or_else(|| io::Error::other("walk failed")),
-            )
-        })?;
+        let item = item.map_err(|e| fsutil::walk_error(&target, e))?;
         let path = item.path();
         let rel = path
             .strip_prefix(&target)

@@ -8,7 +8,7 @@
 //! by mtime) the current time makes them newer than anything inherited, so they always rebuild;
 //! registry dependencies are fingerprinted by version and stay Fresh.
 
-use crate::fsutil::{FsError, IoContext};
+use crate::fsutil::{self, FsError, IoContext};
 use filetime::FileTime;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,15 +49,7 @@ pub fn freshen(manifest_path: Option<&Path>) -> Result<FreshenReport, FreshenErr
             .into_iter()
             .filter_entry(|e| !(e.file_type().is_dir() && e.depth() > 0 && skipped(e.path())));
         for entry in walk {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(root).to_path_buf();
-                FsError::new(
-                    "read directory",
-                    path,
-                    e.into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("walk failed")),
-                )
-            })?;
+            let entry = entry.map_err(|e| fsutil::walk_error(root, e))?;
             if entry.file_type().is_file() {
                 filetime::set_file_mtime(entry.path(), now)
                     .with_path("set mtime of", entry.path())?;

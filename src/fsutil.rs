@@ -117,6 +117,16 @@ pub fn copy_new(from: &Path, to: &Path) -> Result<u64, FsError> {
     io::copy(&mut src, &mut dst).with_path("copy into", to)
 }
 
+/// Turns a walkdir failure below `root` into an `FsError` naming the entry that failed.
+pub fn walk_error(root: &Path, err: walkdir::Error) -> FsError {
+    let path = err.path().unwrap_or(root).to_path_buf();
+    // Links are never followed in our walks, so walkdir cannot report a loop: this is I/O.
+    let source = err
+        .into_io_error()
+        .unwrap_or_else(|| io::Error::other("file system loop"));
+    FsError::new("read directory", path, source)
+}
+
 /// The most symlink hops followed when resolving a chain (Linux's own limit).
 pub const MAX_LINK_HOPS: usize = 40;
 

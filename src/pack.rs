@@ -232,15 +232,7 @@ impl<W: Write> Packer<'_, W> {
             .follow_links(false);
         let mut it = walker.into_iter();
         while let Some(item) = it.next() {
-            let item = item.map_err(|e| {
-                let path = e.path().unwrap_or(root).to_path_buf();
-                FsError::new(
-                    "read directory",
-                    path,
-                    e.into_io_error()
-                        .unwrap_or_else(|| io::Error::other("walk failed")),
-                )
-            })?;
+            let item = item.map_err(|e| fsutil::walk_error(root, e))?;
             let path = item.path();
             let below = path
                 .strip_prefix(root)

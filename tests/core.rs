@@ -911,6 +911,19 @@ fn rejected(
     stderr(&res)
 }
 
+/// Unpacks `artifacts` into a fresh dir and checks the refusal: exit code, message, nothing made.
+fn assert_unpack_rejected(fx: &Fixture, store: &Store, artifacts: &Path, needle: impl AsRef<str>) {
+    let dest = fx.base().join("dest");
+    let res = nixcache(
+        fx,
+        store,
+        &["unpack", s(artifacts), "--target-dir", s(&dest)],
+    );
+    assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{}", stderr(&res));
+    assert!(stderr(&res).contains(needle.as_ref()), "{}", stderr(&res));
+    assert!(!dest.exists(), "a rejected unpack created the target dir");
+}
+
 fn no_corruption(v: Vec<u8>) -> Vec<u8> {
     v
 }
@@ -1075,15 +1088,12 @@ fn rejects_corrupt_zstd() {
         *b ^= 0x5a;
     }
     fs::write(&archive, &bytes).unwrap();
-    let dest = fx.base().join("dest");
-    let res = nixcache(&fx, &store, &["unpack", s(&out), "--target-dir", s(&dest)]);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{}", stderr(&res));
-    assert!(
-        stderr(&res).contains("symlinks.tar.zst` is corrupt or truncated"),
-        "{}",
-        stderr(&res)
+    assert_unpack_rejected(
+        &fx,
+        &store,
+        &out,
+        "symlinks.tar.zst` is corrupt or truncated",
     );
-    assert!(!dest.exists());
 }
 
 #[test]
@@ -1099,18 +1109,12 @@ fn rejects_store_paths_missing_from_the_anchor() {
     }
     let out = store.path("deps");
     write_artifacts(&store, &out, &b.into_inner().unwrap(), 4, Some(""));
-    let dest = fx.base().join("dest");
-    let res = nixcache(&fx, &store, &["unpack", s(&out), "--target-dir", s(&dest)]);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED));
-    let err = stderr(&res);
-    assert!(
-        err.contains(&format!(
-            "names `{}`, which its GC anchor",
-            blob_dir.display()
-        )),
-        "{err}"
+    assert_unpack_rejected(
+        &fx,
+        &store,
+        &out,
+        &format!("names `{}`, which its GC anchor", blob_dir.display()),
     );
-    assert!(!dest.exists());
 }
 
 #[test]
@@ -1119,8 +1123,7 @@ fn rejects_links_into_missing_store_paths() {
     let store = Store::new(&fx);
     fx.cargo(["build", "-p", "nc-alpha"]);
     let out = pack(&fx, &store, &fx.path("target"), "deps");
-    // Garbage-collect the output's own blobs by moving the artifacts elsewhere... simplest: the
-    // whole store path is gone, only a copy of its metadata remains.
+    // The store path the links point into is garbage-collected; a copy of the archive remains.
     let copy = store.path("copy");
     fs::create_dir_all(&copy).unwrap();
     for f in ["nixcache.json", "nixcache-refs", "symlinks.tar.zst"] {
@@ -1128,18 +1131,12 @@ fn rejects_links_into_missing_store_paths() {
     }
     support::make_writable(&out);
     fs::remove_dir_all(&out).unwrap();
-    let dest = fx.base().join("dest");
-    let res = nixcache(&fx, &store, &["unpack", s(&copy), "--target-dir", s(&dest)]);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED));
-    let err = stderr(&res);
-    assert!(
-        err.contains(&format!(
-            "links into `{}`, which does not exist",
-            out.display()
-        )),
-        "{err}"
+    assert_unpack_rejected(
+        &fx,
+        &store,
+        &copy,
+        &format!("links into `{}`, which does not exist", out.display()),
     );
-    assert!(!dest.exists());
 }
 
 #[test]
@@ -1219,16 +1216,7 @@ fn freshen_and_exec_rebuild_changed_sources_behind_inherited_artifacts() {
         "{run}"
     );
     // ...through `exec` it goes through, and the binary reflects the new sources.
-    let mut cmd = support::unprivileged_command(support::nixcache_bin());
-    cmd.current_dir(fx.root())
-        .args(["exec", "--", "cargo", "build", "--offline", "--locked"]);
-    support::cargo::clean_env(&mut cmd, &fx.base().join("cargo-home"));
-    let built = cmd.output().unwrap();
-    assert!(
-        built.status.success(),
-        "exec build failed:\n{}",
-        stderr(&built)
-    );
+    exec_cargo_build(&fx, &[]);
     let printed = Command::new(fx.path("target/debug/app")).output().unwrap();
     assert!(
         String::from_utf8_lossy(&printed.stdout).starts_with("hello from NEW applib"),
@@ -1277,15 +1265,20 @@ fn incremental_builds_rebuild_after_unpack() {
     unpack(&fx, &store, &out, &fx.path("target"));
     let lib = fx.read("applib/src/lib.rs") + "\npub fn added() {}\n";
     fx.write("applib/src/lib.rs", lib);
+    exec_cargo_build(&fx, &[("CARGO_INCREMENTAL", "1")]);
+}
+
+/// `cargo nixcache exec -- cargo build` in the fixture, without capabilities, as in a Nix build.
+fn exec_cargo_build(fx: &Fixture, env: &[(&str, &str)]) {
     let mut cmd = support::unprivileged_command(support::nixcache_bin());
     cmd.current_dir(fx.root())
         .args(["exec", "--", "cargo", "build", "--offline", "--locked"]);
     support::cargo::clean_env(&mut cmd, &fx.base().join("cargo-home"));
-    cmd.env("CARGO_INCREMENTAL", "1");
+    cmd.envs(env.iter().copied());
     let built = cmd.output().unwrap();
     assert!(
         built.status.success(),
-        "incremental rebuild failed:\n{}",
+        "build through the wrapper failed:\n{}",
         stderr(&built)
     );
 }
