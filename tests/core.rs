@@ -1113,7 +1113,7 @@ fn rejects_store_paths_missing_from_the_anchor() {
         &fx,
         &store,
         &out,
-        &format!("names `{}`, which its GC anchor", blob_dir.display()),
+        format!("names `{}`, which its GC anchor", blob_dir.display()),
     );
 }
 
@@ -1135,7 +1135,7 @@ fn rejects_links_into_missing_store_paths() {
         &fx,
         &store,
         &copy,
-        &format!("links into `{}`, which does not exist", out.display()),
+        format!("links into `{}`, which does not exist", out.display()),
     );
 }
 
