@@ -9,41 +9,10 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{Compare, Fixture, NodeKind, TreeSnapshot};
+use support::{canonicalize, Compare, Fixture, NodeKind, Store, TreeSnapshot};
 
 /// The exit code for rejected input (see `cli::EXIT_REJECTED`).
 const EXIT_REJECTED: i32 = 3;
-
-/// A fake store directory inside the fixture: store paths with valid, distinct hash parts.
-struct Store {
-    dir: PathBuf,
-    next: std::cell::Cell<u8>,
-}
-
-impl Store {
-    fn new(fx: &Fixture) -> Store {
-        Store {
-            dir: fx.scratch_dir("store"),
-            next: std::cell::Cell::new(1),
-        }
-    }
-
-    /// A fresh (not yet existing) store path `<store>/<hash>-<name>`.
-    fn path(&self, name: &str) -> PathBuf {
-        let n = self.next.get();
-        self.next.set(n + 1);
-        // 32 nixbase32 characters: the alphabet has no e/o/u/t.
-        let alphabet = b"0123456789abcdfghijklmnpqrsvwxyz";
-        let hash: String = (0..32)
-            .map(|i| alphabet[(n as usize * 7 + i * 3) % 32] as char)
-            .collect();
-        self.dir.join(format!("{hash}-{name}"))
-    }
-
-    fn arg(&self) -> String {
-        format!("--store-dir={}", self.dir.display())
-    }
-}
 
 fn nixcache(fx: &Fixture, store: &Store, args: &[&str]) -> Output {
     let mut all = vec![store.arg()];
@@ -63,29 +32,6 @@ fn stderr(out: &Output) -> String {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// What Nix does to a path it registers: every mtime becomes 1 and nothing is writable.
-fn canonicalize(path: &Path) {
-    for e in walkdir::WalkDir::new(path) {
-        let e = e.unwrap();
-        if !e.path_is_symlink() {
-            filetime::set_file_mtime(e.path(), filetime::FileTime::from_unix_time(1, 0)).unwrap();
-        }
-    }
-    support::make_read_only(path);
-}
-
-/// Moves the fixture's vendored sources into the store, as crane's vendorCargoDeps does, and
-/// points the workspace's source replacement at them.
-fn vendor_into_store(fx: &Fixture, store: &Store) -> PathBuf {
-    let vendor = store.path("vendor-cargo-deps");
-    fs::rename(fx.vendor(), &vendor).unwrap();
-    let config = fx
-        .read(".cargo/config.toml")
-        .replace("\"../vendor\"", &format!("{:?}", vendor));
-    fx.write(".cargo/config.toml", config);
-    vendor
 }
 
 /// pack `target_dir` into a new store path named `name`, then make it read-only like the store.
@@ -229,8 +175,7 @@ fn build_after_unpack_is_fresh_with_a_read_only_store() {
 fn build_after_unpack_from_a_canonical_store_is_fresh() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
-    let vendor = vendor_into_store(&fx, &store);
-    canonicalize(&vendor);
+    store.vendor(&fx);
     // A Nix build copies its sources out of the store with their mtimes: 1.
     sources_at_epoch_one(&fx);
     fx.cargo(["build", "-p", "applib"]);
@@ -412,7 +357,7 @@ fn anchor_lists_store_paths_from_links_and_file_contents() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     // Put the vendored sources in the store, as in a Nix build, so `.d` files name them.
-    let vendor = vendor_into_store(&fx, &store);
+    let vendor = store.vendor(&fx);
     fx.cargo(["build"]);
     let out = store.path("deps");
     nixcache_ok(
@@ -567,20 +512,12 @@ fn unpack_refuses_a_non_empty_target_dir() {
 
 // ---- crane's formats -------------------------------------------------------------------------
 
-/// Sets every source file's mtime to 1, as the Nix store does, so crane's `--mtime=@1` archives
-/// are fresh against them.
+/// Sets every source's mtime to 1, as in a Nix build (also the vendor dir, when it is still
+/// beside the workspace rather than in the store), so crane's `--mtime=@1` archives are fresh.
 fn sources_at_epoch_one(fx: &Fixture) {
-    for dir in [fx.root().to_path_buf(), fx.vendor()] {
-        for e in walkdir::WalkDir::new(dir)
-            .into_iter()
-            .filter(|e| !e.as_ref().is_err_and(|e| e.depth() == 0))
-        {
-            let e = e.unwrap();
-            if e.file_type().is_file() {
-                filetime::set_file_mtime(e.path(), filetime::FileTime::from_unix_time(1, 0))
-                    .unwrap();
-            }
-        }
+    support::store::sources_from_store(fx);
+    if fx.vendor().is_dir() {
+        support::store::set_mtimes(&fx.vendor(), support::store::CANONICAL_MTIME);
     }
 }
 
@@ -1177,8 +1114,7 @@ fn unpack_never_writes_mode_bits_it_should_not() {
 fn freshen_and_exec_rebuild_changed_sources_behind_inherited_artifacts() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
-    let vendor = vendor_into_store(&fx, &store);
-    canonicalize(&vendor);
+    store.vendor(&fx);
     sources_at_epoch_one(&fx);
     fx.cargo(["build"]);
     let out = store.path("deps");

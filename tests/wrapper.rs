@@ -1,12 +1,17 @@
-//! Real cargo builds in the inherited state (outputs are absolute symlinks into a read-only store
-//! dir, cargo runs without capabilities). Every scenario first shows that the build FAILS without
-//! the wrapper (the negative control), then passes behind it, for both strategies.
+//! Real cargo builds in the inherited state a Nix build starts from: the deps derivation's target
+//! dir went through the real `cargo nixcache pack`, a Nix-like store path (mtime 1, read-only)
+//! and `cargo nixcache unpack`; cargo runs without capabilities (see `wrapper_support`). Every
+//! scenario first shows that the build FAILS without the wrapper (the negative control), then
+//! passes behind it, for both strategies.
 
 #[path = "wrapper_support/mod.rs"]
 mod harness;
+mod support;
 
 use harness::*;
 use std::path::Path;
+use std::process::Command;
+use support::{caps, CargoCommand, Compare, TreeSnapshot};
 
 /// One `#[test]` per strategy for a scenario `fn(&'static str)`.
 macro_rules! both_strategies {
@@ -21,74 +26,145 @@ both_strategies!(
     s2_touched_workspace_lib_same_filename_hash,
     s3_build_script_rebuilt_and_rerun_writes_out_dir,
     s4_explicit_host_target,
+    s5_cross_compile_aarch64,
     s6_user_wrapper_runs_once_and_its_status_passes_through,
     s7_pipelining_preserved_with_slow_user_wrapper,
     s8_check_test_clippy_doc_after_unpack,
     s9_rebuild_is_byte_identical_and_names_no_temp_dir,
+    s10_sccache_chained_behind_the_wrapper_gets_cache_hits,
     argfile_compile_is_rebuilt,
 );
 
-/// The common end of a scenario: clean up checks after a successful wrapped build.
-fn assert_clean(fx: &Fixture) {
-    let leaks = mentions_tmp(&fx.target());
-    assert!(leaks.is_empty(), "temp names left in target/: {leaks:?}");
-}
-
 fn s1_rerun_if_changed_missing_file_in_inherited_dep(strategy: &'static str) {
-    let fx = Fixture::new(strategy);
-    fx.inherited(&[&["build"]]);
-    // `rerun-if-changed=does-not-exist` reruns the build script, so `rerun` recompiles in place.
-    fails_read_only(&mut fx.cargo(&["build"]));
-    ok(&mut fx.wrapped(&["build"]));
-    assert!(!is_symlink(&find(
-        &fx.target().join("debug/deps"),
-        "librerun-",
-        ".rlib"
-    )));
-    let out = run(&mut std::process::Command::new(
-        fx.target().join("debug/app"),
-    ));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 7 one\n");
-    assert_clean(&fx);
+    let sc = Scenario::new("ws-rerun", strategy);
+    sc.inherited(&[&["build"]]);
+    let deps = sc.target().join("debug/deps");
+    let rerun = find(&deps, "libnc_rerun-", ".rlib");
+    let beta = find(&deps, "libnc_beta-", ".rlib");
+    assert!(is_symlink(&rerun) && is_symlink(&beta));
+    // nc-rerun's build script watches a file that never exists: cargo reruns it, so the registry
+    // lib nc-rerun and everything above it recompile over their links.
+    sc.negative_control(sc.plain(["build"]));
+    let run = sc.wrapped(["build"]).run();
+    assert_eq!(
+        run.dirty_units(),
+        ["app bin:app", "applib lib:applib", "nc-rerun lib:nc_rerun"],
+        "\n{run}"
+    );
+    assert!(!is_symlink(&rerun), "rebuilt in place of the link");
+    assert!(is_symlink(&beta), "another unit's link was touched");
+    assert_eq!(sc.run_bin("debug/app"), "hello from applib 84 42 7\n");
+    sc.assert_clean();
 }
 
+/// The documented flow: unpack, `cargo nixcache freshen`, `cargo nixcache exec -- cargo build`.
 fn s2_touched_workspace_lib_same_filename_hash(strategy: &'static str) {
-    let fx = Fixture::new(strategy);
-    fx.inherited(&[&["build"]]);
-    let rlib = find(&fx.target().join("debug/deps"), "libalib-", ".rlib");
-    fx.touch("ws/alib/src/lib.rs");
-    fails_read_only(&mut fx.cargo(&["build"]));
-    ok(&mut fx.wrapped(&["build"]));
-    assert!(
-        !is_symlink(&rlib),
-        "same name rebuilt in place of the symlink"
+    let sc = Scenario::new("ws-basic", strategy);
+    sc.inherited(&[&["build"]]);
+    let deps = sc.target().join("debug/deps");
+    let rlib = find(&deps, "libapplib-", ".rlib");
+    assert!(is_symlink(&rlib));
+    // Control: untouched, the inherited tree is all Fresh (canonical mtimes everywhere), so the
+    // rebuild below is the touch's doing.
+    let run = sc.plain(["build"]).run();
+    assert!(run.all_fresh(), "\n{run}");
+    // freshen gives every file of the local packages (applib, app) a new mtime.
+    sc.nixcache(&["freshen".as_ref()]);
+    sc.negative_control(sc.plain(["build"]));
+    let out = run_ok(&mut sc.exec(sc.fx.cargo_cmd(["build"])));
+    assert_eq!(
+        dirty_units(&out.stdout),
+        ["app bin:app", "applib lib:applib"]
     );
-    // A second build is all fresh (cargo trusts what we left behind).
-    let out = ok(&mut fx.wrapped(&["build", "-v"]));
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("Compiling alib"),
-        "{}",
-        text(&out)
+    assert_eq!(
+        find(&deps, "libapplib-", ".rlib"),
+        rlib,
+        "same filename hash"
     );
-    assert_clean(&fx);
+    assert!(!is_symlink(&rlib), "rebuilt in place of the link");
+    // A second build is all Fresh: cargo trusts what the wrapped rebuild left behind.
+    let run = sc.wrapped(["build"]).run();
+    assert!(run.all_fresh(), "\n{run}");
+    sc.assert_clean();
+}
+
+/// applib gets a build script (a host unit of a path package, so touching `build.rs`
+/// recompiles it) that writes `GREETING` from `greeting.txt` into `$OUT_DIR`.
+fn with_greeting_build_script(sc: &Scenario) {
+    sc.fx.write(
+        "applib/build.rs",
+        "fn main() {\n    println!(\"cargo:rerun-if-changed=build.rs\");\n    \
+         println!(\"cargo:rerun-if-changed=greeting.txt\");\n    \
+         let text = std::fs::read_to_string(\"greeting.txt\").unwrap();\n    \
+         let out = std::path::Path::new(&std::env::var(\"OUT_DIR\").unwrap()).join(\"greeting.rs\");\n    \
+         std::fs::write(out, format!(\"pub const GREETING: &str = {:?};\", text.trim())).unwrap();\n}\n",
+    );
+    sc.fx.write("applib/greeting.txt", "hello from applib\n");
+    let lib = sc.fx.read("applib/src/lib.rs");
+    let from =
+        "/// Tests rewrite this string and check that the rebuilt `app` prints the new one.\n\
+                pub const GREETING: &str = \"hello from applib\";";
+    assert!(lib.contains(from), "applib's GREETING moved:\n{lib}");
+    sc.fx.write(
+        "applib/src/lib.rs",
+        lib.replace(
+            from,
+            "include!(concat!(env!(\"OUT_DIR\"), \"/greeting.rs\"));",
+        ),
+    );
+}
+
+/// The compiled build script `build-script-build` of `package` below `profile_dir/build`.
+fn build_script(profile_dir: &Path, package: &str) -> std::path::PathBuf {
+    let hits: Vec<_> = std::fs::read_dir(profile_dir.join("build"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("build-script-build"))
+        .filter(|p| {
+            let dir = p.parent().unwrap().file_name().unwrap().to_string_lossy();
+            dir.starts_with(&format!("{package}-")) && p.symlink_metadata().is_ok()
+        })
+        .collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    hits.into_iter().next().unwrap()
 }
 
 fn s3_build_script_rebuilt_and_rerun_writes_out_dir(strategy: &'static str) {
-    let fx = Fixture::new(strategy);
-    fx.inherited(&[&["build"]]);
-    fx.touch("vendor/gen/build.rs");
-    fx.write("vendor/gen/input.txt", "two\n");
-    fails_read_only(&mut fx.cargo(&["build"]));
-    ok(&mut fx.wrapped(&["build"]));
-    let out = run(&mut std::process::Command::new(
-        fx.target().join("debug/app"),
-    ));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 7 two\n");
-    assert_clean(&fx);
+    let sc = Scenario::new("ws-basic", strategy);
+    with_greeting_build_script(&sc);
+    sc.inherited(&[&["build"]]);
+    let script = build_script(&sc.target().join("debug"), "applib");
+    assert!(is_symlink(&script));
+    sc.fx.touch("applib/build.rs");
+    sc.fx.write("applib/greeting.txt", "hello from s3\n");
+    sc.negative_control(sc.plain(["build"]));
+    let run = sc.wrapped(["build"]).run();
+    assert_eq!(
+        run.dirty_units(),
+        [
+            "app bin:app",
+            "applib custom-build:build-script-build",
+            "applib lib:applib"
+        ],
+        "\n{run}"
+    );
+    assert!(
+        !is_symlink(&script),
+        "build script rebuilt in place of the link"
+    );
+    let out_dir = &run
+        .build_scripts
+        .iter()
+        .find(|b| b.package == "applib")
+        .unwrap()
+        .out_dir;
+    let generated = std::fs::read_to_string(out_dir.join("greeting.rs")).unwrap();
+    assert!(generated.contains("hello from s3"), "{generated}");
+    assert_eq!(sc.run_bin("debug/app"), "hello from s3 84 42\n");
+    sc.assert_clean();
 }
 
 fn host() -> String {
-    let out = run(std::process::Command::new("rustc").arg("-vV"));
+    let out = run_ok(Command::new("rustc").arg("-vV"));
     let text = String::from_utf8(out.stdout).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix("host: "))
@@ -97,56 +173,99 @@ fn host() -> String {
 }
 
 fn s4_explicit_host_target(strategy: &'static str) {
-    let fx = Fixture::new(strategy);
+    let sc = Scenario::new("ws-basic", strategy);
     let host = host();
-    fx.inherited(&[&["build", "--target", &host]]);
+    with_greeting_build_script(&sc);
+    sc.inherited(&[&["build", "--target", &host]]);
     // Target units in target/<triple>/debug, host units (build scripts) in target/debug.
-    fx.touch("ws/alib/src/lib.rs");
-    fx.touch("vendor/gen/build.rs");
-    fails_read_only(&mut fx.cargo(&["build", "--target", &host]));
-    ok(&mut fx.wrapped(&["build", "--target", &host]));
-    let deps = fx.target().join(&host).join("debug/deps");
-    assert!(!is_symlink(&find(&deps, "libalib-", ".rlib")));
-    let out = run(&mut std::process::Command::new(
-        fx.target().join(&host).join("debug/app"),
-    ));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 7 one\n");
-    assert_clean(&fx);
+    let script = build_script(&sc.target().join("debug"), "applib");
+    let rlib = find(
+        &sc.target().join(&host).join("debug/deps"),
+        "libapplib-",
+        ".rlib",
+    );
+    assert!(is_symlink(&script) && is_symlink(&rlib));
+    sc.fx.touch("applib/build.rs");
+    sc.negative_control(sc.plain(["build", "--target", &host]));
+    sc.wrapped(["build", "--target", &host]).run();
+    assert!(!is_symlink(&script), "host unit not rebuilt");
+    assert!(!is_symlink(&rlib), "target unit not rebuilt");
+    let app = format!("{host}/debug/app");
+    assert_eq!(sc.run_bin(&app), "hello from applib 84 42\n");
+    sc.assert_clean();
 }
 
-#[test]
-fn s5_cross_compile_aarch64() {
-    let installed =
-        run(std::process::Command::new("rustup").args(["target", "list", "--installed"]));
-    let has_target =
-        String::from_utf8_lossy(&installed.stdout).contains("aarch64-unknown-linux-gnu");
-    let has_linker = std::process::Command::new("aarch64-linux-gnu-gcc")
+const CROSS: &str = "aarch64-unknown-linux-gnu";
+const CROSS_LINKER: &str = "aarch64-linux-gnu-gcc";
+
+/// Why the cross scenario cannot run here, if it cannot.
+fn cross_toolchain_missing() -> Option<String> {
+    let sysroot = run_ok(Command::new("rustc").args(["--print", "sysroot"])).stdout;
+    let sysroot = String::from_utf8(sysroot).unwrap();
+    let std_dir = Path::new(sysroot.trim()).join("lib/rustlib").join(CROSS);
+    let has_target = std_dir.is_dir();
+    let has_linker = Command::new(CROSS_LINKER)
         .arg("--version")
         .output()
-        .is_ok();
-    if !(has_target && has_linker) {
-        eprintln!(
-            "SKIPPED s5_cross_compile_aarch64: needs `rustup target add aarch64-unknown-linux-gnu` \
-             (target installed: {has_target}) and apt's gcc-aarch64-linux-gnu (linker found: {has_linker})"
-        );
-        return;
-    }
-    let fx = Fixture::new("in-place");
-    let t = "aarch64-unknown-linux-gnu";
-    fx.write(
-        "ws/.cargo/config.toml",
-        "[target.aarch64-unknown-linux-gnu]\nlinker = \"aarch64-linux-gnu-gcc\"\n",
-    );
-    fx.inherited(&[&["build", "--target", t]]);
-    fx.touch("ws/alib/src/lib.rs");
-    fx.touch("vendor/gen/build.rs");
-    fails_read_only(&mut fx.cargo(&["build", "--target", t]));
-    ok(&mut fx.wrapped(&["build", "--target", t]));
-    assert_clean(&fx);
+        .is_ok_and(|o| o.status.success());
+    (!(has_target && has_linker)).then(|| {
+        format!(
+            "needs the {CROSS} standard library (`rustup target add {CROSS}`; present: \
+             {has_target}) and the linker `{CROSS_LINKER}` (apt's gcc-aarch64-linux-gnu; \
+             present: {has_linker})"
+        )
+    })
 }
 
-/// A user wrapper that logs `NAME crate-name` for every compile (calls with `--out-dir`),
-/// prints a marker and exits 42 for the crate named in `$UW_FAIL`, and execs the rest otherwise.
+fn s5_cross_compile_aarch64(strategy: &'static str) {
+    if let Some(why) = cross_toolchain_missing() {
+        eprintln!("SKIPPED s5_cross_compile_aarch64 ({strategy}): {why}");
+        return;
+    }
+    let sc = Scenario::new("ws-basic", strategy);
+    with_greeting_build_script(&sc);
+    let cross = |cmd: CargoCommand| {
+        cmd.arg("--target").arg(CROSS).env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+            CROSS_LINKER,
+        )
+    };
+    sc.deps(&[cross(sc.plain(["build"]))]);
+    sc.inherit();
+    let script = build_script(&sc.target().join("debug"), "applib");
+    let cross_deps = sc.target().join(CROSS).join("debug/deps");
+    let rlib = find(&cross_deps, "libapplib-", ".rlib");
+    let macro_so = find(&sc.target().join("debug/deps"), "libnc_macro-", ".so");
+    assert!(is_symlink(&script) && is_symlink(&rlib) && is_symlink(&macro_so));
+    sc.fx.touch("applib/build.rs");
+    sc.negative_control(cross(sc.plain(["build"])));
+    let run = cross(sc.wrapped(["build"])).run();
+    assert_eq!(
+        run.dirty_units(),
+        [
+            "app bin:app",
+            "applib custom-build:build-script-build",
+            "applib lib:applib"
+        ],
+        "\n{run}"
+    );
+    assert!(!is_symlink(&script) && !is_symlink(&rlib), "not rebuilt");
+    assert!(is_symlink(&macro_so), "an untouched host unit was rebuilt");
+    // The rebuilt binary is for the target, the rebuilt build script for the host.
+    let app = sc.target().join(CROSS).join("debug/app");
+    assert_eq!(elf_machine(&app), EM_AARCH64, "{}", app.display());
+    if let Ok(file) = Command::new("file").arg("-b").arg(&app).output() {
+        let file = String::from_utf8_lossy(&file.stdout);
+        assert!(file.contains("ARM aarch64"), "file(1) says: {file}");
+    }
+    let this = std::env::current_exe().unwrap();
+    assert_eq!(elf_machine(&script), elf_machine(&this));
+    assert_ne!(elf_machine(&this), EM_AARCH64, "not a cross build");
+    sc.assert_clean();
+}
+
+/// A user wrapper that logs `uw CRATE` for every compile (calls with `--out-dir`), prints a
+/// marker and exits 42 for the crate named in `$UW_FAIL`, and execs the rest otherwise.
 const USER_WRAPPER: &str = r#"#!/bin/sh
 name=""; prev=""; out=0
 for a in "$@"; do
@@ -159,116 +278,92 @@ if [ -n "$UW_FAIL" ] && [ "$name" = "$UW_FAIL" ]; then echo "uw-says-no-to-$name
 exec "$@"
 "#;
 
-/// Environment from the real front end, as `cargo nixcache exec` would set it.
-fn frontend_env(
-    fx: &Fixture,
-    cwd: &Path,
-    env: &[(&str, &str)],
-) -> Vec<(String, std::ffi::OsString)> {
-    let lookup = |k: &str| {
-        env.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| os(v))
-            .or_else(|| match k {
-                "PATH" | "HOME" | "CARGO_HOME" => std::env::var_os(k),
-                _ => None,
-            })
-    };
-    let mut vars =
-        nixcache_rustc_wrapper::frontend::plan_env(Path::new(WRAPPER), cwd, &lookup, &[]).unwrap();
-    for (k, v) in vars.iter_mut() {
-        if k == nixcache_rustc_wrapper::ENV_STRATEGY {
-            *v = fx.strategy.into();
-        }
-    }
-    vars
+fn write_exe(sc: &Scenario, rel: &str, text: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    sc.fx.write(rel, text);
+    let path = sc.fx.path(rel);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
 }
 
 fn compiles_logged(log: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    std::fs::remove_file(log).ok();
+    let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
     v.sort();
     v
 }
 
 fn s6_user_wrapper_runs_once_and_its_status_passes_through(strategy: &'static str) {
-    let fx = Fixture::new(strategy);
-    fx.write_exe("ws/tools/uw.sh", USER_WRAPPER);
-    fx.inherited(&[&["build"]]);
-    let log = fx.p("uw.log");
-    let uw = fx.p("ws/tools/uw.sh");
-    // `rerun` recompiles on every build (its build script's `rerun-if-changed` file is missing).
-    let expected = ["uw alib", "uw app", "uw blib", "uw rerun"];
+    let sc = Scenario::new("ws-basic", strategy);
+    let uw = write_exe(&sc, "tools/uw.sh", USER_WRAPPER);
+    sc.inherited(&[&["build"]]);
+    let log = sc.fx.base().join("uw.log");
+    let expected = ["uw app", "uw applib"];
 
-    // From env RUSTC_WRAPPER, resolved by the front end.
-    fx.touch("ws/alib/src/lib.rs");
-    let mut plain = fx.cargo(&["build"]);
-    plain.env("RUSTC_WRAPPER", &uw).env("UW_LOG", &log);
-    fails_read_only(&mut plain);
-    std::fs::remove_file(&log).ok();
-    let mut cmd = fx.cargo(&["build"]);
-    cmd.env("UW_LOG", &log).envs(frontend_env(
-        &fx,
-        &fx.ws(),
-        &[("RUSTC_WRAPPER", uw.to_str().unwrap())],
-    ));
-    ok(&mut cmd);
+    // From env RUSTC_WRAPPER, resolved by `cargo nixcache exec`.
+    sc.fx.touch("applib/src/lib.rs");
+    sc.negative_control(
+        sc.plain(["build"])
+            .env("RUSTC_WRAPPER", &uw)
+            .env("UW_LOG", &log),
+    );
+    compiles_logged(&log);
+    let cargo = sc
+        .fx
+        .cargo_cmd(["build"])
+        .env("RUSTC_WRAPPER", &uw)
+        .env("UW_LOG", &log);
+    run_ok(&mut sc.exec(cargo));
     assert_eq!(
         compiles_logged(&log),
         expected,
-        "each compile went through the user wrapper once"
+        "one user-wrapper call per compile"
     );
 
-    // Negative control: our wrapper alone (what crane PR #386 did) silently drops the user's.
-    fx.touch("ws/alib/src/lib.rs");
-    std::fs::remove_file(&log).ok();
-    ok(fx.wrapped(&["build"]).env("UW_LOG", &log));
-    assert_eq!(compiles_logged(&log), Vec::<String>::new());
-
-    // From .cargo/config.toml, relative to the directory containing `.cargo/`, cargo run in a
-    // member dir; the user wrapper's failure (output, exit status) passes through.
-    fx.write(
-        ".cargo/../ws/.cargo/config.toml",
-        "[build]\nrustc-wrapper = \"tools/uw.sh\"\n",
+    // From .cargo/config.toml, relative to the directory containing `.cargo/`, with cargo run
+    // in a member's directory.
+    let config = sc.fx.read(".cargo/config.toml");
+    sc.fx.write(
+        ".cargo/config.toml",
+        format!("{config}\n[build]\nrustc-wrapper = \"tools/uw.sh\"\n"),
     );
-    fx.touch("ws/alib/src/lib.rs");
-    std::fs::remove_file(&log).ok();
-    let app_dir = fx.p("ws/app");
-    let vars = frontend_env(&fx, &app_dir, &[]);
-    assert!(
-        vars.iter()
-            .any(|(k, v)| k == "NIXCACHE_USER_WRAPPER" && Path::new(v) == uw),
-        "{vars:?}"
-    );
-    let mut cmd = fx.cargo(&["build"]);
-    cmd.current_dir(&app_dir)
+    let app_dir = sc.fx.path("app");
+    // Negative control: forcing our wrapper through RUSTC_WRAPPER alone (what crane PR #386
+    // did) silently drops the project's wrapper.
+    sc.fx.touch("applib/src/lib.rs");
+    sc.wrapped(["build"])
+        .current_dir(&app_dir)
         .env("UW_LOG", &log)
-        .env("UW_FAIL", "blib")
-        .envs(vars.clone());
-    let out = run(&mut unprivileged(&cmd));
+        .run();
+    assert_eq!(compiles_logged(&log), Vec::<String>::new());
+    // Through the front end it runs, and its failure (output, exit status) passes through.
+    sc.fx.touch("applib/src/lib.rs");
+    let cargo = sc
+        .fx
+        .cargo_cmd(["build"])
+        .current_dir(&app_dir)
+        .env("UW_LOG", &log);
+    let out = support::output_of(&mut sc.exec(cargo.clone().env("UW_FAIL", "applib")));
     let t = text(&out);
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "{t}");
     assert!(
-        t.contains("uw-says-no-to-blib") && t.contains("exit status: 42"),
+        t.contains("uw-says-no-to-applib") && t.contains("exit status: 42"),
         "{t}"
     );
-    std::fs::remove_file(&log).ok();
-    let mut cmd = fx.cargo(&["build"]);
-    cmd.current_dir(&app_dir).env("UW_LOG", &log).envs(vars);
-    ok(&mut cmd);
-    assert_eq!(compiles_logged(&log), ["uw app", "uw blib", "uw rerun"]);
-    assert_clean(&fx);
+    compiles_logged(&log);
+    run_ok(&mut sc.exec(cargo));
+    assert_eq!(compiles_logged(&log), expected);
+    sc.assert_clean();
 }
 
-/// Microseconds since the epoch, as the shell's `date +%s%6N` prints them.
+/// Logs `start CRATE` / `end CRATE` with microseconds since the epoch; for nc_rerun it sleeps
+/// after rustc returns (buffering rustc's stderr until then when `$UW_BUFFER` is set).
 const PIPELINE_WRAPPER: &str = r#"#!/bin/sh
 name=""; prev=""
 for a in "$@"; do [ "$prev" = "--crate-name" ] && name="$a"; prev="$a"; done
 echo "start $name $(date +%s%6N)" >> "$UW_LOG"
-if [ "$name" = alib ]; then
+if [ "$name" = nc_rerun ]; then
   if [ -n "$UW_BUFFER" ]; then "$@" 2> "$UW_LOG.err"; rc=$?; sleep 3; cat "$UW_LOG.err" >&2
   else "$@"; rc=$?; sleep 3; fi
   echo "end $name $(date +%s%6N)" >> "$UW_LOG"
@@ -277,21 +372,21 @@ fi
 exec "$@"
 "#;
 
-fn pipeline_overlaps(fx: &Fixture, buffer: bool) -> bool {
-    let log = fx.p("pipe.log");
+/// Whether applib (which needs nc_rerun's metadata only) started before nc_rerun's user wrapper
+/// exited, in a build through `cargo nixcache exec` of a freshly unpacked tree.
+fn pipeline_overlaps(sc: &Scenario, pw: &Path, buffer: bool) -> bool {
+    sc.reinherit();
+    let log = sc.fx.base().join("pipe.log");
     std::fs::remove_file(&log).ok();
-    fx.touch("ws/alib/src/lib.rs");
-    let uw = fx.p("ws/tools/pw.sh");
-    let mut cmd = fx.cargo(&["build"]);
-    cmd.env("UW_LOG", &log).envs(frontend_env(
-        fx,
-        &fx.ws(),
-        &[("RUSTC_WRAPPER", uw.to_str().unwrap())],
-    ));
+    let mut cargo = sc
+        .fx
+        .cargo_cmd(["build"])
+        .env("RUSTC_WRAPPER", pw)
+        .env("UW_LOG", &log);
     if buffer {
-        cmd.env("UW_BUFFER", "1");
+        cargo = cargo.env("UW_BUFFER", "1");
     }
-    ok(&mut cmd);
+    run_ok(&mut sc.exec(cargo));
     let text = std::fs::read_to_string(&log).unwrap();
     let at = |what: &str| -> u64 {
         let l = text
@@ -300,132 +395,262 @@ fn pipeline_overlaps(fx: &Fixture, buffer: bool) -> bool {
             .unwrap_or_else(|| panic!("no `{what}` in {text}"));
         l.rsplit(' ').next().unwrap().parse().unwrap()
     };
-    at("start blib") < at("end alib")
+    at("start applib") < at("end nc_rerun")
 }
 
 fn s7_pipelining_preserved_with_slow_user_wrapper(strategy: &'static str) {
-    let fx = Fixture::new(strategy);
-    fx.write_exe("ws/tools/pw.sh", PIPELINE_WRAPPER);
-    fx.inherited(&[&["build"]]);
-    fx.touch("ws/alib/src/lib.rs");
-    fails_read_only(&mut fx.cargo(&["build"]));
+    let sc = Scenario::new("ws-rerun", strategy);
+    let pw = write_exe(&sc, "tools/pw.sh", PIPELINE_WRAPPER);
+    sc.inherited(&[&["build"]]);
+    // nc-rerun recompiles on every build (see s1), and applib above it.
+    sc.negative_control(sc.plain(["build"]));
     assert!(
-        pipeline_overlaps(&fx, false),
-        "blib waited for alib's wrapper to exit"
+        pipeline_overlaps(&sc, &pw, false),
+        "applib waited for nc_rerun's wrapper to exit"
     );
     // Negative control: a user wrapper that buffers rustc's stderr does kill pipelining, and the
     // measurement sees it.
-    assert!(!pipeline_overlaps(&fx, true), "the measurement cannot tell");
-    assert_clean(&fx);
+    assert!(
+        !pipeline_overlaps(&sc, &pw, true),
+        "the measurement cannot tell"
+    );
+    sc.assert_clean();
 }
 
+/// One deps derivation as crane's buildDepsOnly makes it (check, build, test --no-run; and
+/// clippy), then each command on a fresh unpack of it with applib touched.
 fn s8_check_test_clippy_doc_after_unpack(strategy: &'static str) {
-    let has_clippy = std::process::Command::new("cargo")
+    let has_clippy = Command::new("cargo")
         .args(["clippy", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
-    let mut commands: Vec<(&[&str], &[&str])> = vec![
-        (&["check"], &["check"]),
-        (&["test", "--no-run"], &["test", "--no-run"]),
-        // `cargo doc` reuses check's metadata units; rustdoc itself writes a fresh target/doc.
-        (&["check"], &["doc"]),
-    ];
+    let sc = Scenario::new("ws-basic", strategy);
+    let mut deps: Vec<&[&str]> = vec![&["check"], &["build"], &["test", "--no-run"]];
+    // `cargo doc` reuses check's metadata units; rustdoc itself writes a fresh target/doc.
+    let mut commands: Vec<&[&str]> = vec![&["check"], &["test", "--no-run"], &["doc"]];
     if has_clippy {
-        commands.push((&["clippy"], &["clippy"]));
+        deps.push(&["clippy"]);
+        commands.push(&["clippy"]);
     } else {
-        eprintln!("SKIPPED cargo clippy part of s8: clippy is not installed");
+        eprintln!("SKIPPED the cargo clippy part of s8 ({strategy}): clippy is not installed");
     }
-    for (deps_cmd, cmd) in commands {
-        let fx = Fixture::new(strategy);
-        fx.inherited(&[deps_cmd]);
-        fx.touch("ws/alib/src/lib.rs");
-        fails_read_only(&mut fx.cargo(cmd));
-        ok(&mut fx.wrapped(cmd));
-        assert_clean(&fx);
+    sc.inherited(&deps);
+    for cmd in commands {
+        sc.reinherit();
+        sc.fx.touch("applib/src/lib.rs");
+        sc.negative_control(sc.plain(cmd));
+        let run = sc.wrapped(cmd).run();
+        // clippy takes no --message-format from the harness: read its progress lines instead.
+        let rebuilt = run.dirty_packages().contains(&"applib".to_string())
+            || run.stderr.contains("Checking applib");
+        assert!(rebuilt, "applib was not rebuilt\n{run}");
+        sc.assert_clean();
     }
 }
 
 fn s9_rebuild_is_byte_identical_and_names_no_temp_dir(strategy: &'static str) {
     for split in ["off", "unpacked"] {
-        let fx = Fixture::new(strategy);
-        let profile_env = ("CARGO_PROFILE_DEV_SPLIT_DEBUGINFO", split);
-        let mut clean = fx.cargo(&["build"]);
-        clean.env(profile_env.0, profile_env.1);
-        ok(&mut clean);
-        let reference = snapshot(&fx.target().join("debug/deps"));
-        inherit(&fx.target(), &fx.store());
-        fx.touch("ws/alib/src/lib.rs");
-        let mut cmd = fx.cargo(&["build"]);
-        cmd.env(profile_env.0, profile_env.1);
-        fails_read_only(&mut cmd);
-        let mut cmd = fx.wrapped(&["build"]);
-        cmd.env(profile_env.0, profile_env.1);
-        ok(&mut cmd);
-        let deps = fx.target().join("debug/deps");
+        let sc = Scenario::new("ws-basic", strategy);
+        let split_env = |cmd: CargoCommand| cmd.env("CARGO_PROFILE_DEV_SPLIT_DEBUGINFO", split);
+        sc.deps(&[split_env(sc.plain(["build"]))]);
+        let deps = sc.target().join("debug/deps");
+        let reference = TreeSnapshot::capture(&deps);
+        sc.inherit();
+        sc.fx.touch("applib/src/lib.rs");
+        sc.negative_control(split_env(sc.plain(["build"])));
+        split_env(sc.wrapped(["build"])).run();
         let app = find(&deps, "app-", ".d").with_extension("");
-        let rebuilt = [
-            find(&deps, "libalib-", ".rlib"),
-            find(&deps, "libblib-", ".rlib"),
-            app,
-        ];
-        // Control: the units were really rebuilt (no longer links to the store) ...
+        let rebuilt = [find(&deps, "libapplib-", ".rlib"), app];
+        // Control: the units were really rebuilt (no longer links into the store) ...
         for f in &rebuilt {
             assert!(!is_symlink(f), "{} was not rebuilt", f.display());
         }
         // ... and yet every output is byte-identical to the clean build's.
-        let after = snapshot(&deps);
-        assert_eq!(
-            reference.keys().collect::<Vec<_>>(),
-            after.keys().collect::<Vec<_>>(),
-            "split={split}"
+        let after = TreeSnapshot::capture_following_links(&deps);
+        let diff = reference.diff_with(&after, Compare::CONTENTS);
+        assert!(diff.is_empty(), "split-debuginfo={split}: {diff:#?}");
+        sc.assert_clean();
+    }
+}
+
+/// sccache as the project's wrapper (env `RUSTC_WRAPPER=sccache`, resolved by `cargo nixcache
+/// exec`), behind ours: it compiles inherited units, and the next derivation's identical rebuild
+/// is served from its cache. sccache 0.4 caches lib crates only (`not_cached: crate-type` for
+/// the bin).
+fn s10_sccache_chained_behind_the_wrapper_gets_cache_hits(strategy: &'static str) {
+    if Command::new("sccache").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED s10_sccache_chained_behind_the_wrapper_gets_cache_hits ({strategy}): \
+             sccache is not installed (Debian: apt-get install sccache)"
         );
-        for (k, v) in &reference {
-            assert!(
-                after[k] == *v,
-                "{} differs from the clean build (split-debuginfo={split})",
-                k.display()
-            );
+        return;
+    }
+    let sc = Scenario::new("ws-basic", strategy);
+    sc.inherited(&[&["build"]]);
+    let sccache = Sccache::start(&sc);
+    let with_sccache = |cmd: CargoCommand| sccache.env(cmd.env("RUSTC_WRAPPER", "sccache"));
+
+    // Negative control: sccache alone runs rustc into the read-only links.
+    sc.fx.touch("applib/src/lib.rs");
+    sc.negative_control(with_sccache(sc.plain(["build"])));
+
+    // Derivation 1: a miss for applib (then cached), the bin is not cacheable.
+    let rlib = find(&sc.target().join("debug/deps"), "libapplib-", ".rlib");
+    assert!(is_symlink(&rlib));
+    sccache.zero_stats();
+    let out = run_ok(&mut sc.exec(with_sccache(sc.fx.cargo_cmd(["build"]))));
+    assert_eq!(
+        dirty_units(&out.stdout),
+        ["app bin:app", "applib lib:applib"]
+    );
+    let stats = sccache.stats();
+    assert_eq!(
+        (
+            rust_count(&stats, "cache_hits"),
+            rust_count(&stats, "cache_misses")
+        ),
+        (0, 1),
+        "{stats}"
+    );
+    assert_eq!(stats["not_cached"]["crate-type"], 1, "{stats}");
+    assert!(!is_symlink(&rlib), "rebuilt in place of the link");
+    assert_eq!(sc.run_bin("debug/app"), "hello from applib 84 42\n");
+
+    // Derivation 2: the same change on a fresh unpack is a cache hit, through our wrapper.
+    sc.reinherit();
+    assert!(is_symlink(&rlib));
+    sc.fx.touch("applib/src/lib.rs");
+    sccache.zero_stats();
+    let out = run_ok(&mut sc.exec(with_sccache(sc.fx.cargo_cmd(["build"]))));
+    assert_eq!(
+        dirty_units(&out.stdout),
+        ["app bin:app", "applib lib:applib"]
+    );
+    let stats = sccache.stats();
+    assert_eq!(
+        (
+            rust_count(&stats, "cache_hits"),
+            rust_count(&stats, "cache_misses")
+        ),
+        (1, 0),
+        "{stats}"
+    );
+    assert!(
+        !is_symlink(&rlib),
+        "the hit was written in place of the link"
+    );
+    assert_eq!(sc.run_bin("debug/app"), "hello from applib 84 42\n");
+    sc.assert_clean();
+}
+
+fn rust_count(stats: &serde_json::Value, what: &str) -> u64 {
+    stats[what]["counts"]["Rust"].as_u64().unwrap_or(0)
+}
+
+/// A private sccache server (own cache dir and port, no capabilities), stopped on drop.
+struct Sccache {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl Sccache {
+    fn start(sc: &Scenario) -> Sccache {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = Sccache {
+            dir: sc.fx.scratch_dir("sccache"),
+            port,
+        };
+        // The server runs the compilers, so it must not have capabilities either.
+        let mut cmd = caps::unprivileged_command("sccache");
+        run_ok(s.vars(cmd.arg("--start-server")));
+        s
+    }
+
+    fn vars<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SCCACHE_") {
+                cmd.env_remove(k);
+            }
         }
-        assert_clean(&fx);
+        cmd.env("SCCACHE_DIR", &self.dir)
+            .env("SCCACHE_SERVER_PORT", self.port.to_string())
+            .env("SCCACHE_IDLE_TIMEOUT", "120")
+    }
+
+    fn env(&self, cmd: CargoCommand) -> CargoCommand {
+        cmd.env("SCCACHE_DIR", &self.dir)
+            .env("SCCACHE_SERVER_PORT", self.port.to_string())
+            .env("SCCACHE_IDLE_TIMEOUT", "120")
+    }
+
+    fn zero_stats(&self) {
+        run_ok(self.vars(Command::new("sccache").arg("--zero-stats")));
+    }
+
+    /// The `stats` object of `sccache --show-stats --stats-format=json`.
+    fn stats(&self) -> serde_json::Value {
+        let mut cmd = Command::new("sccache");
+        cmd.args(["--show-stats", "--stats-format=json"]);
+        let out = run_ok(self.vars(&mut cmd));
+        let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        all["stats"].clone()
+    }
+}
+
+impl Drop for Sccache {
+    fn drop(&mut self) {
+        let mut cmd = Command::new("sccache");
+        let _ = self.vars(cmd.arg("--stop-server")).output();
     }
 }
 
 /// Cargo passes `RUSTC @argfile` when the command line is too long. Driven directly (cargo only
 /// does it on E2BIG): a unit whose outputs are read-only links, compiled from an argfile.
 fn argfile_compile_is_rebuilt(strategy: &'static str) {
-    let fx = Fixture::new(strategy);
-    let out_dir = fx.p("t/deps");
+    let sc = Scenario::new("ws-basic", strategy);
+    let t = sc.fx.scratch_dir("t");
+    let out_dir = t.join("deps");
     std::fs::create_dir_all(&out_dir).unwrap();
+    let src = sc.fx.base().join("alib.rs");
+    std::fs::write(&src, "pub fn a() -> u32 {\n    1\n}\n").unwrap();
     let args = format!(
         "--crate-name\nalib\n--edition=2021\n{}\n--crate-type\nlib\n--emit=dep-info,metadata,link\n-C\nextra-filename=-0123\n--out-dir\n{}\n--error-format=json\n--json=artifacts\n",
-        fx.p("ws/alib/src/lib.rs").display(),
+        src.display(),
         out_dir.display()
     );
-    fx.write("args", &args);
-    let argfile = format!("@{}", fx.p("args").display());
-    ok(std::process::Command::new("rustc").arg(&argfile));
-    inherit(&fx.p("t"), &fx.store());
+    let argfile = sc.fx.base().join("args");
+    std::fs::write(&argfile, args).unwrap();
+    let argfile = format!("@{}", argfile.display());
+    run_ok(Command::new("rustc").arg(&argfile));
+    sc.inherit_dir(&t);
     let rmeta = out_dir.join("libalib-0123.rmeta");
-    assert!(is_symlink(&rmeta));
-    fails_read_only(std::process::Command::new("rustc").arg(&argfile));
-    let out = ok(std::process::Command::new(WRAPPER)
-        .args(["rustc", &argfile])
-        .env("NIXCACHE_WRAPPER_STRATEGY", strategy)
-        .env_remove("NIXCACHE_USER_WRAPPER"));
-    for name in ["libalib-0123.rmeta", "libalib-0123.rlib", "alib-0123.d"] {
+    assert!(is_symlink(&rmeta) && is_symlink(&out_dir.join("libalib-0123.rlib")));
+    command_fails_read_only(caps::unprivileged_command("rustc").arg(&argfile));
+    let out = run_ok(
+        caps::unprivileged_command(WRAPPER)
+            .args(["rustc", &argfile])
+            .env("NIXCACHE_WRAPPER_STRATEGY", strategy)
+            .env_remove("NIXCACHE_USER_WRAPPER"),
+    );
+    for name in ["libalib-0123.rmeta", "libalib-0123.rlib"] {
         assert!(!is_symlink(&out_dir.join(name)), "{name} not rebuilt");
     }
     // Artifact notifications name the real out-dir, and the file exists there.
     let stderr = String::from_utf8_lossy(&out.stderr);
     let want = format!("\"artifact\":\"{}\"", rmeta.display());
     assert!(stderr.contains(&want), "{stderr}");
-    let leaks = mentions_tmp(&fx.p("t"));
+    let leaks = mentions_tmp(&t);
     assert!(leaks.is_empty(), "{leaks:?}");
 }
 
 /// The wrapper driven directly with a fake rustc: exit codes, signals, stdout bytes, errors.
 mod direct {
     use super::harness::*;
+    use super::support::output_of;
     use std::os::unix::process::ExitStatusExt;
     use std::process::Command;
 
@@ -476,11 +701,11 @@ eval "$FAKE_END"
         let deps = dir.path().join("deps");
         for strategy in ["in-place", "redirect"] {
             for out_dir in [None, Some(deps.as_path())] {
-                let out = run(&mut wrapper(strategy, &fake, out_dir, "exit 3"));
+                let out = output_of(&mut wrapper(strategy, &fake, out_dir, "exit 3"));
                 assert_eq!(out.status.code(), Some(3), "{strategy} {out_dir:?}");
                 assert_eq!(out.stdout, b"stdout\0bytes");
                 assert_eq!(String::from_utf8_lossy(&out.stderr), "plain stderr line\n");
-                let out = run(&mut wrapper(strategy, &fake, out_dir, "kill -TERM $$"));
+                let out = output_of(&mut wrapper(strategy, &fake, out_dir, "kill -TERM $$"));
                 assert_eq!(out.status.signal(), Some(SIGTERM), "{strategy} {out_dir:?}");
             }
         }
@@ -493,12 +718,12 @@ eval "$FAKE_END"
         let old = dir.path().join("old.rlib");
         std::fs::write(&old, "old").unwrap();
         std::os::unix::fs::symlink(&old, deps.join("libx-1.rlib")).unwrap();
-        let out = run(&mut wrapper("redirect", &fake, Some(&deps), "exit 1"));
+        let out = output_of(&mut wrapper("redirect", &fake, Some(&deps), "exit 1"));
         assert_eq!(out.status.code(), Some(1));
         assert!(is_symlink(&deps.join("libx-1.rlib")), "old output kept");
         assert!(mentions_tmp(&deps).is_empty(), "{:?}", mentions_tmp(&deps));
         // Control: on success the new output replaces the link, so the check above can fail.
-        let out = run(&mut wrapper("redirect", &fake, Some(&deps), "exit 0"));
+        let out = output_of(&mut wrapper("redirect", &fake, Some(&deps), "exit 0"));
         assert!(out.status.success());
         assert!(!is_symlink(&deps.join("libx-1.rlib")));
         assert_eq!(
@@ -522,7 +747,7 @@ eval "$FAKE_END"
             ("in-place", Some(dir.path())),
             ("redirect", Some(dir.path())),
         ] {
-            let out = run(&mut wrapper(strategy, &missing, out_dir, ""));
+            let out = output_of(&mut wrapper(strategy, &missing, out_dir, ""));
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(
                 err.starts_with("nixcache-rustc-wrapper: error: failed to run `"),
@@ -533,10 +758,10 @@ eval "$FAKE_END"
                 Some(nixcache_rustc_wrapper::EXIT_WRAPPER_ERROR)
             );
         }
-        let out = run(&mut Command::new(WRAPPER));
+        let out = output_of(&mut Command::new(WRAPPER));
         assert_eq!(out.status.code(), Some(nixcache_rustc_wrapper::EXIT_USAGE));
         let (_d, fake) = setup();
-        let out = run(&mut wrapper("sideways", &fake, Some(dir.path()), "exit 0"));
+        let out = output_of(&mut wrapper("sideways", &fake, Some(dir.path()), "exit 0"));
         assert!(String::from_utf8_lossy(&out.stderr).contains("NIXCACHE_WRAPPER_STRATEGY must be"));
     }
 }
@@ -545,21 +770,27 @@ eval "$FAKE_END"
 #[test]
 fn frontend_agrees_with_cargo_on_precedence() {
     use nixcache_rustc_wrapper::frontend::resolve_user_wrapper;
-    let fx = Fixture::new("in-place");
-    let log = fx.p("which.log");
+    let fx = support::Fixture::copy("ws-basic");
+    let log = fx.base().join("which.log");
+    let cargo_home = fx.base().join("cargo-home");
     for name in ["w-file", "w-home", "w-cargo-build", "w-cli", "w-env"] {
-        fx.write_exe(
-            &format!("ws/tools/{name}"),
-            &format!("#!/bin/sh\necho {name} >> \"$W_LOG\"\nexec \"$@\"\n"),
+        let rel = format!("tools/{name}");
+        fx.write(
+            &rel,
+            format!("#!/bin/sh\necho {name} >> \"$W_LOG\"\nexec \"$@\"\n"),
         );
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(fx.path(&rel), mode).unwrap();
     }
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        "build.rustc-wrapper = \"../ws-basic/tools/w-home\"\n",
+    )
+    .unwrap();
+    let config = fx.read(".cargo/config.toml");
     fx.write(
-        "home/config.toml",
-        "build.rustc-wrapper = \"../ws/tools/w-home\"\n",
-    );
-    fx.write(
-        "ws/.cargo/config.toml",
-        "build.rustc-wrapper = \"tools/w-file\"\n",
+        ".cargo/config.toml",
+        format!("{config}\n[build]\nrustc-wrapper = \"tools/w-file\"\n"),
     );
     let cli = "build.rustc-wrapper=\"tools/w-cli\"".to_string();
     let env_b = ("CARGO_BUILD_RUSTC_WRAPPER", "tools/w-cargo-build");
@@ -581,25 +812,30 @@ fn frontend_agrees_with_cargo_on_precedence() {
     ];
     for (what, env, with_cli) in cases {
         std::fs::remove_file(&log).ok();
-        std::fs::remove_dir_all(fx.target()).ok();
-        let mut cmd = fx.cargo(&["check"]);
-        cmd.env("W_LOG", &log)
-            .env("CARGO_HOME", fx.p("home"))
-            .envs(env.iter().copied());
-        if with_cli {
-            cmd.args(["--config", &cli]);
+        // A real compile at each level (the first case builds everything).
+        fx.touch("applib/src/lib.rs");
+        let mut cmd = fx.cargo_cmd(["check"]).env("W_LOG", &log);
+        for (k, v) in &env {
+            cmd = cmd.env(k, v);
         }
-        ok(&mut cmd);
+        if with_cli {
+            cmd = cmd.arg("--config").arg(&cli);
+        }
+        let run = cmd.run();
+        assert!(
+            run.dirty_packages().contains(&"applib".to_string()),
+            "{what}: nothing compiled\n{run}"
+        );
         let ran = std::fs::read_to_string(&log).unwrap_or_default();
         let mut ran: Vec<&str> = ran.lines().collect();
         ran.dedup();
         let lookup = |k: &str| match k {
-            "CARGO_HOME" => Some(fx.p("home").into()),
+            "CARGO_HOME" => Some(cargo_home.clone().into()),
             "PATH" => std::env::var_os("PATH"),
             _ => env.iter().find(|(n, _)| *n == k).map(|(_, v)| os(v)),
         };
         let cli_args: Vec<String> = if with_cli { vec![cli.clone()] } else { vec![] };
-        let ours = resolve_user_wrapper(Path::new(WRAPPER), &fx.ws(), &lookup, &cli_args).unwrap();
+        let ours = resolve_user_wrapper(Path::new(WRAPPER), fx.root(), &lookup, &cli_args).unwrap();
         let ours: Vec<String> = ours
             .path
             .iter()

@@ -19,6 +19,7 @@
 pub mod caps;
 pub mod cargo;
 pub mod snapshot;
+pub mod store;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -30,6 +31,8 @@ use tempfile::TempDir;
 pub use caps::{has_capabilities, make_read_only, make_writable, unprivileged_command};
 pub use cargo::{BuildScriptRun, CargoCommand, CargoRun, CompilerArtifact};
 pub use snapshot::{Compare, Mtime, Node, NodeKind, TreeSnapshot};
+#[allow(unused_imports)]
+pub use store::{canonicalize, Store};
 
 /// `tests/fixtures` in the source tree.
 pub fn fixtures_dir() -> PathBuf {

@@ -1,175 +1,218 @@
-//! A tiny harness: a generated workspace in a temp dir, cargo commands with or without the
-//! wrapper, the "inherited" state (outputs as absolute symlinks into a read-only store dir) and
-//! cargo run with all capabilities dropped so that even root cannot write the store.
+//! The wrapper tests' harness, on top of `tests/support` (fixture copies, the cargo runner,
+//! capability dropping, snapshots). A [`Scenario`] is a fixture copy in the state a Nix build
+//! inherits it:
+//!
+//! 1. the vendored registry sources live in a store path made Nix-like ([`canonicalize`]: every
+//!    mtime 1, `chmod -R a-w`), and the workspace sources carry mtime 1, as a Nix build copies
+//!    them out of the store;
+//! 2. the "deps derivation" builds, then the REAL `cargo nixcache pack` writes its target dir
+//!    into a store path `<store>/<32 nixbase32 chars>-deps`, which is canonicalized too;
+//! 3. the target dir is removed and the REAL `cargo nixcache unpack` restores it (it sees the
+//!    canonical store and gives inline files mtime 1: asserted).
+//!
+//! Cargo then runs plain ([`Scenario::plain`], the negative control), behind the wrapper
+//! ([`Scenario::wrapped`]) or through `cargo nixcache exec` ([`Scenario::exec`]), always with
+//! every capability dropped (`setpriv --inh-caps=-all --bounding-set=-all` when the tests have
+//! any), so that root cannot write the store either.
 
 #![allow(dead_code)]
 
-use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
+use crate::support::store::{canonicalize, Store};
+use crate::support::{self, caps, CargoCommand, CargoRun, CompilerArtifact, Fixture};
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub const WRAPPER: &str = env!("CARGO_BIN_EXE_nixcache-rustc-wrapper");
 
-/// Messages rustc/cargo print when an output is a read-only symlink.
+/// Messages rustc/cargo print when an output is a read-only symlink into the store.
 pub const READ_ONLY_ERRORS: &[&str] = &[
     "not writeable",
     "Permission denied",
     "Read-only file system",
 ];
 
-/// The fixture: a workspace `ws/` (members `alib`, `blib` -> `alib`, `app` -> `blib`, `rerun`,
-/// `gen`) and two "vendored" path crates outside it: `vendor/rerun` (build script with
-/// `rerun-if-changed=does-not-exist`) and `vendor/gen` (build script writing `$OUT_DIR`).
-pub struct Fixture {
-    pub dir: tempfile::TempDir,
+/// One scenario's fixture copy, store and wrapper strategy.
+pub struct Scenario {
+    pub fx: Fixture,
+    pub store: Store,
     pub strategy: &'static str,
+    /// The last [`Scenario::inherit_dir`]: store path and directory, for [`Scenario::reinherit`].
+    last: RefCell<Option<(PathBuf, PathBuf)>>,
 }
 
-const FILES: &[(&str, &str)] = &[
-    ("ws/Cargo.toml", "[workspace]\nmembers = [\"alib\", \"blib\", \"app\"]\nresolver = \"2\"\n"),
-    ("ws/alib/Cargo.toml", "[package]\nname = \"alib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
-    ("ws/alib/src/lib.rs", "/// Doc.\npub fn a() -> u32 {\n    1\n}\n"),
-    (
-        "ws/blib/Cargo.toml",
-        "[package]\nname = \"blib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\nalib = { path = \"../alib\" }\n",
-    ),
-    ("ws/blib/src/lib.rs", "/// Doc.\npub fn b() -> u32 {\n    alib::a() + 1\n}\n"),
-    (
-        "ws/app/Cargo.toml",
-        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\nblib = { path = \"../blib\" }\nrerun = { path = \"../../vendor/rerun\" }\ngen = { path = \"../../vendor/gen\" }\n",
-    ),
-    (
-        "ws/app/src/main.rs",
-        "fn main() {\n    println!(\"{} {} {}\", blib::b(), rerun::r(), gen::GENERATED);\n}\n#[test]\nfn t() {\n    assert_eq!(blib::b(), 2);\n}\n",
-    ),
-    ("vendor/rerun/Cargo.toml", "[package]\nname = \"rerun\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
-    ("vendor/rerun/build.rs", "fn main() {\n    println!(\"cargo:rerun-if-changed=does-not-exist\");\n}\n"),
-    ("vendor/rerun/src/lib.rs", "pub fn r() -> u32 {\n    7\n}\n"),
-    ("vendor/gen/Cargo.toml", "[package]\nname = \"gen\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
-    (
-        "vendor/gen/build.rs",
-        "fn main() {\n    println!(\"cargo:rerun-if-changed=input.txt\");\n    println!(\"cargo:rerun-if-changed=build.rs\");\n    let v = std::fs::read_to_string(\"input.txt\").unwrap();\n    let out = std::path::Path::new(&std::env::var(\"OUT_DIR\").unwrap()).join(\"gen.rs\");\n    std::fs::write(out, format!(\"pub const GENERATED: &str = {:?};\", v.trim())).unwrap();\n}\n",
-    ),
-    ("vendor/gen/input.txt", "one\n"),
-    ("vendor/gen/src/lib.rs", "include!(concat!(env!(\"OUT_DIR\"), \"/gen.rs\"));\n"),
-];
-
-impl Fixture {
-    pub fn new(strategy: &'static str) -> Fixture {
-        let dir = tempfile::Builder::new()
-            .prefix("nixcache-wrapper-test-")
-            .tempdir()
-            .unwrap();
-        for (rel, text) in FILES {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
+impl Scenario {
+    /// Copies `tests/fixtures/<fixture>` and moves the vendored sources into a canonical store
+    /// path, as crane's `vendorCargoDeps` does, pointing the source replacement at it.
+    pub fn new(fixture: &str, strategy: &'static str) -> Scenario {
+        let fx = Fixture::copy(fixture);
+        let store = Store::new(&fx);
+        store.vendor(&fx);
+        Scenario {
+            fx,
+            store,
+            strategy,
+            last: RefCell::new(None),
         }
-        Fixture { dir, strategy }
-    }
-
-    pub fn p(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn ws(&self) -> PathBuf {
-        self.p("ws")
     }
 
     pub fn target(&self) -> PathBuf {
-        self.p("ws/target")
+        self.fx.path("target")
     }
 
-    pub fn store(&self) -> PathBuf {
-        self.p("store")
+    /// `cargo ARGS`: not wrapped, no capabilities.
+    pub fn plain<I, S>(&self, args: I) -> CargoCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.fx
+            .cargo_cmd(args)
+            .env_remove("NIXCACHE_USER_WRAPPER")
+            .env_remove("NIXCACHE_WRAPPER_STRATEGY")
+            .unprivileged()
     }
 
-    pub fn write(&self, rel: &str, text: &str) {
-        let p = self.p(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
+    /// `cargo ARGS` behind the wrapper alone (no user wrapper), with this scenario's strategy.
+    pub fn wrapped<I, S>(&self, args: I) -> CargoCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.plain(args)
+            .env("RUSTC_WRAPPER", WRAPPER)
+            .env("NIXCACHE_WRAPPER_STRATEGY", self.strategy)
     }
 
-    pub fn write_exe(&self, rel: &str, text: &str) {
-        self.write(rel, text);
-        std::fs::set_permissions(self.p(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-
-    /// Makes `rel` newer than anything cargo wrote so far, without changing its content.
-    pub fn touch(&self, rel: &str) {
-        let later = std::time::SystemTime::now();
-        let f = std::fs::File::options()
-            .write(true)
-            .open(self.p(rel))
-            .unwrap();
-        f.set_modified(later).unwrap();
-    }
-
-    /// `cargo ARGS` in `ws/`, clean environment, not wrapped, with full privileges.
-    pub fn cargo(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("cargo");
-        cmd.args(args).current_dir(self.ws());
-        for var in [
-            "RUSTC_WRAPPER",
-            "RUSTC_WORKSPACE_WRAPPER",
-            "CARGO_BUILD_RUSTC_WRAPPER",
-            "NIXCACHE_USER_WRAPPER",
-            "NIXCACHE_WRAPPER_STRATEGY",
-            "CARGO_TARGET_DIR",
-            "CARGO_BUILD_TARGET_DIR",
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-        ] {
-            cmd.env_remove(var);
+    /// `cargo nixcache exec -- CARGO...` without capabilities: the front end resolves the user
+    /// wrapper from `cargo`'s environment and directory (pass a command that is not
+    /// `unprivileged()`; its program, arguments, directory and environment are used) and keeps
+    /// this scenario's strategy.
+    pub fn exec(&self, cargo: CargoCommand) -> Command {
+        let inner = cargo
+            .env_remove("NIXCACHE_USER_WRAPPER")
+            .env("NIXCACHE_WRAPPER_STRATEGY", self.strategy)
+            .command();
+        let mut cmd = caps::unprivileged_command(support::nixcache_bin());
+        cmd.arg("exec")
+            .arg("--")
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        if let Some(dir) = inner.get_current_dir() {
+            cmd.current_dir(dir);
         }
-        cmd.env("CARGO_INCREMENTAL", "0")
-            .env("CARGO_TERM_COLOR", "never")
-            .env("CARGO_NET_OFFLINE", "true");
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
+        }
         cmd
     }
 
-    /// Like [`Fixture::cargo`], behind the wrapper with this fixture's strategy and no user wrapper.
-    pub fn wrapped(&self, args: &[&str]) -> Command {
-        let mut cmd = self.cargo(args);
-        cmd.env("RUSTC_WRAPPER", WRAPPER)
-            .env("NIXCACHE_WRAPPER_STRATEGY", self.strategy);
-        cmd
+    /// The deps derivation: the workspace's sources get mtime 1 (a Nix build copies them out of
+    /// the store), then each cargo command runs, unprivileged.
+    pub fn deps(&self, commands: &[CargoCommand]) {
+        support::store::sources_from_store(&self.fx);
+        for cmd in commands {
+            cmd.clone().run();
+        }
     }
 
-    /// Builds the "deps derivation": runs each command, then turns the target dir into the
-    /// inherited state.
-    pub fn inherited(&self, commands: &[&[&str]]) {
-        for args in commands {
-            ok(&mut self.cargo(args));
-        }
-        inherit(&self.target(), &self.store());
+    /// [`Scenario::deps`] with plain `cargo ARGS` commands, then [`Scenario::inherit`].
+    pub fn inherited(&self, commands: &[&[&str]]) -> PathBuf {
+        let cmds: Vec<CargoCommand> = commands.iter().map(|args| self.plain(*args)).collect();
+        self.deps(&cmds);
+        self.inherit()
+    }
+
+    /// [`Scenario::inherit_dir`] of the target dir.
+    pub fn inherit(&self) -> PathBuf {
+        self.inherit_dir(&self.target())
+    }
+
+    /// `cargo nixcache pack` of `dir` into a new store path, made Nix-like; `dir` removed and
+    /// restored by `cargo nixcache unpack`. Returns the store path.
+    pub fn inherit_dir(&self, dir: &Path) -> PathBuf {
+        let out = self.store.path("deps");
+        self.nixcache(&[
+            "pack".as_ref(),
+            "--target-dir".as_ref(),
+            dir.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        canonicalize(&out);
+        fs::remove_dir_all(dir).unwrap();
+        self.unpack(&out, dir);
+        *self.last.borrow_mut() = Some((out.clone(), dir.to_owned()));
+        out
+    }
+
+    /// `cargo nixcache unpack ARTIFACTS --target-dir DIR`; asserts that it saw a canonical store
+    /// and gave the restored files its mtime (so an untouched tree is all Fresh).
+    pub fn unpack(&self, artifacts: &Path, dir: &Path) {
+        let out = self.nixcache(&[
+            "--json".as_ref(),
+            "unpack".as_ref(),
+            artifacts.as_os_str(),
+            "--target-dir".as_ref(),
+            dir.as_os_str(),
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["mtimes"], "store", "unpack report: {report}");
+    }
+
+    /// Removes the last inherited dir (with whatever a build left there) and unpacks the same
+    /// store path again: the next derivation's starting point. Sources keep their mtimes.
+    pub fn reinherit(&self) {
+        let (artifacts, dir) = self.last.borrow().clone().expect("nothing inherited yet");
+        fs::remove_dir_all(&dir).unwrap();
+        self.unpack(&artifacts, &dir);
+    }
+
+    /// The negative control every scenario has: `cmd` (not wrapped) fails on the inherited
+    /// tree because an output is a read-only link into the store. The tree is then restored
+    /// ([`Scenario::reinherit`]), so the wrapped build that follows starts from the same state
+    /// and rebuilds every unit itself (a plain build can get some units through, e.g. a build
+    /// script linked by `cc`, which replaces its output).
+    pub fn negative_control(&self, cmd: CargoCommand) -> CargoRun {
+        let run = fails_read_only(cmd);
+        self.reinherit();
+        run
+    }
+
+    /// `cargo nixcache --store-dir STORE ARGS` in the workspace; panics unless it succeeds.
+    pub fn nixcache(&self, args: &[&OsStr]) -> Output {
+        let mut all = vec![format!("--store-dir={}", self.store.dir.display()).into()];
+        all.extend(args.iter().map(|a| a.to_os_string()));
+        self.fx.nixcache_ok(all)
+    }
+
+    /// The checks every successful wrapped build ends with: no temp names left in target/.
+    pub fn assert_clean(&self) {
+        let leaks = mentions_tmp(&self.target());
+        assert!(leaks.is_empty(), "temp names left in target/: {leaks:?}");
+    }
+
+    /// Runs `rel` (below the target dir) and returns its stdout.
+    pub fn run_bin(&self, rel: &str) -> String {
+        let mut cmd = Command::new(self.target().join(rel));
+        let out = run_ok(&mut cmd);
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
-/// Runs `cmd` with every capability dropped, so root too gets EACCES on 0444 files.
-pub fn unprivileged(cmd: &Command) -> Command {
-    let mut out = Command::new("setpriv");
-    out.args(["--inh-caps=-all", "--bounding-set=-all", "--"])
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    if let Some(d) = cmd.get_current_dir() {
-        out.current_dir(d);
-    }
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => out.env(k, v),
-            None => out.env_remove(k),
-        };
-    }
+/// Runs `cmd` and panics (command line, status, both streams) unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = support::output_of(cmd);
+    support::assert_success(cmd, &out);
     out
 }
 
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"))
-}
-
+/// Both streams of `out`, for assertions.
 pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -178,22 +221,22 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// Runs `cmd` unprivileged and asserts success.
-pub fn ok(cmd: &mut Command) -> Output {
-    let out = run(&mut unprivileged(cmd));
-    assert!(out.status.success(), "{cmd:?} failed:\n{}", text(&out));
-    out
+/// Runs `cmd` and asserts that it fails because an inherited output is read-only: the negative
+/// control every scenario has.
+pub fn fails_read_only(cmd: CargoCommand) -> CargoRun {
+    let run = cmd.run_failing();
+    assert!(
+        READ_ONLY_ERRORS.iter().any(|e| run.stderr.contains(e)),
+        "failed for another reason:\n{run}"
+    );
+    run
 }
 
-/// Runs `cmd` unprivileged and asserts that it fails because an inherited output is read-only:
-/// the negative control every scenario has.
-pub fn fails_read_only(cmd: &mut Command) -> Output {
-    let out = run(&mut unprivileged(cmd));
+/// Like [`fails_read_only`] for a plain `Command` (rustc driven directly).
+pub fn command_fails_read_only(cmd: &mut Command) -> Output {
+    let out = support::output_of(cmd);
     let t = text(&out);
-    assert!(
-        !out.status.success(),
-        "expected {cmd:?} to fail without the wrapper, it passed:\n{t}"
-    );
+    assert!(!out.status.success(), "expected a failure:\n{t}");
     assert!(
         READ_ONLY_ERRORS.iter().any(|e| t.contains(e)),
         "failed for another reason:\n{t}"
@@ -201,123 +244,59 @@ pub fn fails_read_only(cmd: &mut Command) -> Output {
     out
 }
 
-/// Whether a target-dir file is linked into the store after unpack (immutable artifacts) or
-/// inlined (files cargo and build scripts rewrite): mirrors the classification of issue 2.
-fn is_linked(rel: &Path) -> bool {
-    let s = rel.to_string_lossy();
-    let comps: Vec<&str> = s.split('/').collect();
-    let name = *comps.last().unwrap();
-    let in_build_out = comps.windows(2).any(|w| w[0] == "build") && comps.contains(&"out");
-    let top_level_d = name.ends_with(".d") && !comps.contains(&"deps") && !comps.contains(&"build");
-    !(comps.contains(&".fingerprint")
-        || in_build_out
-        || top_level_d
-        || [
-            "invoked.timestamp",
-            "output",
-            "stderr",
-            "root-output",
-            ".rustc_info.json",
-            "CACHEDIR.TAG",
-        ]
-        .contains(&name))
-}
-
-/// THE swap point for the real `cargo nixcache pack` + `unpack` once they exist: moves every
-/// linked artifact of `target` into `store` (same relative path), leaves an absolute symlink in
-/// its place, drops `.cargo-lock`, and makes the store read-only.
-pub fn inherit(target: &Path, store: &Path) {
-    let mut stack = vec![target.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let e = e.unwrap();
-            let path = e.path();
-            let ft = e.file_type().unwrap();
-            let rel = path.strip_prefix(target).unwrap();
-            if ft.is_dir() {
-                stack.push(path);
-            } else if rel.file_name().unwrap() == ".cargo-lock" {
-                std::fs::remove_file(&path).unwrap();
-            } else if ft.is_file() && is_linked(rel) {
-                let dst = store.join("target").join(rel);
-                std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-                std::fs::rename(&path, &dst).unwrap();
-                std::os::unix::fs::symlink(&dst, &path).unwrap();
+/// The units cargo (re)compiled, as [`CompilerArtifact::unit`] names, sorted, from the JSON
+/// messages on stdout of a cargo run through `cargo nixcache exec` (which `CargoRun` cannot read).
+pub fn dirty_units(stdout: &[u8]) -> Vec<String> {
+    let mut units: Vec<String> = String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["fresh"] == false)
+        .map(|v| {
+            let package_id = v["package_id"].as_str().unwrap().to_owned();
+            CompilerArtifact {
+                package: support::cargo::package_name(&package_id),
+                package_id,
+                target_name: v["target"]["name"].as_str().unwrap().to_owned(),
+                kind: v["target"]["kind"][0].as_str().unwrap().to_owned(),
+                test: v["profile"]["test"] == true,
+                fresh: false,
+                filenames: Vec::new(),
+                executable: None,
             }
-        }
-    }
-    let st = Command::new("chmod")
-        .arg("-R")
-        .arg("a-w")
-        .arg(store)
-        .status()
-        .unwrap();
-    assert!(st.success());
+            .unit()
+        })
+        .collect();
+    units.sort();
+    units
 }
 
 /// Every path under `dir` whose name or content mentions the wrapper's temp names.
 pub fn mentions_tmp(dir: &Path) -> Vec<PathBuf> {
     let needle = nixcache_rustc_wrapper::plan::TMP_PREFIX.as_bytes();
+    let contains = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let path = e.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if path
-                .file_name()
-                .unwrap()
-                .as_encoded_bytes()
-                .windows(needle.len())
-                .any(|w| w == needle)
-            {
-                found.push(path.clone());
-            }
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                let bytes = std::fs::read(&path).unwrap();
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    found.push(path);
-                }
-            }
+    for e in walkdir::WalkDir::new(dir).min_depth(1) {
+        let e = e.unwrap();
+        if contains(e.file_name().as_encoded_bytes())
+            || (e.file_type().is_file() && contains(&fs::read(e.path()).unwrap()))
+        {
+            found.push(e.path().to_owned());
         }
     }
     found
 }
 
-/// Relative path -> bytes of every regular file (symlinks followed) under `dir`.
-pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let path = e.unwrap().path();
-            let meta = std::fs::metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(
-                    path.strip_prefix(dir).unwrap().to_owned(),
-                    std::fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 pub fn is_symlink(p: &Path) -> bool {
-    std::fs::symlink_metadata(p)
-        .unwrap()
+    fs::symlink_metadata(p)
+        .unwrap_or_else(|e| panic!("lstat `{}`: {e}", p.display()))
         .file_type()
         .is_symlink()
 }
 
 /// The one file in `dir` whose name starts with `prefix` and ends with `suffix`.
 pub fn find(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
-    let hits: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
+    let hits: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read `{}`: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
@@ -333,6 +312,16 @@ pub fn find(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
     hits.into_iter().next().unwrap()
 }
 
-pub fn os(s: &str) -> OsString {
+/// The machine an ELF file is built for (`e_machine`), as `file` reports it.
+pub fn elf_machine(path: &Path) -> u16 {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()));
+    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not ELF", path.display());
+    u16::from_le_bytes([bytes[18], bytes[19]])
+}
+
+/// `e_machine` of AArch64 ELF files (`file`: "ARM aarch64").
+pub const EM_AARCH64: u16 = 183;
+
+pub fn os(s: &str) -> std::ffi::OsString {
     s.into()
 }
