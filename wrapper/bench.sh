@@ -6,7 +6,7 @@ set -euo pipefail
 runs=${1:-200}
 here=$(cd "$(dirname "$0")" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/nixcache-bench-tgt}
-cargo build --release -q --manifest-path "$here/Cargo.toml" --bin nixcache-rustc-wrapper
+cargo build --release -q --manifest-path "$here/../Cargo.toml" --bin nixcache-rustc-wrapper
 wrapper=$CARGO_TARGET_DIR/release/nixcache-rustc-wrapper
 rustc=$(rustup which rustc 2>/dev/null || command -v rustc)
 work=$(mktemp -d)
