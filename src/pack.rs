@@ -90,13 +90,13 @@ pub enum PackError {
 /// Packs `opts.target_dir` (and the build dir) into `opts.out`.
 pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     let roots = roots(opts)?;
-    let (out_store_path, rest) =
-        opts.store
-            .parse(&opts.out)
-            .map_err(|source| PackError::OutNotStorePath {
-                out: opts.out.clone(),
-                source,
-            })?;
+    let (_, rest) = opts
+        .store
+        .parse(&opts.out)
+        .map_err(|source| PackError::OutNotStorePath {
+            out: opts.out.clone(),
+            source,
+        })?;
     if !rest.as_os_str().is_empty() {
         let source = StoreError::NotInStore {
             path: opts.out.clone(),
@@ -108,6 +108,11 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         });
     }
     fsutil::create_dir_all(&opts.out)?;
+    // Packing again into the same output: until the new manifest lands, there are no artifacts.
+    let manifest_path = opts.out.join(artifacts::MANIFEST);
+    if manifest_path.exists() {
+        fs::remove_file(&manifest_path).with_path("remove the old manifest", &manifest_path)?;
+    }
     let out_real = fs::canonicalize(&opts.out).with_path("resolve", &opts.out)?;
     for (_, root) in &roots {
         let root_real = fs::canonicalize(root).with_path("resolve", root)?;
@@ -118,7 +123,6 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
             });
         }
     }
-    let _ = out_store_path;
 
     let archive_path = opts.out.join(opts.compression.archive_file_name());
     let tmp = fsutil::new_temp_beside(&archive_path)?;
