@@ -111,9 +111,10 @@ pub struct PackArgs {
     /// zstd compression level
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub zstd_level: i32,
-    /// zstd worker threads [default: $NIX_BUILD_CORES, else the number of CPUs]
-    #[arg(long, env = "NIX_BUILD_CORES", value_name = "N")]
-    pub jobs: Option<u32>,
+    /// zstd worker threads (the archive is small: one thread is as fast and keeps memory
+    /// flat; more help only for huge trees)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub jobs: u32,
 }
 
 #[derive(Args)]
@@ -177,9 +178,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 
 fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
     let start = Instant::now();
-    let threads = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let threads = args.jobs;
     let opts = pack::PackOptions {
         target_dir: args.dirs.target_dir,
         build_dir: args.dirs.build_dir,

@@ -135,6 +135,8 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         Compression::None => Sink::Plain(file),
         Compression::Zstd => {
             let mut encoder = zstd::Encoder::new(file, opts.zstd_level).map_err(write_err)?;
+            // Without a checksum some corruption would decode into plausible garbage.
+            encoder.include_checksum(true).map_err(write_err)?;
             if opts.zstd_threads > 0 {
                 encoder.multithread(opts.zstd_threads).map_err(write_err)?;
             }

@@ -131,25 +131,21 @@ fn unpack_nixcache(
     let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
     let reader = ArchiveReader::new(&archive, &opts.store);
 
-    // Pass one: validate everything, and sample one linked file per store path for its mtime.
+    // Pass one: validate everything.
     let mut has_build_root = false;
-    let mut sampled = std::collections::HashSet::new();
-    let mut all_canonical = true;
     let summary = reader.read(|entry, _| {
         has_build_root |= entry.path.root() == "build";
-        if let EntryKind::Symlink { target } = &entry.kind {
-            if let Ok((store_path, _)) = opts.store.parse(target) {
-                if sampled.insert(*store_path.digest()) {
-                    let mtime = std::fs::metadata(target)
-                        .map(|m| FileTime::from_last_modification_time(&m));
-                    all_canonical &= mtime.is_ok_and(|t| t.unix_seconds() <= CANONICAL_MTIME);
-                }
-            }
-        }
         Ok::<_, UnpackError>(())
     })?;
+    // Nix canonicalizes a store path's directories too, so its root tells the store's mtime.
+    let canonical_store = !summary.link_targets.is_empty()
+        && summary.link_targets.iter().all(|p| {
+            std::fs::metadata(opts.store.to_absolute(p)).is_ok_and(|m| {
+                FileTime::from_last_modification_time(&m).unix_seconds() <= CANONICAL_MTIME
+            })
+        });
     let mtimes = match opts.mtimes {
-        MtimePolicy::Auto if all_canonical && !sampled.is_empty() => MtimePolicy::Store,
+        MtimePolicy::Auto if canonical_store => MtimePolicy::Store,
         MtimePolicy::Auto => MtimePolicy::Archive,
         chosen => chosen,
     };
@@ -206,7 +202,7 @@ fn unpack_nixcache(
             mtimes,
             ..Default::default()
         };
-        reader.read(|entry, contents| {
+        reader.without_scan().read(|entry, contents| {
             let tree = if entry.path.root() == "build" {
                 &mut trees[1]
             } else {

@@ -96,33 +96,63 @@ pub struct StreamSummary {
 pub struct ArchiveReader<'a> {
     path: &'a Path,
     store: &'a StoreDir,
+    scan: bool,
 }
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 impl<'a> ArchiveReader<'a> {
     pub fn new(path: &'a Path, store: &'a StoreDir) -> Self {
-        ArchiveReader { path, store }
+        ArchiveReader {
+            path,
+            store,
+            scan: true,
+        }
+    }
+
+    /// Skips the reference scan (`StreamSummary::references` stays empty): for a second pass
+    /// over an archive whose references were already checked.
+    pub fn without_scan(mut self) -> Self {
+        self.scan = false;
+        self
     }
 
     /// Streams every entry, validated, to `visit` together with a reader of its contents.
+    ///
+    /// The stream is always read to its end, also after a rejected entry: zstd's checksum is
+    /// only verified there, and when the stream is damaged that, not the garbage entry it
+    /// produced, is the error worth reporting.
     pub fn read<E: From<ArchiveError>>(
         &self,
         mut visit: impl FnMut(&Entry, &mut dyn Read) -> Result<(), E>,
     ) -> Result<StreamSummary, E> {
         let scanning = ScanningReader {
             inner: self.open()?,
-            scanner: RefScanner::distinct(self.store),
+            scanner: self.scan.then(|| RefScanner::distinct(self.store)),
         };
         let mut tar = tar::Archive::new(scanning);
-        let mut order = OrderCheck::default();
         let mut summary = StreamSummary::default();
-        let corrupt = |e: io::Error| ArchiveError::Corrupt {
-            archive: self.path.into(),
-            detail: e.to_string(),
-        };
-        for item in tar.entries().map_err(corrupt)? {
-            let mut item = item.map_err(corrupt)?;
+        let entries = self.read_entries(&mut tar, &mut summary, &mut visit);
+        let mut rest = tar.into_inner();
+        if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
+            return Err(self.corrupt(e).into());
+        }
+        entries?;
+        if let Some(scanner) = rest.scanner {
+            summary.references = scanner.finish().into_iter().map(|r| r.path).collect();
+        }
+        Ok(summary)
+    }
+
+    fn read_entries<R: Read, E: From<ArchiveError>>(
+        &self,
+        tar: &mut tar::Archive<R>,
+        summary: &mut StreamSummary,
+        visit: &mut impl FnMut(&Entry, &mut dyn Read) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut order = OrderCheck::default();
+        for item in tar.entries().map_err(|e| self.corrupt(e))? {
+            let mut item = item.map_err(|e| self.corrupt(e))?;
             let entry = self
                 .convert(&mut item)
                 .map_err(|(entry, problem)| self.reject(&entry, problem))?;
@@ -141,15 +171,18 @@ impl<'a> ArchiveReader<'a> {
                 })?;
                 summary.link_targets.insert(store_path);
             }
+            // Whatever the visitor leaves unread, tar-rs reads past (through the scanner).
             visit(&entry, &mut item)?;
-            // Drain what the visitor left unread so the scanner sees the whole stream.
-            io::copy(&mut item, &mut io::sink()).map_err(corrupt)?;
             summary.entries += 1;
         }
-        let mut rest = tar.into_inner();
-        io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
-        summary.references = rest.scanner.finish().into_iter().map(|r| r.path).collect();
-        Ok(summary)
+        Ok(())
+    }
+
+    fn corrupt(&self, e: io::Error) -> ArchiveError {
+        ArchiveError::Corrupt {
+            archive: self.path.into(),
+            detail: e.to_string(),
+        }
     }
 
     fn open(&self) -> Result<Box<dyn Read + 'a>, ArchiveError> {
@@ -292,16 +325,18 @@ impl OrderCheck {
     }
 }
 
-/// Feeds everything read through it to a reference scanner.
+/// Feeds everything read through it to a reference scanner, if there is one.
 struct ScanningReader<R> {
     inner: R,
-    scanner: RefScanner,
+    scanner: Option<RefScanner>,
 }
 
 impl<R: Read> Read for ScanningReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.scanner.feed(&buf[..n]);
+        if let Some(scanner) = &mut self.scanner {
+            scanner.feed(&buf[..n]);
+        }
         Ok(n)
     }
 }
