@@ -10,6 +10,7 @@
 
 mod path;
 mod reader;
+mod ustar;
 mod writer;
 
 pub use path::{RelPath, RelPathError};

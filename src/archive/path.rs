@@ -88,8 +88,28 @@ impl RelPath {
         self.0.components().count()
     }
 
+    /// Whether this is a root entry (`target`, `build`): a single component.
+    pub fn is_root(&self) -> bool {
+        !self.bytes().contains(&b'/')
+    }
+
+    /// Component-wise prefix (`a/b` starts with `a`, not with `a/` nor `a/b/c`; `ab` does not
+    /// start with `a`), on the bytes: a `RelPath` is normalized, so this is exact.
     pub fn starts_with(&self, ancestor: &RelPath) -> bool {
-        self.0.starts_with(&ancestor.0)
+        let (me, other) = (self.bytes(), ancestor.bytes());
+        me.starts_with(other) && (me.len() == other.len() || me[other.len()] == b'/')
+    }
+
+    /// Whether `self` is the directory directly containing `child`.
+    pub fn is_parent_of(&self, child: &RelPath) -> bool {
+        let (me, other) = (self.bytes(), child.bytes());
+        other.len() > me.len() + 1
+            && child.starts_with(self)
+            && !other[me.len() + 1..].contains(&b'/')
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_os_str().as_encoded_bytes()
     }
 }
 
@@ -97,8 +117,14 @@ impl RelPath {
 /// each directory's children sorted by name: parents sort before children, and an archive in
 /// this order can be checked for duplicates and parentless entries with O(depth) memory.
 impl Ord for RelPath {
+    /// Bytes compared with `/` below every other byte, which for normalized paths is exactly
+    /// `Path`'s component order, without splitting into components (this runs per entry).
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.cmp(&other.0)
+        let key = |b: &u8| if *b == b'/' { 0 } else { u16::from(*b) + 1 };
+        self.bytes()
+            .iter()
+            .map(key)
+            .cmp(other.bytes().iter().map(key))
     }
 }
 
@@ -149,6 +175,26 @@ mod tests {
         v.sort();
         let got: Vec<_> = v.iter().map(|p| p.to_string()).collect();
         assert_eq!(got, ["a", "a/b", "a/b/c", "a-c", "b"]);
+    }
+
+    #[test]
+    fn byte_order_is_component_order() {
+        let names = [
+            "a", "a/b", "a/b/c", "a-c", "a.d", "ab", "a/bc", "b", "a/b-c", "a/b/d",
+        ];
+        for x in names {
+            for y in names {
+                let (px, py) = (RelPath::new(x).unwrap(), RelPath::new(y).unwrap());
+                assert_eq!(px.cmp(&py), Path::new(x).cmp(Path::new(y)), "{x} vs {y}");
+                assert_eq!(
+                    px.starts_with(&py),
+                    Path::new(x).starts_with(y),
+                    "{x} starts with {y}"
+                );
+                let parent = Path::new(x).parent() == Some(Path::new(y));
+                assert_eq!(py.is_parent_of(&px), parent, "{y} parent of {x}");
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! into the store dir without `..`. The same stream is scanned for store paths so callers can
 //! hold it against the GC anchor. Memory stays O(tree depth), whatever the number of entries.
 
-use super::{Entry, EntryKind, RelPath, RelPathError};
+use super::{ustar, Entry, EntryKind, RelPath, RelPathError};
 use crate::store::{RefScanner, StoreDir, StorePath};
 use filetime::FileTime;
 use std::collections::BTreeSet;
@@ -130,10 +130,10 @@ impl<'a> ArchiveReader<'a> {
             inner: self.open()?,
             scanner: self.scan.then(|| RefScanner::distinct(self.store)),
         };
-        let mut tar = tar::Archive::new(scanning);
+        let mut members = ustar::Members::new(scanning);
         let mut summary = StreamSummary::default();
-        let entries = self.read_entries(&mut tar, &mut summary, &mut visit);
-        let mut rest = tar.into_inner();
+        let entries = self.read_entries(&mut members, &mut summary, &mut visit);
+        let mut rest = members.into_inner();
         if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
             return Err(self.corrupt(e).into());
         }
@@ -146,16 +146,13 @@ impl<'a> ArchiveReader<'a> {
 
     fn read_entries<R: Read, E: From<ArchiveError>>(
         &self,
-        tar: &mut tar::Archive<R>,
+        members: &mut ustar::Members<R>,
         summary: &mut StreamSummary,
         visit: &mut impl FnMut(&Entry, &mut dyn Read) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut order = OrderCheck::default();
-        for item in tar.entries().map_err(|e| self.corrupt(e))? {
-            let mut item = item.map_err(|e| self.corrupt(e))?;
-            let entry = self
-                .convert(&mut item)
-                .map_err(|(entry, problem)| self.reject(&entry, problem))?;
+        while let Some(header) = members.next().map_err(|e| self.corrupt(e))? {
+            let entry = convert(header).map_err(|(entry, problem)| self.reject(&entry, problem))?;
             order
                 .check(&entry)
                 .map_err(|p| self.reject(&entry.path.to_string(), p))?;
@@ -171,8 +168,8 @@ impl<'a> ArchiveReader<'a> {
                 })?;
                 summary.link_targets.insert(store_path);
             }
-            // Whatever the visitor leaves unread, tar-rs reads past (through the scanner).
-            visit(&entry, &mut item)?;
+            // Whatever the visitor leaves unread, the next header read skips (through the scanner).
+            visit(&entry, &mut members.contents())?;
             summary.entries += 1;
         }
         Ok(())
@@ -207,65 +204,46 @@ impl<'a> ArchiveReader<'a> {
             problem,
         }
     }
-
-    /// Turns a tar member into an `Entry`, or names the member and what is wrong with it.
-    fn convert<R: Read>(
-        &self,
-        item: &mut tar::Entry<'_, R>,
-    ) -> Result<Entry, (String, EntryProblem)> {
-        let raw_path = item.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw_path).into_owned();
-        let path = RelPath::new(PathBuf::from(std::ffi::OsStr::from_bytes(&raw_path)))
-            .map_err(|e| (shown.clone(), EntryProblem::Path(e)))?;
-        let header = item.header();
-        let mode = header.mode().unwrap_or(0o644);
-        let kind = match header.entry_type() {
-            tar::EntryType::Directory => EntryKind::Dir { mode },
-            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File {
-                mode,
-                size: item.size(),
-            },
-            tar::EntryType::Symlink => {
-                let target = item
-                    .link_name()
-                    .ok()
-                    .flatten()
-                    .ok_or((shown.clone(), EntryProblem::NoLinkTarget))?
-                    .into_owned();
-                EntryKind::Symlink { target }
-            }
-            other => return Err((shown, EntryProblem::UnsupportedType(type_name(other)))),
-        };
-        let mtime = entry_mtime(item).map_err(|m| (shown.clone(), EntryProblem::BadMtime(m)))?;
-        Ok(Entry { path, mtime, kind })
-    }
 }
 
-fn type_name(t: tar::EntryType) -> &'static str {
-    match t {
-        tar::EntryType::Link => "hard link",
-        tar::EntryType::Char => "character device",
-        tar::EntryType::Block => "block device",
-        tar::EntryType::Fifo => "fifo",
-        tar::EntryType::GNUSparse => "sparse file",
-        tar::EntryType::XGlobalHeader => "pax global header",
+/// Turns a tar member into an `Entry`, or names the member and what is wrong with it.
+fn convert(header: ustar::Header) -> Result<Entry, (String, EntryProblem)> {
+    let shown = String::from_utf8_lossy(&header.path).into_owned();
+    let path = RelPath::new(PathBuf::from(std::ffi::OsStr::from_bytes(&header.path)))
+        .map_err(|e| (shown.clone(), EntryProblem::Path(e)))?;
+    let mode = header.mode;
+    let kind = match header.kind {
+        b'5' => EntryKind::Dir { mode },
+        b'0' | 0 | b'7' => EntryKind::File {
+            mode,
+            size: header.size,
+        },
+        b'2' if header.link.is_empty() => return Err((shown, EntryProblem::NoLinkTarget)),
+        b'2' => EntryKind::Symlink {
+            target: PathBuf::from(std::ffi::OsStr::from_bytes(&header.link)),
+        },
+        other => return Err((shown, EntryProblem::UnsupportedType(type_name(other)))),
+    };
+    let mtime = match header.mtime {
+        ustar::Mtime::Seconds(secs) => FileTime::from_unix_time(secs, 0),
+        ustar::Mtime::Pax(value) => {
+            parse_pax_time(&value).ok_or_else(|| (shown.clone(), EntryProblem::BadMtime(value)))?
+        }
+    };
+    Ok(Entry { path, mtime, kind })
+}
+
+/// What a tar typeflag we do not accept is, for the error message.
+fn type_name(kind: u8) -> &'static str {
+    match kind {
+        b'1' => "hard link",
+        b'3' => "character device",
+        b'4' => "block device",
+        b'6' => "fifo",
+        b'S' => "sparse file",
+        b'g' => "pax global header",
         _ => "non-standard tar member",
     }
-}
-
-/// The header's whole seconds, refined by a pax `mtime` record when there is one.
-fn entry_mtime<R: Read>(item: &mut tar::Entry<'_, R>) -> Result<FileTime, String> {
-    let secs = item.header().mtime().unwrap_or(0) as i64;
-    let Ok(Some(pax)) = item.pax_extensions() else {
-        return Ok(FileTime::from_unix_time(secs, 0));
-    };
-    for ext in pax.flatten() {
-        if ext.key_bytes() == b"mtime" {
-            let value = String::from_utf8_lossy(ext.value_bytes()).into_owned();
-            return parse_pax_time(&value).ok_or(value);
-        }
-    }
-    Ok(FileTime::from_unix_time(secs, 0))
 }
 
 /// Parses `SECS[.FRACTION]` as written in pax records (fraction of up to 9 digits kept).
@@ -282,14 +260,14 @@ pub(crate) fn parse_pax_time(s: &str) -> Option<FileTime> {
 /// Checks order and parenthood with a stack of the current entry's ancestors.
 #[derive(Default)]
 struct OrderCheck {
-    last: Option<RelPath>,
     /// Entries on the path from a root to the last entry, with whether each is a directory.
     ancestors: Vec<(RelPath, bool)>,
 }
 
 impl OrderCheck {
     fn check(&mut self, entry: &Entry) -> Result<(), EntryProblem> {
-        if let Some(last) = &self.last {
+        // The previous entry is always the innermost ancestor on the stack.
+        if let Some((last, _)) = self.ancestors.last() {
             match entry.path.cmp(last) {
                 std::cmp::Ordering::Equal => return Err(EntryProblem::Duplicate),
                 std::cmp::Ordering::Less => return Err(EntryProblem::OutOfOrder(last.to_string())),
@@ -304,23 +282,21 @@ impl OrderCheck {
         {
             self.ancestors.pop();
         }
-        match entry.path.parent() {
-            None => {
-                if !ROOTS.iter().any(|r| entry.path.root() == *r) {
-                    return Err(EntryProblem::UnknownRoot);
-                }
-                if !is_dir {
-                    return Err(EntryProblem::RootNotDirectory);
-                }
+        if entry.path.is_root() {
+            if !ROOTS.iter().any(|r| entry.path.root() == *r) {
+                return Err(EntryProblem::UnknownRoot);
             }
-            Some(parent) => match self.ancestors.last() {
+            if !is_dir {
+                return Err(EntryProblem::RootNotDirectory);
+            }
+        } else {
+            match self.ancestors.last() {
                 Some((p, false)) => return Err(EntryProblem::BelowNonDirectory(p.to_string())),
-                Some((p, true)) if *p == parent => {}
+                Some((p, true)) if p.is_parent_of(&entry.path) => {}
                 _ => return Err(EntryProblem::MissingParent),
-            },
+            }
         }
         self.ancestors.push((entry.path.clone(), is_dir));
-        self.last = Some(entry.path.clone());
         Ok(())
     }
 }
