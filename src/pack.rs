@@ -232,48 +232,77 @@ struct Packer<'a, W: Write> {
 }
 
 impl<W: Write> Packer<'_, W> {
+    /// Packs `root` under the archive root `name`, skipping the other roots (a build dir
+    /// inside the target dir) and `incremental/`.
     fn walk(&mut self, name: &str, root: &Path, skip: &[&Path]) -> Result<(), PackError> {
-        let walker = walkdir::WalkDir::new(root)
-            .sort_by_file_name()
-            .follow_links(false);
-        let mut it = walker.into_iter();
-        while let Some(item) = it.next() {
-            let item = item.map_err(|e| fsutil::walk_error(root, e))?;
-            let path = item.path();
-            let below = path
-                .strip_prefix(root)
-                .expect("walkdir yields paths below its root");
-            if item.depth() > 0
-                && (skip.contains(&path) || (item.file_type().is_dir() && skip_dir(below)))
-            {
-                it.skip_current_dir();
-                continue;
+        let meta = fsutil::symlink_metadata(root)?;
+        let rel = RelPath::new(name).expect("root names are normal");
+        self.entry(rel, root, Path::new(""), &meta)?;
+        self.walk_dir(name, root, &mut PathBuf::new(), skip)
+    }
+
+    /// A depth-first walk in archive order that holds only the names of each directory on the
+    /// current path: sorted output needs a directory's listing, but no more (walkdir keeps a
+    /// full entry with its path per name, which made pack's memory grow with `deps/`).
+    fn walk_dir(
+        &mut self,
+        name: &str,
+        root: &Path,
+        below: &mut PathBuf,
+        skip: &[&Path],
+    ) -> Result<(), PackError> {
+        let dir = root.join(&*below);
+        let mut names = NameList::default();
+        for item in fs::read_dir(&dir).with_path("read directory", &dir)? {
+            names.push(&item.with_path("read directory", &dir)?.file_name());
+        }
+        // Byte order of names: with a depth-first walk, exactly `RelPath`'s order.
+        names.sort();
+        for file_name in names.iter() {
+            below.push(file_name);
+            let path = root.join(&*below);
+            let meta = fsutil::symlink_metadata(&path)?;
+            let skipped = meta.is_dir() && (skip.contains(&path.as_path()) || skip_dir(below));
+            if !skipped {
+                let rel = RelPath::new(Path::new(name).join(&*below))
+                    .expect("names read from a directory are normal components");
+                self.entry(rel, &path, below, &meta)?;
+                if meta.is_dir() {
+                    self.walk_dir(name, root, below, skip)?;
+                }
             }
-            let rel = RelPath::new(Path::new(name).join(below))
-                .expect("walkdir yields normal components");
-            let meta = fsutil::symlink_metadata(path)?;
-            let file_type = meta.file_type();
-            if file_type.is_dir() {
-                let entry = Entry {
-                    path: rel,
-                    mtime: FileTime::from_last_modification_time(&meta),
-                    kind: EntryKind::Dir {
-                        mode: meta.mode() & 0o7777,
-                    },
-                };
-                self.append(&entry, None)?;
-            } else if file_type.is_symlink() {
-                self.symlink(rel, path, below)?;
-            } else if file_type.is_file() {
-                self.file(rel, path, below, &meta)?;
-            } else {
-                return Err(PackError::Unsupported {
-                    path: path.into(),
-                    kind: kind_name(&file_type),
-                });
-            }
+            below.pop();
         }
         Ok(())
+    }
+
+    fn entry(
+        &mut self,
+        rel: RelPath,
+        path: &Path,
+        below: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<(), PackError> {
+        let file_type = meta.file_type();
+        if file_type.is_dir() {
+            let entry = Entry {
+                path: rel,
+                mtime: FileTime::from_last_modification_time(meta),
+                kind: EntryKind::Dir {
+                    mode: meta.mode() & 0o7777,
+                },
+            };
+            self.append(&entry, None)
+        } else if file_type.is_symlink() {
+            self.symlink(rel, path, below)
+        } else if file_type.is_file() {
+            self.file(rel, path, below, meta)
+        } else {
+            Err(PackError::Unsupported {
+                path: path.into(),
+                kind: kind_name(&file_type),
+            })
+        }
     }
 
     fn symlink(&mut self, rel: RelPath, path: &Path, below: &Path) -> Result<(), PackError> {
@@ -429,6 +458,37 @@ fn kind_name(t: &fs::FileType) -> &'static str {
         "device"
     } else {
         "special file"
+    }
+}
+
+/// A directory's file names in one buffer: the listing sorted output has to hold, at the
+/// cost of the names' bytes plus 8 bytes each (an `OsString` per name costs three times that in
+/// `deps/`, where names are short and many).
+#[derive(Default)]
+struct NameList {
+    bytes: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+}
+
+impl NameList {
+    fn push(&mut self, name: &std::ffi::OsStr) {
+        let start = self.bytes.len() as u32;
+        self.bytes
+            .extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(name));
+        self.spans.push((start, self.bytes.len() as u32));
+    }
+
+    fn sort(&mut self) {
+        let bytes = &self.bytes;
+        self.spans.sort_unstable_by(|a, b| {
+            bytes[a.0 as usize..a.1 as usize].cmp(&bytes[b.0 as usize..b.1 as usize])
+        });
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &std::ffi::OsStr> + '_ {
+        self.spans.iter().map(|&(a, b)| {
+            std::os::unix::ffi::OsStrExt::from_bytes(&self.bytes[a as usize..b as usize])
+        })
     }
 }
 
