@@ -232,17 +232,11 @@ fn octal(field: &[u8]) -> Option<u64> {
 
 fn verify_checksum(block: &[u8; BLOCK]) -> io::Result<()> {
     let stored = octal(&block[148..156]).ok_or_else(|| bad("malformed header checksum"))?;
-    let sum: u64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                u64::from(b' ')
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
+    // The checksum counts its own field as spaces. Summing every byte and then correcting for
+    // that field lets the compiler vectorize the loop (this runs twice per entry and pass).
+    let all: u64 = block.iter().map(|&b| u64::from(b)).sum();
+    let field: u64 = block[148..156].iter().map(|&b| u64::from(b)).sum();
+    let sum = all - field + 8 * u64::from(b' ');
     if sum != stored {
         return Err(bad("header checksum mismatch"));
     }
