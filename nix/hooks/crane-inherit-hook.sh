@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # crane adapter, inherit side: crane's own inheritCargoArtifactsHook, unchanged, plus a dispatch
-# so that derivations with installCargoArtifactsMode = "use-nixcache" (or inheriting from a
-# cargo-nixcache output, which crane's hook rejects as "looks invalid") go through
-# `cargo-nixcache unpack`. Every other derivation runs crane's function exactly as before.
+# so that derivations with installCargoArtifactsMode = "use-nixcache" go through
+# `cargo-nixcache unpack`. Every other derivation runs crane's function exactly as before (so a
+# derivation that forgot to opt in but inherits a cargo-nixcache output fails loudly with crane's
+# "looks invalid", rather than building from a partial tree).
 # @craneInheritHook@ and @nixcacheInheritHook@ are substituted by nix/crane.nix.
 
 # crane's hook: defines inheritCargoArtifacts and registers it when cargoArtifacts is set.
@@ -24,8 +25,7 @@ $(declare -f inheritCargoArtifacts | tail -n +2)"
 
 # inheritCargoArtifacts [ARTIFACTS [TARGET_DIR]]: same parameters as crane's.
 inheritCargoArtifacts() {
-    local artifacts="${1:-${cargoArtifacts:-}}"
-    if [ "${installCargoArtifactsMode:-}" = use-nixcache ] || [ -f "$artifacts/nixcache.json" ]; then
+    if [ "${installCargoArtifactsMode:-}" = use-nixcache ]; then
         nixcacheInherit "$@"
     else
         craneInheritCargoArtifacts "$@"

@@ -102,3 +102,27 @@ NIX
     assert_eq "" "$(nxt_units "$app2log/cargo.json" | grep -v '^fresh')" "units of app2"
     nxt_verify_store
 }
+
+# A derivation that does not opt in but inherits a cargo-nixcache output runs crane's own hook,
+# which must stop loudly ("looks invalid": there is no target/ or target.tar.zst), never build
+# from a partial tree. Control: the same derivation opted in builds.
+test_crane_hooks_not_opted_in_fails_loudly() {
+    nxt_store_init
+    nxt_stage_src
+    nxt_tools
+    local expr
+    expr=$(nxt_crane_expr crane-optout <<'NIX'
+rec {
+  deps = crane { name = "deps"; doInstallCargoArtifacts = "1"; installCargoArtifactsMode = "use-nixcache";
+                 cargoBuildCmd = "cargo build --offline -p nc-beta"; };
+  optedOut = crane { name = "opted-out"; cargoArtifacts = deps; };
+  optedIn = crane { name = "opted-in"; cargoArtifacts = deps; installCargoArtifactsMode = "use-nixcache"; };
+}
+NIX
+    )
+    nxt_build "$expr" -A deps >/dev/null
+    nxt_build_fails "$expr" -A optedOut.log
+    assert_contains "$T/build.log" "looks invalid" "crane's own refusal"
+    assert_not_contains "$T/build.log" "Compiling" "a build from a partial tree"
+    nxt_build "$expr" -A optedIn.log >/dev/null
+}
