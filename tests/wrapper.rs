@@ -494,52 +494,37 @@ fn s10_sccache_chained_behind_the_wrapper_gets_cache_hits(strategy: &'static str
     sc.fx.touch("applib/src/lib.rs");
     sc.negative_control(with_sccache(sc.plain(["build"])));
 
-    // Derivation 1: a miss for applib (then cached), the bin is not cacheable.
+    // One derivation: rebuild applib (and app) over the read-only links through our wrapper and
+    // sccache; returns sccache's (hits, misses) and its stats.
     let rlib = find(&sc.target().join("debug/deps"), "libapplib-", ".rlib");
-    assert!(is_symlink(&rlib));
-    sccache.zero_stats();
-    let out = run_ok(&mut sc.exec(with_sccache(sc.fx.cargo_cmd(["build"]))));
-    assert_eq!(
-        dirty_units(&out.stdout),
-        ["app bin:app", "applib lib:applib"]
-    );
-    let stats = sccache.stats();
-    assert_eq!(
-        (
+    let derivation = || {
+        assert!(is_symlink(&rlib));
+        sccache.zero_stats();
+        let out = run_ok(&mut sc.exec(with_sccache(sc.fx.cargo_cmd(["build"]))));
+        assert_eq!(
+            dirty_units(&out.stdout),
+            ["app bin:app", "applib lib:applib"]
+        );
+        assert!(!is_symlink(&rlib), "rebuilt in place of the link");
+        assert_eq!(sc.run_bin("debug/app"), "hello from applib 84 42\n");
+        let stats = sccache.stats();
+        let counts = (
             rust_count(&stats, "cache_hits"),
-            rust_count(&stats, "cache_misses")
-        ),
-        (0, 1),
-        "{stats}"
-    );
+            rust_count(&stats, "cache_misses"),
+        );
+        (counts, stats)
+    };
+
+    // Derivation 1: a miss for applib (then cached), the bin is not cacheable.
+    let (counts, stats) = derivation();
+    assert_eq!(counts, (0, 1), "{stats}");
     assert_eq!(stats["not_cached"]["crate-type"], 1, "{stats}");
-    assert!(!is_symlink(&rlib), "rebuilt in place of the link");
-    assert_eq!(sc.run_bin("debug/app"), "hello from applib 84 42\n");
 
     // Derivation 2: the same change on a fresh unpack is a cache hit, through our wrapper.
     sc.reinherit();
-    assert!(is_symlink(&rlib));
     sc.fx.touch("applib/src/lib.rs");
-    sccache.zero_stats();
-    let out = run_ok(&mut sc.exec(with_sccache(sc.fx.cargo_cmd(["build"]))));
-    assert_eq!(
-        dirty_units(&out.stdout),
-        ["app bin:app", "applib lib:applib"]
-    );
-    let stats = sccache.stats();
-    assert_eq!(
-        (
-            rust_count(&stats, "cache_hits"),
-            rust_count(&stats, "cache_misses")
-        ),
-        (1, 0),
-        "{stats}"
-    );
-    assert!(
-        !is_symlink(&rlib),
-        "the hit was written in place of the link"
-    );
-    assert_eq!(sc.run_bin("debug/app"), "hello from applib 84 42\n");
+    let (counts, stats) = derivation();
+    assert_eq!(counts, (1, 0), "{stats}");
     sc.assert_clean();
 }
 

@@ -108,6 +108,12 @@ nxt_build_fails() {
     fi
 }
 
+# nxt_verify_artifacts OUT: `cargo nixcache verify OUT` passes (every link resolves, all anchored).
+nxt_verify_artifacts() {
+    cargo-nixcache verify "$1" >"$T/verify.out" 2>&1 ||
+        nxt_fail "cargo nixcache verify $1: $(cat "$T/verify.out")"
+}
+
 # nxt_verify_store: the store's contents still match their hashes (nothing wrote into it).
 nxt_verify_store() {
     nix-store --verify --check-contents >"$T/verify.log" 2>&1 ||

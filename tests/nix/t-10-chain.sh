@@ -47,8 +47,7 @@ test_1_chain_inherits_fresh() {
     local out
     out=$(nxt_build "$expr" -A app2Drv.out)
     assert_exists "$out/nixcache.json" "app2's packed output"
-    cargo-nixcache verify "$out" >"$T/verify.out" 2>&1 ||
-        nxt_fail "cargo nixcache verify $out: $(cat "$T/verify.out")"
+    nxt_verify_artifacts "$out"
     nxt_verify_store
 }
 

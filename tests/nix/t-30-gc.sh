@@ -34,8 +34,7 @@ test_3_gc_keeps_anchored_chain() {
     done < <(nxt_archive_links "$app")
     [ "$n" -gt 0 ] || nxt_fail "app's archive holds no symlinks"
     nxt_log "$n links resolve after GC"
-    cargo-nixcache verify "$app" >"$T/verify.out" 2>&1 ||
-        nxt_fail "verify after GC: $(cat "$T/verify.out")"
+    nxt_verify_artifacts "$app"
     nxt_verify_store
 }
 

@@ -94,7 +94,7 @@ NIX
     nix-store -l "$app" >"$T/app-build.log"
     awk '/stripping references/ {s=NR} /nixcache: packing/ {p=NR} END {exit !(s && p && s < p)}' \
         "$T/app-build.log" || nxt_fail "packing did not run after crane's reference removal"
-    cargo-nixcache verify "$app" >"$T/verify.out" 2>&1 || nxt_fail "verify: $(cat "$T/verify.out")"
+    nxt_verify_artifacts "$app"
     assert_eq "" "$(nxt_units "$applog/cargo.json" | grep -v -E '^fresh nc-(alpha|beta) |^dirty (app|applib|nc-macro) ')" \
         "units inheriting crane's target.tar.zst through cargo-nixcache"
 
