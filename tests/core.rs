@@ -1020,12 +1020,20 @@ fn rejects_corrupt_zstd() {
     );
     let archive = out.join("symlinks.tar.zst");
     let good = fs::read(&archive).unwrap();
+    let stream = zstd::stream::decode_all(&good[..]).unwrap();
     // Flip one bit at many places. Without zstd's checksum some of these decode into plausible
     // data and were ACCEPTED (a file's bytes silently changed); others into a mangled entry.
-    // Every one must be reported as a damaged archive.
-    for at in (64..good.len() - 16).step_by(good.len() / 24) {
+    // Every one that changes the stream must be reported as a damaged archive. A few bits of a
+    // zstd frame change nothing (about 1 in 170 here: padding in its bit streams); with those
+    // the archive is intact and unpacking it is right, so they are skipped.
+    let mut damaging = 0;
+    for at in (64..good.len() - 16).step_by(good.len() / 32) {
         let mut bytes = good.clone();
         bytes[at] ^= 0x01;
+        if zstd::stream::decode_all(&bytes[..]).is_ok_and(|decoded| decoded == stream) {
+            continue;
+        }
+        damaging += 1;
         fs::write(&archive, &bytes).unwrap();
         assert_unpack_rejected(
             &fx,
@@ -1034,6 +1042,8 @@ fn rejects_corrupt_zstd() {
             "symlinks.tar.zst` is corrupt or truncated",
         );
     }
+    assert!(damaging >= 24, "only {damaging} flips damaged the stream");
+}
 }
 
 #[test]
