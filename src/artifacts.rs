@@ -33,6 +33,11 @@ pub struct Manifest {
     pub store_dir: PathBuf,
     /// Number of archive entries, so a tar cut at a member boundary is detected.
     pub entries: u64,
+    /// Length of the uncompressed archive stream: a further integrity check, and it tells
+    /// unpack whether the stream is small enough to decompress once into memory. Optional
+    /// (unpack then streams the archive once per pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_bytes: Option<u64>,
     /// The roots present (`target`, and `build` when a separate build dir was packed).
     pub roots: Vec<String>,
     /// `cargo-nixcache <version>` that wrote it.

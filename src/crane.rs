@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 const PREVIOUS_ARCHIVE: &str = ".crane-previous-archive";
 /// Longest `.prev` chain followed before assuming a cycle.
 const MAX_CHAIN: usize = 10_000;
+/// Buffer for copying members and files: crane archives hold whole rlibs, megabytes each.
+const COPY_BUFFER: usize = 1 << 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CraneError {
@@ -223,7 +225,8 @@ pub fn unpack_zstd_chain(
                     report.dirs += 1;
                 }
                 Member::File => {
-                    report.file_bytes += tree.create_file(rel, mode, mtime, contents)?;
+                    let mut contents = BufReader::with_capacity(COPY_BUFFER, contents);
+                    report.file_bytes += tree.create_file(rel, mode, mtime, &mut contents)?;
                     report.files += 1;
                 }
                 Member::Symlink(target) => {
@@ -366,7 +369,8 @@ pub fn unpack_dir(plan: &DirPlan, tree: &mut Tree) -> Result<UnpackReport, Crane
                 mode,
                 mtime,
             } => {
-                let mut file = File::open(source).with_path("open", source)?;
+                let file = File::open(source).with_path("open", source)?;
+                let mut file = BufReader::with_capacity(COPY_BUFFER, file);
                 report.file_bytes += tree.create_file(rel, *mode, *mtime, &mut file)?;
                 report.files += 1;
             }

@@ -146,6 +146,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     let scanning = ScanningWriter {
         inner: sink,
         scanner: RefScanner::distinct(&opts.store),
+        bytes: 0,
     };
     let mut packer = Packer {
         opts,
@@ -169,6 +170,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     let ScanningWriter {
         inner: sink,
         scanner,
+        bytes: stream_bytes,
     } = writer.finish().map_err(write_err)?;
     sink.finish().map_err(write_err)?;
     let references: BTreeSet<StorePath> = scanner.finish().into_iter().map(|r| r.path).collect();
@@ -198,6 +200,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         anchor: ANCHOR.into(),
         store_dir: opts.store.as_path().into(),
         entries: report.entries,
+        stream_bytes: Some(stream_bytes),
         roots: roots.iter().map(|(n, _)| n.to_string()).collect(),
         generator: concat!("cargo-nixcache ", env!("CARGO_PKG_VERSION")).into(),
     };
@@ -528,12 +531,15 @@ impl<W: Write> Write for Sink<W> {
 struct ScanningWriter<W> {
     inner: W,
     scanner: RefScanner,
+    /// Length of the uncompressed stream so far.
+    bytes: u64,
 }
 
 impl<W: Write> Write for ScanningWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.scanner.feed(&buf[..n]);
+        self.bytes += n as u64;
         Ok(n)
     }
 

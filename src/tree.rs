@@ -12,6 +12,7 @@
 //! Not defended: a concurrent process with write access to the tree renaming directories around
 //! while we work; the root path itself is resolved once, normally, when the tree is opened.
 
+use crate::archive::path;
 use crate::fsutil::{FsError, IoContext};
 use filetime::FileTime;
 use nix::errno::Errno;
@@ -21,9 +22,10 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 /// What to do when an entry's name already exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +54,9 @@ pub struct Tree {
 struct DirStack {
     root_fd: OwnedFd,
     stack: Vec<Frame>,
-    /// The directory created last and its mtime, to re-apply once its children exist.
+    /// The directory created last and its mtime, not applied yet: if entries follow inside
+    /// it, it is opened and gets its mtime when closed (after its children changed it);
+    /// if not, it gets it as soon as the next entry shows it has no children.
     last_dir: Option<(PathBuf, FileTime)>,
 }
 
@@ -98,8 +102,6 @@ impl Tree {
             }
             Err(e) => return Err(fs_err(&self.root, "create directory", rel, e)),
         }
-        set_times_at(parent, name, mtime)
-            .map_err(|e| fs_err(&self.root, "set mtime of", rel, e))?;
         self.dirs.last_dir = Some((rel.to_path_buf(), mtime));
         Ok(())
     }
@@ -134,7 +136,7 @@ impl Tree {
         rel: &Path,
         mode: u32,
         mtime: FileTime,
-        contents: &mut dyn Read,
+        contents: &mut dyn BufRead,
     ) -> Result<u64, FsError> {
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
@@ -145,7 +147,7 @@ impl Tree {
             Ok(())
         })?;
         let mut file = File::from(fd.expect("create_with succeeded"));
-        let n = io::copy(contents, &mut file).with_path("write", &self.root.join(rel))?;
+        let n = write_all_from(contents, &mut file).with_path("write", &self.root.join(rel))?;
         let time = timespec(mtime);
         futimens(file.as_fd(), &time, &time)
             .map_err(|e| fs_err(&self.root, "set mtime of", rel, e))?;
@@ -154,6 +156,7 @@ impl Tree {
 
     /// Pops every open directory, applying the mtimes of directories whose children are done.
     pub fn finish(mut self) -> Result<(), FsError> {
+        self.dirs.settle_last_dir(&self.root, None)?;
         while !self.dirs.stack.is_empty() {
             self.dirs.pop(&self.root)?;
         }
@@ -195,30 +198,40 @@ impl DirStack {
         let name = rel
             .file_name()
             .ok_or_else(|| fs_err(root, "create", rel, Errno::EINVAL))?;
-        let parent = rel.parent().unwrap_or(Path::new(""));
+        // On bytes rather than `Path` components: this runs for every entry.
+        let bytes = rel.as_os_str().as_bytes();
+        let parent = &bytes[..bytes.len() - name.len()]
+            .strip_suffix(b"/")
+            .unwrap_or(&[]);
+        self.settle_last_dir(root, Some(parent))?;
         while self
             .stack
             .last()
-            .is_some_and(|f| !parent.starts_with(&f.rel))
+            .is_some_and(|f| !path::starts_with(parent, f.rel.as_os_str().as_bytes()))
         {
             self.pop(root)?;
         }
-        let depth = self.stack.last().map_or(0, |f| f.rel.components().count());
-        for component in parent.components().skip(depth) {
-            let Component::Normal(c) = component else {
+        let opened = self.stack.last().map_or(0, |f| f.rel.as_os_str().len() + 1);
+        let mut end = opened;
+        for component in parent.get(opened..).unwrap_or(&[]).split(|&b| b == b'/') {
+            if component.is_empty() {
+                break;
+            }
+            if component == b"." || component == b".." {
                 return Err(fs_err(root, "open directory", rel, Errno::EINVAL));
-            };
-            let rel_dir = self
-                .stack
-                .last()
-                .map_or_else(PathBuf::new, |f| f.rel.clone())
-                .join(c);
+            }
+            end += component.len();
+            let rel_dir = PathBuf::from(OsStr::from_bytes(&parent[..end]));
+            end += 1;
             let fd = self
-                .open_or_create_dir(c)
+                .open_or_create_dir(OsStr::from_bytes(component))
                 .map_err(|e| fs_err(root, "open directory", &rel_dir, e))?;
-            let mtime = match &self.last_dir {
-                Some((p, t)) if *p == rel_dir => Some(*t),
-                _ => None,
+            let mtime = match self.last_dir.take() {
+                Some((p, t)) if p == rel_dir => Some(t),
+                other => {
+                    self.last_dir = other;
+                    None
+                }
             };
             self.stack.push(Frame {
                 rel: rel_dir,
@@ -247,6 +260,26 @@ impl DirStack {
         }
     }
 
+    /// Applies the last created directory's mtime now unless the next entry, whose parent is
+    /// `next_parent` (`None`: there is none), lies inside it.
+    fn settle_last_dir(&mut self, root: &Path, next_parent: Option<&[u8]>) -> Result<(), FsError> {
+        let Some((dir, mtime)) = &self.last_dir else {
+            return Ok(());
+        };
+        if next_parent.is_some_and(|p| path::starts_with(p, dir.as_os_str().as_bytes())) {
+            return Ok(());
+        }
+        // Nothing was opened or closed since it was created: the top of the stack is its parent.
+        let parent = self
+            .stack
+            .last()
+            .map_or(self.root_fd.as_fd(), |f| f.fd.as_fd());
+        let name = dir.file_name().expect("a created directory has a name");
+        set_times_at(parent, name, *mtime).map_err(|e| fs_err(root, "set mtime of", dir, e))?;
+        self.last_dir = None;
+        Ok(())
+    }
+
     fn pop(&mut self, root: &Path) -> Result<(), FsError> {
         let frame = self.stack.pop().expect("pop on a non-empty stack");
         if let Some(mtime) = frame.mtime {
@@ -255,6 +288,21 @@ impl DirStack {
                 .map_err(|e| fs_err(root, "set mtime of", &frame.rel, e))?;
         }
         Ok(())
+    }
+}
+
+/// Copies `from` to `to` a buffer at a time: contents held in memory go out in one `write`.
+fn write_all_from(from: &mut dyn BufRead, to: &mut File) -> io::Result<u64> {
+    let mut written = 0;
+    loop {
+        let buf = from.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(written);
+        }
+        to.write_all(buf)?;
+        let n = buf.len();
+        from.consume(n);
+        written += n as u64;
     }
 }
 

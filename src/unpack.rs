@@ -4,7 +4,9 @@
 //! into the store, the GC anchor, that linked store paths exist) without touching the disk.
 //! Only then does pass two create the tree, into a destination that must be absent or empty;
 //! if pass two fails anyway (disk full, a race), what it created is removed again, so the
-//! destination is left exactly as it was.
+//! destination is left exactly as it was. An archive whose uncompressed stream is at most
+//! [`IN_MEMORY_STREAM_LIMIT`] is decompressed once, into memory, for both passes; a bigger one
+//! is streamed from the file twice, in constant memory.
 
 use crate::archive::{ArchiveError, ArchiveReader, EntryKind};
 use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
@@ -15,6 +17,10 @@ use crate::tree::{self, Existing, Tree};
 use filetime::FileTime;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Largest uncompressed stream unpack holds in memory (the 186-crate corpus of
+/// docs/benchmarks.md has 4.9 MB). Bounds unpack's memory whatever the archive's size.
+pub const IN_MEMORY_STREAM_LIMIT: u64 = 16 << 20;
 
 /// Which mtimes restored files and directories get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -129,7 +135,12 @@ fn unpack_nixcache(
     let archive = dir.join(&manifest.archive);
     let anchor_path = dir.join(&manifest.anchor);
     let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
-    let reader = ArchiveReader::new(&archive, &opts.store);
+    let reader = match manifest.stream_bytes {
+        Some(len) if len <= IN_MEMORY_STREAM_LIMIT => {
+            ArchiveReader::new(&archive, &opts.store).decompress_once(len)?
+        }
+        _ => ArchiveReader::new(&archive, &opts.store),
+    };
 
     // Pass one: validate everything.
     let mut has_build_root = false;
@@ -159,6 +170,14 @@ fn unpack_nixcache(
             archive,
             expected: manifest.entries,
             found: summary.entries,
+        }
+        .into());
+    }
+    if let Some(expected) = manifest.stream_bytes.filter(|&n| n != summary.stream_bytes) {
+        return Err(ArchiveError::StreamLength {
+            archive,
+            expected,
+            found: summary.stream_bytes,
         }
         .into());
     }

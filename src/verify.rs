@@ -58,6 +58,12 @@ pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError
             summary.entries, manifest.entries
         ));
     }
+    if let Some(expected) = manifest.stream_bytes.filter(|&n| n != summary.stream_bytes) {
+        report.problems.push(format!(
+            "the archive's uncompressed stream holds {} bytes but the manifest says {expected}",
+            summary.stream_bytes
+        ));
+    }
     let anchored: std::collections::HashSet<_> = anchor.iter().map(|p| *p.digest()).collect();
     for missing in summary
         .references

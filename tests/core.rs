@@ -5,6 +5,7 @@
 mod support;
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -44,6 +45,20 @@ fn pack(fx: &Fixture, store: &Store, target_dir: &Path, name: &str) -> PathBuf {
     );
     support::make_read_only(&out);
     out
+}
+
+/// pack the fixture's `target` into `out` with `--compress compression`.
+fn pack_target_as(fx: &Fixture, store: &Store, out: &Path, compression: &str) {
+    let args = [
+        "pack",
+        "--target-dir",
+        "target",
+        "--out",
+        s(out),
+        "--compress",
+        compression,
+    ];
+    nixcache_ok(fx, store, &args);
 }
 
 fn unpack(fx: &Fixture, store: &Store, artifacts: &Path, target_dir: &Path) {
@@ -312,19 +327,7 @@ fn gnu_tar_extracts_the_same_tree_as_unpack() {
     let store = Store::new(&fx);
     fx.cargo(["build"]);
     let out = store.path("deps");
-    nixcache_ok(
-        &fx,
-        &store,
-        &[
-            "pack",
-            "--target-dir",
-            "target",
-            "--out",
-            s(&out),
-            "--compress",
-            "none",
-        ],
-    );
+    pack_target_as(&fx, &store, &out, "none");
     let ours = fx.base().join("ours");
     unpack(&fx, &store, &out, &ours);
     let theirs = fx.scratch_dir("theirs");
@@ -741,9 +744,39 @@ fn write_crane_archive(out: &Path, build: impl FnOnce(&mut Builder)) {
 
 /// Writes an artifacts dir by hand: the archive as given, an anchor listing every store path in
 /// it (unless `anchor` overrides), and a manifest counting `entries`.
+/// How `write_artifacts` stores the archive: plain, which unpack streams twice, or zstd with
+/// the stream's length in the manifest, which unpack decompresses once into memory.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    Plain,
+    InMemory,
+}
+
 fn write_artifacts(store: &Store, out: &Path, tar: &[u8], entries: u64, anchor: Option<&str>) {
+    write_artifacts_as(Stored::Plain, store, out, tar, entries, anchor)
+}
+
+fn write_artifacts_as(
+    stored: Stored,
+    store: &Store,
+    out: &Path,
+    tar: &[u8],
+    entries: u64,
+    anchor: Option<&str>,
+) {
     fs::create_dir_all(out).unwrap();
-    fs::write(out.join("symlinks.tar"), tar).unwrap();
+    let (archive, compression, stream_bytes) = match stored {
+        Stored::Plain => ("symlinks.tar", "none", None),
+        Stored::InMemory => ("symlinks.tar.zst", "zstd", Some(tar.len())),
+    };
+    let mut encoder = zstd::Encoder::new(Vec::new(), 3).unwrap();
+    encoder.include_checksum(true).unwrap();
+    encoder.write_all(tar).unwrap();
+    let bytes = match stored {
+        Stored::Plain => tar.to_vec(),
+        Stored::InMemory => encoder.finish().unwrap(),
+    };
+    fs::write(out.join(archive), bytes).unwrap();
     let anchor = match anchor {
         Some(a) => a.to_string(),
         None => {
@@ -764,11 +797,14 @@ fn write_artifacts(store: &Store, out: &Path, tar: &[u8], entries: u64, anchor: 
         }
     };
     fs::write(out.join("nixcache-refs"), anchor).unwrap();
-    let manifest = serde_json::json!({
-        "format": "cargo-nixcache", "version": 1, "archive": "symlinks.tar", "compression": "none",
+    let mut manifest = serde_json::json!({
+        "format": "cargo-nixcache", "version": 1, "archive": archive, "compression": compression,
         "anchor": "nixcache-refs", "store_dir": store.dir, "entries": entries, "roots": ["target"],
         "generator": "test",
     });
+    if let Some(n) = stream_bytes {
+        manifest["stream_bytes"] = n.into();
+    }
     fs::write(out.join("nixcache.json"), manifest.to_string()).unwrap();
 }
 
@@ -788,6 +824,8 @@ fn valid_members(store: &Store, blob: &Path) -> Vec<Member> {
 
 /// Builds an archive of the valid members with `hostile` inserted at `at`, unpacks it into an
 /// existing empty dir, and returns stderr after checking the refusal left the dir untouched.
+/// Both ways unpack reads archives (streamed twice, or decompressed once into memory) must
+/// refuse it with the same error.
 fn rejected(
     hostile: impl Fn(&mut Builder, &Store, &Path),
     at: usize,
@@ -815,7 +853,6 @@ fn rejected(
     );
     assert!(res.status.success(), "control failed: {}", stderr(&res));
 
-    let bad = store.path("bad");
     let mut b = tar::Builder::new(Vec::new());
     for (i, m) in valid_members(&store, &blob).iter().enumerate() {
         if i == at {
@@ -827,25 +864,31 @@ fn rejected(
         hostile(&mut b, &store, &blob);
     }
     let tar = corrupt(b.into_inner().unwrap());
-    write_artifacts(&store, &bad, &tar, 5, None);
-    let dest = fx.scratch_dir("dest");
-    let outside = fx.base().join("outside");
-    let res = nixcache(&fx, &store, &["unpack", s(&bad), "--target-dir", s(&dest)]);
-    assert_eq!(
-        res.status.code(),
-        Some(EXIT_REJECTED),
-        "accepted: {}",
-        stderr(&res)
-    );
-    assert!(
-        fs::read_dir(&dest).unwrap().next().is_none(),
-        "the target dir was written to"
-    );
-    assert!(
-        !outside.exists(),
-        "something was written outside the target dir"
-    );
-    stderr(&res)
+    let mut refusals = [Stored::Plain, Stored::InMemory].map(|stored| {
+        let bad = store.path(&format!("bad-{stored:?}"));
+        write_artifacts_as(stored, &store, &bad, &tar, 5, None);
+        let dest = fx.scratch_dir(&format!("dest-{stored:?}"));
+        let outside = fx.base().join("outside");
+        let res = nixcache(&fx, &store, &["unpack", s(&bad), "--target-dir", s(&dest)]);
+        assert_eq!(
+            res.status.code(),
+            Some(EXIT_REJECTED),
+            "accepted ({stored:?}): {}",
+            stderr(&res)
+        );
+        assert!(
+            fs::read_dir(&dest).unwrap().next().is_none(),
+            "the target dir was written to ({stored:?})"
+        );
+        assert!(
+            !outside.exists(),
+            "something was written outside the target dir ({stored:?})"
+        );
+        stderr(&res).replace(s(&bad), "ARTIFACTS")
+    });
+    let in_memory = refusals[1].replace("symlinks.tar.zst", "symlinks.tar");
+    assert_eq!(refusals[0], in_memory, "the two ways to read disagree");
+    std::mem::take(&mut refusals[0])
 }
 
 /// Unpacks `artifacts` into a fresh dir and checks the refusal: exit code, message, nothing made.
@@ -1044,6 +1087,57 @@ fn rejects_corrupt_zstd() {
     }
     assert!(damaging >= 24, "only {damaging} flips damaged the stream");
 }
+
+#[test]
+fn checks_the_stream_length_the_manifest_declares() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build", "-p", "nc-alpha"]);
+    for compress in ["zstd", "none"] {
+        let out = store.path(&format!("deps-{compress}"));
+        pack_target_as(&fx, &store, &out, compress);
+        let manifest_path = out.join("nixcache.json");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+        let len = manifest["stream_bytes"].as_u64().unwrap();
+        let archive = out.join(manifest["archive"].as_str().unwrap());
+        let stream = fs::read(&archive).unwrap();
+        let stream = zstd::stream::decode_all(&stream[..]).unwrap_or(stream);
+        assert_eq!(len, stream.len() as u64, "pack records the stream's length");
+        let with_len = |n: Option<u64>| {
+            let mut m = manifest.clone();
+            match n {
+                Some(n) => m["stream_bytes"] = n.into(),
+                None => drop(m.as_object_mut().unwrap().remove("stream_bytes")),
+            }
+            fs::write(&manifest_path, m.to_string()).unwrap();
+        };
+        // Shorter, longer, and far beyond what unpack would hold in memory: each refused
+        // before anything is written, with both lengths named.
+        for wrong in [len - 1, len + 1, 1 << 40] {
+            with_len(Some(wrong));
+            assert_unpack_rejected(
+                &fx,
+                &store,
+                &out,
+                format!("uncompressed stream of {len} bytes but its manifest says {wrong}"),
+            );
+            let res = nixcache(&fx, &store, &["verify", s(&out)]);
+            assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{}", stderr(&res));
+            let needle = format!("stream holds {len} bytes but the manifest says {wrong}");
+            assert!(stderr(&res).contains(&needle), "{}", stderr(&res));
+        }
+        // Without the field (streamed from the file twice) and with it, the same tree.
+        let trees = [None, Some(len)].map(|declared| {
+            with_len(declared);
+            let dest = fx.base().join(format!("dest-{compress}-{declared:?}"));
+            unpack(&fx, &store, &out, &dest);
+            TreeSnapshot::capture(&dest)
+        });
+        assert!(trees[0].len() > 10, "{:?}", trees[0].nodes().keys());
+        let diff = trees[0].diff(&trees[1]);
+        assert!(diff.is_empty(), "{diff:#?}");
+    }
 }
 
 #[test]

@@ -8,8 +8,9 @@
 //! The reader validates every entry of the stream before a caller acts on any of them; see
 //! `docs/format.md` for the normative description.
 
-mod path;
+pub(crate) mod path;
 mod reader;
+mod stream_buffer;
 mod ustar;
 mod writer;
 

@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::ffi::OsStr;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// A non-empty relative path made only of normal components: no root, no `.`, no `..`.
@@ -26,6 +27,10 @@ pub enum RelPathError {
 impl RelPath {
     pub fn new(path: impl Into<PathBuf>) -> Result<Self, RelPathError> {
         let path = path.into();
+        // Fast path, taken for every archive entry: already normal, nothing to rebuild.
+        if is_normal(path.as_os_str().as_encoded_bytes()) {
+            return Ok(RelPath(path));
+        }
         let mut any = false;
         // `Path::components` silently drops interior `.` components; look at the raw bytes too.
         for raw in path.as_os_str().as_encoded_bytes().split(|&b| b == b'/') {
@@ -57,14 +62,21 @@ impl RelPath {
 
     /// The first component: which root (`target` or `build`) the entry belongs to.
     pub fn root(&self) -> &OsStr {
-        self.components().next().expect("RelPath is never empty")
+        self.split_root().0
     }
 
     /// The path below the root component (empty for the root itself).
     pub fn below_root(&self) -> &Path {
-        let mut c = self.0.components();
-        c.next();
-        c.as_path()
+        Path::new(self.split_root().1)
+    }
+
+    fn split_root(&self) -> (&OsStr, &OsStr) {
+        let bytes = self.bytes();
+        let (root, rest) = match bytes.iter().position(|&b| b == b'/') {
+            Some(slash) => (&bytes[..slash], &bytes[slash + 1..]),
+            None => (bytes, &[][..]),
+        };
+        (OsStr::from_bytes(root), OsStr::from_bytes(rest))
     }
 
     pub fn components(&self) -> impl Iterator<Item = &OsStr> + '_ {
@@ -96,21 +108,26 @@ impl RelPath {
     /// Component-wise prefix (`a/b` starts with `a`, not with `a/` nor `a/b/c`; `ab` does not
     /// start with `a`), on the bytes: a `RelPath` is normalized, so this is exact.
     pub fn starts_with(&self, ancestor: &RelPath) -> bool {
-        let (me, other) = (self.bytes(), ancestor.bytes());
-        me.starts_with(other) && (me.len() == other.len() || me[other.len()] == b'/')
+        starts_with(self.bytes(), ancestor.bytes())
     }
 
     /// Whether `self` is the directory directly containing `child`.
     pub fn is_parent_of(&self, child: &RelPath) -> bool {
-        let (me, other) = (self.bytes(), child.bytes());
-        other.len() > me.len() + 1
-            && child.starts_with(self)
-            && !other[me.len() + 1..].contains(&b'/')
+        is_parent_of(self.bytes(), child.bytes())
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         self.0.as_os_str().as_encoded_bytes()
     }
+}
+
+/// Whether `bytes` is a relative path of normal components only, with single separators and
+/// no trailing one: exactly the paths `RelPath::new` keeps as they are.
+fn is_normal(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .split(|&b| b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
 /// Component-wise order (`Path`'s), which is exactly the order of a depth-first walk that visits
@@ -120,12 +137,26 @@ impl Ord for RelPath {
     /// Bytes compared with `/` below every other byte, which for normalized paths is exactly
     /// `Path`'s component order, without splitting into components (this runs per entry).
     fn cmp(&self, other: &Self) -> Ordering {
-        let key = |b: &u8| if *b == b'/' { 0 } else { u16::from(*b) + 1 };
-        self.bytes()
-            .iter()
-            .map(key)
-            .cmp(other.bytes().iter().map(key))
+        cmp(self.bytes(), other.bytes())
     }
+}
+
+// The comparisons on the bytes of normalized paths, shared with `reader`'s order check, which
+// keeps the last entry's path in a reused buffer instead of a `RelPath` per entry.
+
+pub(crate) fn cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let key = |b: &u8| if *b == b'/' { 0 } else { u16::from(*b) + 1 };
+    a.iter().map(key).cmp(b.iter().map(key))
+}
+
+pub(crate) fn starts_with(path: &[u8], ancestor: &[u8]) -> bool {
+    path.starts_with(ancestor) && (path.len() == ancestor.len() || path[ancestor.len()] == b'/')
+}
+
+pub(crate) fn is_parent_of(parent: &[u8], child: &[u8]) -> bool {
+    child.len() > parent.len() + 1
+        && starts_with(child, parent)
+        && !child[parent.len() + 1..].contains(&b'/')
 }
 
 impl PartialOrd for RelPath {

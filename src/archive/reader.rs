@@ -4,16 +4,21 @@
 //! sorts strictly after the previous one (so duplicates are impossible), its parent is a
 //! directory entry already seen, its type is one of the three we write, and a symlink points
 //! into the store dir without `..`. The same stream is scanned for store paths so callers can
-//! hold it against the GC anchor. Memory stays O(tree depth), whatever the number of entries.
+//! hold it against the GC anchor. Memory stays O(tree depth), whatever the number of entries,
+//! unless the caller has a small zstd stream [`ArchiveReader::decompress_once`]: then
+//! every later pass reads memory instead of decompressing the file again.
 
-use super::{ustar, Entry, EntryKind, RelPath, RelPathError};
+use super::stream_buffer::StreamBuffer;
+use super::{path, ustar, Entry, EntryKind, RelPath, RelPathError};
 use crate::store::{RefScanner, StoreDir, StorePath};
 use filetime::FileTime;
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use zstd::zstd_safe::compress_bound;
 
 /// The root components an archive may hold: the target dir and a separate build dir.
 pub const ROOTS: [&str; 2] = ["build", "target"];
@@ -46,6 +51,12 @@ pub enum ArchiveError {
     MissingStorePath {
         archive: PathBuf,
         store_path: PathBuf,
+    },
+    #[error("archive `{archive}` has an uncompressed stream of {found} bytes but its manifest says {expected}: it was damaged or replaced; recreate it with `cargo nixcache pack`")]
+    StreamLength {
+        archive: PathBuf,
+        expected: u64,
+        found: u64,
     },
     #[error("archive `{archive}` holds {found} entries but its manifest says {expected}: it was truncated; recreate it with `cargo nixcache pack`")]
     Truncated {
@@ -90,6 +101,8 @@ pub struct StreamSummary {
     pub references: BTreeSet<StorePath>,
     /// The store paths that symlinks point into (a subset of `references`).
     pub link_targets: BTreeSet<StorePath>,
+    /// Length of the uncompressed stream, trailing data included.
+    pub stream_bytes: u64,
 }
 
 /// An archive file on disk, plain or zstd-compressed (detected from its magic bytes).
@@ -97,6 +110,8 @@ pub struct ArchiveReader<'a> {
     path: &'a Path,
     store: &'a StoreDir,
     scan: bool,
+    /// The whole uncompressed stream, once `decompress_once` has read it.
+    loaded: Option<StreamBuffer>,
 }
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -107,6 +122,59 @@ impl<'a> ArchiveReader<'a> {
             path,
             store,
             scan: true,
+            loaded: None,
+        }
+    }
+
+    /// Decompresses a zstd archive whose stream is `len` bytes long (by its manifest) once,
+    /// into memory, where every later pass reads it; a second decompression is most of what
+    /// a second pass costs. The caller bounds `len`, and so the memory. A stream of any other
+    /// length is rejected. A plain archive is left to be streamed: reading it again from the
+    /// page cache costs less than filling fresh memory with it.
+    pub fn decompress_once(mut self, len: u64) -> Result<Self, ArchiveError> {
+        let (mut file, true) = self.open_file()? else {
+            return Ok(self);
+        };
+        let open_err = |e| self.open_err(e);
+        let fits = |n: usize| {
+            file.metadata()
+                .is_ok_and(|m| m.len() <= compress_bound(n) as u64)
+        };
+        let len_usize = match usize::try_from(len) {
+            Ok(n) if fits(n) => n,
+            // No zstd frame of `len` bytes is that big: do not read it into memory.
+            _ => return Err(self.stream_error(len, None)),
+        };
+        let mut compressed = Vec::new();
+        file.read_to_end(&mut compressed).map_err(open_err)?;
+        let mut stream = StreamBuffer::new(len_usize).map_err(open_err)?;
+        match zstd::bulk::Decompressor::new()
+            .and_then(|mut d| d.decompress_to_buffer(&compressed[..], &mut stream[..]))
+        {
+            Ok(n) if n == len_usize => {
+                self.loaded = Some(stream);
+                Ok(self)
+            }
+            Ok(_) => Err(self.stream_error(len, None)),
+            // Longer than `len` (so it did not fit), or damaged: streaming tells which.
+            Err(e) => Err(self.stream_error(len, Some(e))),
+        }
+    }
+
+    /// Why a stream could not be decompressed to `expected` bytes: measured by streaming it,
+    /// its damage or its length, else `failure`, what decompressing it failed with.
+    fn stream_error(&self, expected: u64, failure: Option<io::Error>) -> ArchiveError {
+        let measured = self
+            .open()
+            .and_then(|mut s| io::copy(&mut s, &mut io::sink()).map_err(|e| self.corrupt(e)));
+        match (measured, failure) {
+            (Err(e), _) => e,
+            (Ok(found), Some(e)) if found == expected => self.corrupt(e),
+            (Ok(found), _) => ArchiveError::StreamLength {
+                archive: self.path.into(),
+                expected,
+                found,
+            },
         }
     }
 
@@ -124,31 +192,46 @@ impl<'a> ArchiveReader<'a> {
     /// produced, is the error worth reporting.
     pub fn read<E: From<ArchiveError>>(
         &self,
-        mut visit: impl FnMut(&Entry, &mut dyn Read) -> Result<(), E>,
+        mut visit: impl FnMut(&Entry, &mut dyn BufRead) -> Result<(), E>,
     ) -> Result<StreamSummary, E> {
+        let mut summary = StreamSummary::default();
+        let scanner = self.scan.then(|| RefScanner::distinct(self.store));
+        if let Some(data) = &self.loaded {
+            // Already decompressed and checked whole (length, checksum): nothing to drain.
+            if let Some(mut scanner) = scanner {
+                scanner.feed(data);
+                summary.references = scanner.finish().into_iter().map(|r| r.path).collect();
+            }
+            summary.stream_bytes = data.len() as u64;
+            let mut members = ustar::Members::new(&data[..]);
+            self.read_entries(&mut members, &mut summary, &mut visit)?;
+            return Ok(summary);
+        }
         let scanning = ScanningReader {
             inner: self.open()?,
-            scanner: self.scan.then(|| RefScanner::distinct(self.store)),
+            scanner,
+            bytes: 0,
         };
-        let mut members = ustar::Members::new(scanning);
-        let mut summary = StreamSummary::default();
+        let mut members = ustar::Members::new(BufReader::with_capacity(1 << 16, scanning));
         let entries = self.read_entries(&mut members, &mut summary, &mut visit);
         let mut rest = members.into_inner();
         if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
             return Err(self.corrupt(e).into());
         }
         entries?;
+        let rest = rest.into_inner();
+        summary.stream_bytes = rest.bytes;
         if let Some(scanner) = rest.scanner {
             summary.references = scanner.finish().into_iter().map(|r| r.path).collect();
         }
         Ok(summary)
     }
 
-    fn read_entries<R: Read, E: From<ArchiveError>>(
+    fn read_entries<R: BufRead, E: From<ArchiveError>>(
         &self,
         members: &mut ustar::Members<R>,
         summary: &mut StreamSummary,
-        visit: &mut impl FnMut(&Entry, &mut dyn Read) -> Result<(), E>,
+        visit: &mut impl FnMut(&Entry, &mut dyn BufRead) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut order = OrderCheck::default();
         while let Some(header) = members.next().map_err(|e| self.corrupt(e))? {
@@ -182,18 +265,31 @@ impl<'a> ArchiveReader<'a> {
         }
     }
 
+    /// The uncompressed stream, unbuffered (callers buffer it as they need).
     fn open(&self) -> Result<Box<dyn Read + 'a>, ArchiveError> {
-        let open_err = |source| ArchiveError::Open {
+        match self.open_file()? {
+            (file, true) => {
+                let compressed = BufReader::with_capacity(1 << 16, file);
+                let decoder =
+                    zstd::Decoder::with_buffer(compressed).map_err(|e| self.open_err(e))?;
+                Ok(Box::new(decoder))
+            }
+            (file, false) => Ok(Box::new(file)),
+        }
+    }
+
+    /// The archive file, and whether it is zstd-compressed (by its magic bytes).
+    fn open_file(&self) -> Result<(File, bool), ArchiveError> {
+        let file = File::open(self.path).map_err(|e| self.open_err(e))?;
+        let mut magic = [0; ZSTD_MAGIC.len()];
+        let n = file.read_at(&mut magic, 0).map_err(|e| self.open_err(e))?;
+        Ok((file, magic[..n] == ZSTD_MAGIC))
+    }
+
+    fn open_err(&self, source: io::Error) -> ArchiveError {
+        ArchiveError::Open {
             archive: self.path.into(),
             source,
-        };
-        let mut file = BufReader::with_capacity(1 << 16, File::open(self.path).map_err(open_err)?);
-        let head = io::BufRead::fill_buf(&mut file).map_err(open_err)?;
-        if head.starts_with(&ZSTD_MAGIC) {
-            let decoder = zstd::Decoder::with_buffer(file).map_err(open_err)?;
-            Ok(Box::new(decoder))
-        } else {
-            Ok(Box::new(file))
         }
     }
 
@@ -208,9 +304,9 @@ impl<'a> ArchiveReader<'a> {
 
 /// Turns a tar member into an `Entry`, or names the member and what is wrong with it.
 fn convert(header: ustar::Header) -> Result<Entry, (String, EntryProblem)> {
-    let shown = String::from_utf8_lossy(&header.path).into_owned();
+    let shown = || String::from_utf8_lossy(&header.path).into_owned();
     let path = RelPath::new(PathBuf::from(std::ffi::OsStr::from_bytes(&header.path)))
-        .map_err(|e| (shown.clone(), EntryProblem::Path(e)))?;
+        .map_err(|e| (shown(), EntryProblem::Path(e)))?;
     let mode = header.mode;
     let kind = match header.kind {
         b'5' => EntryKind::Dir { mode },
@@ -218,16 +314,16 @@ fn convert(header: ustar::Header) -> Result<Entry, (String, EntryProblem)> {
             mode,
             size: header.size,
         },
-        b'2' if header.link.is_empty() => return Err((shown, EntryProblem::NoLinkTarget)),
+        b'2' if header.link.is_empty() => return Err((shown(), EntryProblem::NoLinkTarget)),
         b'2' => EntryKind::Symlink {
             target: PathBuf::from(std::ffi::OsStr::from_bytes(&header.link)),
         },
-        other => return Err((shown, EntryProblem::UnsupportedType(type_name(other)))),
+        other => return Err((shown(), EntryProblem::UnsupportedType(type_name(other)))),
     };
     let mtime = match header.mtime {
         ustar::Mtime::Seconds(secs) => FileTime::from_unix_time(secs, 0),
         ustar::Mtime::Pax(value) => {
-            parse_pax_time(&value).ok_or_else(|| (shown.clone(), EntryProblem::BadMtime(value)))?
+            parse_pax_time(&value).ok_or_else(|| (shown(), EntryProblem::BadMtime(value)))?
         }
     };
     Ok(Entry { path, mtime, kind })
@@ -253,34 +349,43 @@ pub(crate) fn parse_pax_time(s: &str) -> Option<FileTime> {
     if !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-    Some(FileTime::from_unix_time(secs, digits.parse().ok()?))
+    // Nanoseconds: the first nine digits, right-padded with zeros.
+    let nanos = (0..9).fold(0u32, |n, i| {
+        n * 10 + frac.as_bytes().get(i).map_or(0, |d| u32::from(d - b'0'))
+    });
+    Some(FileTime::from_unix_time(secs, nanos))
 }
 
-/// Checks order and parenthood with a stack of the current entry's ancestors.
+/// Checks order and parenthood with the chain of the last entry's ancestors.
 #[derive(Default)]
 struct OrderCheck {
-    /// Entries on the path from a root to the last entry, with whether each is a directory.
-    ancestors: Vec<(RelPath, bool)>,
+    /// The last entry's path.
+    last: Vec<u8>,
+    /// The entries from a root down to the last one, as the length of their path (a prefix
+    /// of `last`) and whether they are directories.
+    chain: Vec<(usize, bool)>,
 }
 
 impl OrderCheck {
     fn check(&mut self, entry: &Entry) -> Result<(), EntryProblem> {
-        // The previous entry is always the innermost ancestor on the stack.
-        if let Some((last, _)) = self.ancestors.last() {
-            match entry.path.cmp(last) {
+        let path = entry.path.bytes();
+        let shown = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        if !self.chain.is_empty() {
+            match path::cmp(path, &self.last) {
                 std::cmp::Ordering::Equal => return Err(EntryProblem::Duplicate),
-                std::cmp::Ordering::Less => return Err(EntryProblem::OutOfOrder(last.to_string())),
+                std::cmp::Ordering::Less => {
+                    return Err(EntryProblem::OutOfOrder(shown(&self.last)))
+                }
                 std::cmp::Ordering::Greater => {}
             }
         }
         let is_dir = matches!(entry.kind, EntryKind::Dir { .. });
         while self
-            .ancestors
+            .chain
             .last()
-            .is_some_and(|(p, _)| !entry.path.starts_with(p))
+            .is_some_and(|&(len, _)| !path::starts_with(path, &self.last[..len]))
         {
-            self.ancestors.pop();
+            self.chain.pop();
         }
         if entry.path.is_root() {
             if !ROOTS.iter().any(|r| entry.path.root() == *r) {
@@ -290,21 +395,27 @@ impl OrderCheck {
                 return Err(EntryProblem::RootNotDirectory);
             }
         } else {
-            match self.ancestors.last() {
-                Some((p, false)) => return Err(EntryProblem::BelowNonDirectory(p.to_string())),
-                Some((p, true)) if p.is_parent_of(&entry.path) => {}
+            match self.chain.last() {
+                Some(&(len, false)) => {
+                    return Err(EntryProblem::BelowNonDirectory(shown(&self.last[..len])))
+                }
+                Some(&(len, true)) if path::is_parent_of(&self.last[..len], path) => {}
                 _ => return Err(EntryProblem::MissingParent),
             }
         }
-        self.ancestors.push((entry.path.clone(), is_dir));
+        // The remaining chain holds prefixes of `path` too, so their lengths stay valid.
+        self.last.clear();
+        self.last.extend_from_slice(path);
+        self.chain.push((path.len(), is_dir));
         Ok(())
     }
 }
 
-/// Feeds everything read through it to a reference scanner, if there is one.
+/// Counts everything read through it and feeds it to a reference scanner, if there is one.
 struct ScanningReader<R> {
     inner: R,
     scanner: Option<RefScanner>,
+    bytes: u64,
 }
 
 impl<R: Read> Read for ScanningReader<R> {
@@ -313,6 +424,7 @@ impl<R: Read> Read for ScanningReader<R> {
         if let Some(scanner) = &mut self.scanner {
             scanner.feed(&buf[..n]);
         }
+        self.bytes += n as u64;
         Ok(n)
     }
 }

@@ -7,7 +7,7 @@
 //! does not understand is reported, never guessed at. crane's archives, written by GNU tar with
 //! all its extensions, still go through tar-rs (see `crane`).
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 const BLOCK: usize = 512;
 
@@ -33,24 +33,30 @@ pub enum Mtime {
 
 /// Reads members one after the other; after [`Members::next`], the member's contents are
 /// read through [`Members::contents`] (whatever is left unread is skipped by the next call).
+///
+/// Buffered input lets contents and skipped data pass without copying: from an in-memory
+/// stream, a member's contents come out as one slice.
 pub struct Members<R> {
     inner: R,
     /// Bytes of the current member's contents (plus padding) not yet consumed.
     pending: u64,
     /// Contents of the current member still readable through `contents`.
     remaining: u64,
+    /// The last pax header's records, kept to reuse the allocation.
+    pax: Vec<u8>,
 }
 
 fn bad(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 
-impl<R: Read> Members<R> {
+impl<R: BufRead> Members<R> {
     pub fn new(inner: R) -> Self {
         Members {
             inner,
             pending: 0,
             remaining: 0,
+            pax: Vec::new(),
         }
     }
 
@@ -77,8 +83,8 @@ impl<R: Read> Members<R> {
             let kind = block[156];
             let size = octal(&block[124..136]).ok_or_else(|| bad("malformed size field"))?;
             if kind == b'x' {
-                let records = self.read_data(size)?;
-                for (key, value) in pax_records(&records)? {
+                self.read_pax(size)?;
+                for (key, value) in pax_records(&self.pax)? {
                     match key {
                         b"path" => pax_path = Some(value.to_vec()),
                         b"linkpath" => pax_link = Some(value.to_vec()),
@@ -118,7 +124,7 @@ impl<R: Read> Members<R> {
     }
 
     /// A reader of the current member's contents.
-    pub fn contents(&mut self) -> impl Read + '_ {
+    pub fn contents(&mut self) -> impl BufRead + '_ {
         Contents { members: self }
     }
 
@@ -137,23 +143,28 @@ impl<R: Read> Members<R> {
         Ok(true)
     }
 
-    fn read_data(&mut self, size: u64) -> io::Result<Vec<u8>> {
+    /// Reads a pax header's `size` bytes of records (and their padding) into `self.pax`.
+    fn read_pax(&mut self, size: u64) -> io::Result<()> {
         const MAX_PAX: u64 = 1 << 20;
         if size > MAX_PAX {
             return Err(bad(format!("a pax header of {size} bytes")));
         }
-        let mut data = vec![0; padded(size) as usize];
-        self.inner.read_exact(&mut data).map_err(truncated)?;
-        data.truncate(size as usize);
-        Ok(data)
+        self.pax.clear();
+        self.pax.resize(padded(size) as usize, 0);
+        self.inner.read_exact(&mut self.pax).map_err(truncated)?;
+        self.pax.truncate(size as usize);
+        Ok(())
     }
 
     fn skip_pending(&mut self) -> io::Result<()> {
-        let mut sink = [0u8; 4096];
         while self.pending > 0 {
-            let n = self.pending.min(sink.len() as u64) as usize;
-            self.inner.read_exact(&mut sink[..n]).map_err(truncated)?;
-            self.pending -= n as u64;
+            let available = self.inner.fill_buf()?.len();
+            if available == 0 {
+                return Err(truncated(io::ErrorKind::UnexpectedEof.into()));
+            }
+            let n = self.pending.min(available as u64);
+            self.inner.consume(n as usize);
+            self.pending -= n;
         }
         self.remaining = 0;
         Ok(())
@@ -164,20 +175,37 @@ struct Contents<'a, R> {
     members: &'a mut Members<R>,
 }
 
-impl<R: Read> Read for Contents<'_, R> {
+impl<R: BufRead> Read for Contents<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let m = &mut *self.members;
-        let want = buf.len().min(m.remaining as usize);
-        if want == 0 {
-            return Ok(0);
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Contents<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let remaining = self.members.remaining;
+        if remaining == 0 {
+            return Ok(&[]);
         }
-        let n = m.inner.read(&mut buf[..want])?;
-        if n == 0 {
+        let available = self.members.inner.fill_buf()?;
+        if available.is_empty() {
             return Err(truncated(io::ErrorKind::UnexpectedEof.into()));
         }
+        let n = available
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        Ok(&available[..n])
+    }
+
+    fn consume(&mut self, n: usize) {
+        let m = &mut *self.members;
+        m.inner.consume(n);
         m.remaining -= n as u64;
         m.pending -= n as u64;
-        Ok(n)
     }
 }
 
@@ -234,9 +262,10 @@ fn verify_checksum(block: &[u8; BLOCK]) -> io::Result<()> {
     let stored = octal(&block[148..156]).ok_or_else(|| bad("malformed header checksum"))?;
     // The checksum counts its own field as spaces. Summing every byte and then correcting for
     // that field lets the compiler vectorize the loop (this runs twice per entry and pass).
-    let all: u64 = block.iter().map(|&b| u64::from(b)).sum();
-    let field: u64 = block[148..156].iter().map(|&b| u64::from(b)).sum();
-    let sum = all - field + 8 * u64::from(b' ');
+    // u32 cannot overflow (512 * 255) and vectorizes better than u64.
+    let all: u32 = block.iter().map(|&b| u32::from(b)).sum();
+    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
+    let sum = u64::from(all - field + 8 * u32::from(b' '));
     if sum != stored {
         return Err(bad("header checksum mismatch"));
     }
