@@ -6,6 +6,7 @@
 //! - [`classify`]: which target-dir files become store symlinks and which stay real files.
 //! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats.
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
+//! - [`dirlist`]: a directory's names in byte order, in memory bounded however big it is.
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
 //! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages' sources).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
@@ -14,6 +15,7 @@ pub mod archive;
 pub mod artifacts;
 pub mod classify;
 pub mod crane;
+pub mod dirlist;
 pub mod freshen;
 pub mod fsutil;
 pub mod pack;

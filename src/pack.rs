@@ -10,6 +10,7 @@
 use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
 use crate::classify::{classify, skip_dir, Disposition};
+use crate::dirlist::{Budget, SortedNames};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
 use filetime::FileTime;
@@ -244,9 +245,9 @@ impl<W: Write> Packer<'_, W> {
         self.walk_dir(name, root, &mut PathBuf::new(), skip)
     }
 
-    /// A depth-first walk in archive order that holds only the names of each directory on the
-    /// current path: sorted output needs a directory's listing, but no more (walkdir keeps a
-    /// full entry with its path per name, which made pack's memory grow with `deps/`).
+    /// A depth-first walk in archive order. Each directory on the current path holds at most
+    /// one batch of its names (`dirlist`), so memory does not grow with the size of a directory
+    /// or with the number of entries.
     fn walk_dir(
         &mut self,
         name: &str,
@@ -255,26 +256,24 @@ impl<W: Write> Packer<'_, W> {
         skip: &[&Path],
     ) -> Result<(), PackError> {
         let dir = root.join(&*below);
-        let mut names = NameList::default();
-        for item in fs::read_dir(&dir).with_path("read directory", &dir)? {
-            names.push(&item.with_path("read directory", &dir)?.file_name());
-        }
+        let mut listing = SortedNames::at(&dir, Budget::DEFAULT);
         // Byte order of names: with a depth-first walk, exactly `RelPath`'s order.
-        names.sort();
-        for file_name in names.iter() {
-            below.push(file_name);
-            let path = root.join(&*below);
-            let meta = fsutil::symlink_metadata(&path)?;
-            let skipped = meta.is_dir() && (skip.contains(&path.as_path()) || skip_dir(below));
-            if !skipped {
-                let rel = RelPath::new(Path::new(name).join(&*below))
-                    .expect("names read from a directory are normal components");
-                self.entry(rel, &path, below, &meta)?;
-                if meta.is_dir() {
-                    self.walk_dir(name, root, below, skip)?;
+        while let Some(names) = listing.next_batch().with_path("read directory", &dir)? {
+            for file_name in names {
+                below.push(file_name);
+                let path = root.join(&*below);
+                let meta = fsutil::symlink_metadata(&path)?;
+                let skipped = meta.is_dir() && (skip.contains(&path.as_path()) || skip_dir(below));
+                if !skipped {
+                    let rel = RelPath::new(Path::new(name).join(&*below))
+                        .expect("names read from a directory are normal components");
+                    self.entry(rel, &path, below, &meta)?;
+                    if meta.is_dir() {
+                        self.walk_dir(name, root, below, skip)?;
+                    }
                 }
+                below.pop();
             }
-            below.pop();
         }
         Ok(())
     }
@@ -461,37 +460,6 @@ fn kind_name(t: &fs::FileType) -> &'static str {
         "device"
     } else {
         "special file"
-    }
-}
-
-/// A directory's file names in one buffer: the listing sorted output has to hold, at the
-/// cost of the names' bytes plus 8 bytes each (an `OsString` per name costs three times that in
-/// `deps/`, where names are short and many).
-#[derive(Default)]
-struct NameList {
-    bytes: Vec<u8>,
-    spans: Vec<(u32, u32)>,
-}
-
-impl NameList {
-    fn push(&mut self, name: &std::ffi::OsStr) {
-        let start = self.bytes.len() as u32;
-        self.bytes
-            .extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(name));
-        self.spans.push((start, self.bytes.len() as u32));
-    }
-
-    fn sort(&mut self) {
-        let bytes = &self.bytes;
-        self.spans.sort_unstable_by(|a, b| {
-            bytes[a.0 as usize..a.1 as usize].cmp(&bytes[b.0 as usize..b.1 as usize])
-        });
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &std::ffi::OsStr> + '_ {
-        self.spans.iter().map(|&(a, b)| {
-            std::os::unix::ffi::OsStrExt::from_bytes(&self.bytes[a as usize..b as usize])
-        })
     }
 }
 

@@ -321,6 +321,57 @@ fn pack_is_deterministic() {
     }
 }
 
+/// A directory with more names than one listing batch holds (`dirlist`) is packed in full byte
+/// order, names that are not UTF-8 and names that differ only in length included.
+#[test]
+fn pack_orders_a_directory_bigger_than_one_listing_batch() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let target = fx.scratch_dir("big/target");
+    let deps = target.join("debug/deps");
+    fs::create_dir_all(&deps).unwrap();
+    let n = 2 * nixcache::dirlist::Budget::DEFAULT.names + 3;
+    let mut names: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("c{}.d", (i * 7919) % n).into_bytes())
+        .collect();
+    names.extend([b"c\xff.d".to_vec(), b"c.d".to_vec(), b"c1.dd".to_vec()]);
+    for name in &names {
+        fs::write(deps.join(std::ffi::OsStr::from_bytes(name)), b"x").unwrap();
+    }
+    let out = store.path("big");
+    nixcache_ok(
+        &fx,
+        &store,
+        &[
+            "pack",
+            "--compress",
+            "none",
+            "--target-dir",
+            s(&target),
+            "--out",
+            s(&out),
+        ],
+    );
+    let mut archive = tar::Archive::new(fs::File::open(out.join("symlinks.tar")).unwrap());
+    let got: Vec<Vec<u8>> = archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .unwrap()
+                .into_owned()
+                .into_os_string()
+                .into_vec()
+        })
+        .filter_map(|p| p.strip_prefix(b"target/debug/deps/").map(<[u8]>::to_vec))
+        .collect();
+    names.sort();
+    assert_eq!(got.len(), names.len());
+    assert!(got == names, "deps/ is not packed in byte order");
+}
+
 #[test]
 fn gnu_tar_extracts_the_same_tree_as_unpack() {
     let fx = Fixture::copy("ws-basic");
