@@ -45,7 +45,7 @@ assert_exists() { # assert_exists PATH WHAT
 }
 
 assert_missing() { # assert_missing PATH WHAT
-    [ ! -e "$1" ] || nxt_fail "$2: \`$1\` still exists"
+    [ ! -e "$1" ] || nxt_fail "$2: \`$1\` still exists; what keeps it: $(nix-store -q --roots "$1" 2>&1 | tr '\n' ' ')"
 }
 
 # expect_fail WHAT CMD...: CMD must exit non-zero (negative controls).
