@@ -47,18 +47,13 @@ fn pack(fx: &Fixture, store: &Store, target_dir: &Path, name: &str) -> PathBuf {
     out
 }
 
-/// pack the fixture's `target` into `out` with `--compress compression`.
-fn pack_target_as(fx: &Fixture, store: &Store, out: &Path, compression: &str) {
-    let args = [
-        "pack",
-        "--target-dir",
-        "target",
-        "--out",
-        s(out),
-        "--compress",
-        compression,
-    ];
+/// pack the fixture's `target` into a new store path `name`, with `extra` arguments.
+fn pack_target(fx: &Fixture, store: &Store, name: &str, extra: &[&str]) -> PathBuf {
+    let out = store.path(name);
+    let mut args = vec!["pack", "--target-dir", "target", "--out", s(&out)];
+    args.extend_from_slice(extra);
     nixcache_ok(fx, store, &args);
+    out
 }
 
 fn unpack(fx: &Fixture, store: &Store, artifacts: &Path, target_dir: &Path) {
@@ -194,12 +189,7 @@ fn build_after_unpack_from_a_canonical_store_is_fresh() {
     // A Nix build copies its sources out of the store with their mtimes: 1.
     sources_at_epoch_one(&fx);
     fx.cargo(["build", "-p", "applib"]);
-    let out = store.path("deps");
-    nixcache_ok(
-        &fx,
-        &store,
-        &["pack", "--target-dir", "target", "--out", s(&out)],
-    );
+    let out = pack_target(&fx, &store, "deps", &[]);
     canonicalize(&out);
     fs::remove_dir_all(fx.path("target")).unwrap();
 
@@ -377,8 +367,7 @@ fn gnu_tar_extracts_the_same_tree_as_unpack() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     fx.cargo(["build"]);
-    let out = store.path("deps");
-    pack_target_as(&fx, &store, &out, "none");
+    let out = pack_target(&fx, &store, "deps", &["--compress", "none"]);
     let ours = fx.base().join("ours");
     unpack(&fx, &store, &out, &ours);
     let theirs = fx.scratch_dir("theirs");
@@ -413,12 +402,7 @@ fn anchor_lists_store_paths_from_links_and_file_contents() {
     // Put the vendored sources in the store, as in a Nix build, so `.d` files name them.
     let vendor = store.vendor(&fx);
     fx.cargo(["build"]);
-    let out = store.path("deps");
-    nixcache_ok(
-        &fx,
-        &store,
-        &["pack", "--target-dir", "target", "--out", s(&out)],
-    );
+    let out = pack_target(&fx, &store, "deps", &[]);
     let anchor = fs::read_to_string(out.join("nixcache-refs")).unwrap();
     let lines: Vec<&str> = anchor.lines().collect();
     assert!(
@@ -472,12 +456,7 @@ fn verify_reports_dangling_links_and_unanchored_paths() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     fx.cargo(["build", "-p", "nc-beta"]);
-    let out = store.path("deps");
-    nixcache_ok(
-        &fx,
-        &store,
-        &["pack", "--target-dir", "target", "--out", s(&out)],
-    );
+    let out = pack_target(&fx, &store, "deps", &[]);
     nixcache_ok(&fx, &store, &["verify", s(&out)]);
 
     // Remove one artifact: its link dangles.
@@ -1106,12 +1085,7 @@ fn rejects_corrupt_zstd() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     fx.cargo(["build", "-p", "nc-alpha"]);
-    let out = store.path("deps");
-    nixcache_ok(
-        &fx,
-        &store,
-        &["pack", "--target-dir", "target", "--out", s(&out)],
-    );
+    let out = pack_target(&fx, &store, "deps", &[]);
     let archive = out.join("symlinks.tar.zst");
     let good = fs::read(&archive).unwrap();
     let stream = zstd::stream::decode_all(&good[..]).unwrap();
@@ -1145,8 +1119,12 @@ fn checks_the_stream_length_the_manifest_declares() {
     let store = Store::new(&fx);
     fx.cargo(["build", "-p", "nc-alpha"]);
     for compress in ["zstd", "none"] {
-        let out = store.path(&format!("deps-{compress}"));
-        pack_target_as(&fx, &store, &out, compress);
+        let out = pack_target(
+            &fx,
+            &store,
+            &format!("deps-{compress}"),
+            &["--compress", compress],
+        );
         let manifest_path = out.join("nixcache.json");
         let manifest: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
@@ -1275,12 +1253,7 @@ fn freshen_and_exec_rebuild_changed_sources_behind_inherited_artifacts() {
     store.vendor(&fx);
     sources_at_epoch_one(&fx);
     fx.cargo(["build"]);
-    let out = store.path("deps");
-    nixcache_ok(
-        &fx,
-        &store,
-        &["pack", "--target-dir", "target", "--out", s(&out)],
-    );
+    let out = pack_target(&fx, &store, "deps", &[]);
     canonicalize(&out);
     fs::remove_dir_all(fx.path("target")).unwrap();
 
