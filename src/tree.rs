@@ -226,13 +226,10 @@ impl DirStack {
             let fd = self
                 .open_or_create_dir(OsStr::from_bytes(component))
                 .map_err(|e| fs_err(root, "open directory", &rel_dir, e))?;
-            let mtime = match self.last_dir.take() {
-                Some((p, t)) if p == rel_dir => Some(t),
-                other => {
-                    self.last_dir = other;
-                    None
-                }
-            };
+            let mtime = self
+                .last_dir
+                .take_if(|(p, _)| *p == rel_dir)
+                .map(|(_, t)| t);
             self.stack.push(Frame {
                 rel: rel_dir,
                 fd,

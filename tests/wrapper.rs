@@ -138,15 +138,7 @@ fn s3_build_script_rebuilt_and_rerun_writes_out_dir(strategy: &'static str) {
     sc.fx.write("applib/greeting.txt", "hello from s3\n");
     sc.negative_control(sc.plain(["build"]));
     let run = sc.wrapped(["build"]).run();
-    assert_eq!(
-        run.dirty_units(),
-        [
-            "app bin:app",
-            "applib custom-build:build-script-build",
-            "applib lib:applib"
-        ],
-        "\n{run}"
-    );
+    assert_eq!(run.dirty_units(), APPLIB_AND_DEPENDENTS, "\n{run}");
     assert!(
         !is_symlink(&script),
         "build script rebuilt in place of the link"
@@ -195,6 +187,13 @@ fn s4_explicit_host_target(strategy: &'static str) {
     sc.assert_clean();
 }
 
+/// What touching `applib/build.rs` rebuilds: its build script, the library, the binary on top.
+const APPLIB_AND_DEPENDENTS: [&str; 3] = [
+    "app bin:app",
+    "applib custom-build:build-script-build",
+    "applib lib:applib",
+];
+
 const CROSS: &str = "aarch64-unknown-linux-gnu";
 const CROSS_LINKER: &str = "aarch64-linux-gnu-gcc";
 
@@ -240,15 +239,7 @@ fn s5_cross_compile_aarch64(strategy: &'static str) {
     sc.fx.touch("applib/build.rs");
     sc.negative_control(cross(sc.plain(["build"])));
     let run = cross(sc.wrapped(["build"])).run();
-    assert_eq!(
-        run.dirty_units(),
-        [
-            "app bin:app",
-            "applib custom-build:build-script-build",
-            "applib lib:applib"
-        ],
-        "\n{run}"
-    );
+    assert_eq!(run.dirty_units(), APPLIB_AND_DEPENDENTS, "\n{run}");
     assert!(!is_symlink(&script) && !is_symlink(&rlib), "not rebuilt");
     assert!(is_symlink(&macro_so), "an untouched host unit was rebuilt");
     // The rebuilt binary is for the target, the rebuilt build script for the host.
