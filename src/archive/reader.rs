@@ -501,6 +501,79 @@ mod tests {
         }
     }
 
+    /// A small archive of a root, a directory and a file, plain and as one zstd frame.
+    fn small_archive() -> (Vec<u8>, Vec<u8>) {
+        let mut w = super::super::ArchiveWriter::new(Vec::new());
+        let mut file = entry("target/a/f", false);
+        file.kind = EntryKind::File {
+            mode: 0o644,
+            size: 5,
+        };
+        w.append(&entry("target", true), None).unwrap();
+        w.append(&entry("target/a", true), None).unwrap();
+        w.append(&file, Some(&mut &b"hello"[..])).unwrap();
+        let plain = w.finish().unwrap();
+        let zstd = zstd::encode_all(&plain[..], 3).unwrap();
+        (plain, zstd)
+    }
+
+    fn entries_of(reader: &ArchiveReader) -> Vec<(String, Vec<u8>)> {
+        let mut seen = Vec::new();
+        reader
+            .read(|e, contents| {
+                let mut data = Vec::new();
+                contents.read_to_end(&mut data).unwrap();
+                seen.push((e.path.to_string(), data));
+                Ok::<_, ArchiveError>(())
+            })
+            .unwrap();
+        seen
+    }
+
+    #[test]
+    fn decompresses_zstd_once_into_memory_and_reads_the_same_entries() {
+        let store = StoreDir::new("/tmp/nixcache-test-store").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, zstd) = small_archive();
+        let (plain_path, zstd_path) = (dir.path().join("a.tar"), dir.path().join("a.tar.zst"));
+        std::fs::write(&plain_path, &plain).unwrap();
+        std::fs::write(&zstd_path, &zstd).unwrap();
+        let len = plain.len() as u64;
+
+        let streamed = entries_of(&ArchiveReader::new(&zstd_path, &store));
+        let in_memory = ArchiveReader::new(&zstd_path, &store)
+            .decompress_once(len)
+            .unwrap();
+        assert!(
+            in_memory.loaded.is_some(),
+            "a zstd stream is held in memory"
+        );
+        assert_eq!(entries_of(&in_memory), streamed);
+        assert_eq!(streamed[2], ("target/a/f".to_string(), b"hello".to_vec()));
+        // Read twice, as unpack does: the second pass sees the same entries.
+        assert_eq!(entries_of(&in_memory), streamed);
+
+        let plain_reader = ArchiveReader::new(&plain_path, &store)
+            .decompress_once(len)
+            .unwrap();
+        assert!(
+            plain_reader.loaded.is_none(),
+            "a plain archive stays streamed"
+        );
+
+        for wrong in [len - 1, len + 1] {
+            let err = ArchiveReader::new(&zstd_path, &store)
+                .decompress_once(wrong)
+                .err()
+                .unwrap();
+            assert!(
+                matches!(err, ArchiveError::StreamLength { expected, found, .. }
+                    if expected == wrong && found == len),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn parses_pax_times() {
         assert_eq!(
