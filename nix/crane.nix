@@ -1,41 +1,48 @@
 # The crane adapter. Usage:
 #
-#   craneLib = cargo-nixcache.lib.crane (crane.mkLib pkgs);      # or import ./nix/crane.nix {..}
-#   deps = craneLib.buildDepsOnly { inherit src; installCargoArtifactsMode = "use-nixcache"; };
-#   app  = craneLib.buildPackage { inherit src; cargoArtifacts = deps;
-#                                  installCargoArtifactsMode = "use-nixcache"; };
+#   craneLib = cargo-nixcache.lib.crane (crane.mkLib pkgs);   # or import ./nix/crane.nix { } lib
+#   deps = craneLib.buildDepsOnly { inherit src; };             # packed by cargo-nixcache
+#   app  = craneLib.buildPackage { inherit src; cargoArtifacts = deps; };
+#   clippy = craneLib.cargoClippy { inherit src; cargoArtifacts = deps; };  # nothing to add
 #
-# It overrides crane's inheritCargoArtifactsHook and installCargoArtifactsHook through
-# `overrideScope`: each new hook sources crane's original, then adds the "use-nixcache" mode.
-# Derivations that do not opt in run crane's original functions; nothing else in the lib changes.
+# How: crane builds every derivation through `mkCargoDerivation`. The adapter wraps it (through
+# `overrideScope`) to add one setup hook, nix/hooks/crane-adapter-hook.sh, to nativeBuildInputs.
+# Wrapping the function rather than replacing crane's hook packages matters for cross builds:
+# crane's scope is made with makeScopeWithSplicing', and a cross derivation's nativeBuildInputs
+# come from the build->host splice, which `overrideScope` does not touch (nixpkgs
+# lib/customisation.nix: "the other stages of the package set spliced in are *not* overridden"),
+# while functions such as mkCargoDerivation always come from the overridden scope itself.
 #
-# `cargo-nixcache` defaults to building ./package.nix with the pkgs crane was made from.
-{ cargo-nixcache ? null }:
+# Once all setup hooks are sourced, the adapter hook wraps crane's own inheritCargoArtifacts and
+# prepareAndInstallCargoArtifactsDir, which crane registers by name:
+# - inheriting is decided by what the artifacts ARE: a cargo-nixcache output (nixcache.json) is
+#   restored by `cargo nixcache unpack`; anything else goes to crane's function, unchanged;
+# - installing: mode "use-nixcache" packs with `cargo nixcache pack`; an unset mode follows the
+#   inherited artifacts (ours -> use-nixcache), else `defaultMode`; crane's own modes run crane's
+#   function, except use-zstd on top of cargo-nixcache artifacts, which is refused (crane's chain
+#   cannot follow into our format).
+#
+# Arguments: `cargo-nixcache`, the package (default: ./package.nix built for the build platform);
+# `defaultMode`, the install mode of derivations that set none and inherit nothing of ours
+# ("use-nixcache", or "use-zstd" = crane's default, to opt in per deps derivation instead).
+{ cargo-nixcache ? null, defaultMode ? "use-nixcache" }:
 craneLib:
-craneLib.overrideScope (final: prev:
-let
-  package = if cargo-nixcache != null then cargo-nixcache else final.callPackage ./package.nix { };
-in
-{
-  inheritCargoArtifactsHook = final.callPackage
-    ({ makeSetupHook }: makeSetupHook {
-      name = "nixcache-crane-inherit-hook";
-      propagatedBuildInputs = [ package ];
+craneLib.overrideScope (final: prev: {
+  nixcacheCraneHook = final.callPackage
+    ({ makeSetupHook, pkgsBuildHost }: makeSetupHook {
+      name = "nixcache-crane-adapter-hook";
+      propagatedBuildInputs = [
+        (if cargo-nixcache != null then cargo-nixcache else pkgsBuildHost.callPackage ./package.nix { })
+      ];
       substitutions = {
-        craneInheritHook = "${prev.inheritCargoArtifactsHook}/nix-support/setup-hook";
         nixcacheInheritHook = "${./hooks/nixcache-inherit-hook.sh}";
+        nixcacheInstallHook = "${./hooks/nixcache-install-hook.sh}";
+        nixcacheDefaultMode = defaultMode;
       };
-    } ./hooks/crane-inherit-hook.sh)
+    } ./hooks/crane-adapter-hook.sh)
     { };
 
-  installCargoArtifactsHook = final.callPackage
-    ({ makeSetupHook }: makeSetupHook {
-      name = "nixcache-crane-install-hook";
-      propagatedBuildInputs = [ package ];
-      substitutions = {
-        craneInstallHook = "${prev.installCargoArtifactsHook}/nix-support/setup-hook";
-        nixcacheInstallHook = "${./hooks/nixcache-install-hook.sh}";
-      };
-    } ./hooks/crane-install-hook.sh)
-    { };
+  mkCargoDerivation = args: prev.mkCargoDerivation (args // {
+    nativeBuildInputs = (args.nativeBuildInputs or [ ]) ++ [ final.nixcacheCraneHook ];
+  });
 })

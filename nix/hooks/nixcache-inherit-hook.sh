@@ -16,6 +16,9 @@
 #   dontNixcacheFreshen     1: skip the stale-binary guard (see nixcacheFreshenSources)
 #   dontNixcacheWrapper     1: do not set up the rustc wrapper
 #   nixcacheUnpackFlags     extra arguments for `cargo-nixcache unpack`
+#   doNotLinkInheritedArtifacts
+#                           1: writable copies instead of links into the store (crane's knob, for
+#                           tools that modify inherited artifacts in place, e.g. tarpaulin)
 
 # nixcacheInherit [ARTIFACTS [TARGET_DIR]]
 nixcacheInherit() {
@@ -30,6 +33,9 @@ nixcacheInherit() {
     echo "nixcache: inheriting $artifacts into $targetDir"
     # shellcheck disable=SC2086 # nixcacheUnpackFlags is a list of words on purpose
     cargo-nixcache unpack "$artifacts" --target-dir "$targetDir" ${nixcacheUnpackFlags:-} || return 1
+    if [ -n "${doNotLinkInheritedArtifacts:-}" ]; then
+        nixcacheCopyInherited "$targetDir" || return 1
+    fi
 
     if [ "${dontNixcacheFreshen:-}" != 1 ]; then
         nixcacheFreshenSources || return 1
@@ -37,6 +43,17 @@ nixcacheInherit() {
     if [ "${dontNixcacheWrapper:-}" != 1 ]; then
         nixcacheSetupWrapper || return 1
     fi
+}
+
+# nixcacheCopyInherited TARGET_DIR: replace the links into the store with writable copies (their
+# mtimes kept, so cargo still finds them Fresh), as crane does for doNotLinkInheritedArtifacts.
+nixcacheCopyInherited() {
+    local targetDir="$1"
+    echo "nixcache: copying inherited artifacts instead of linking them, as requested"
+    cp -r --dereference --preserve=timestamps --no-preserve=ownership --no-target-directory \
+        -- "$targetDir" "$targetDir.nixcache-copy" || return 1
+    chmod -R u+w -- "$targetDir.nixcache-copy" || return 1
+    rm -rf -- "$targetDir" && mv -- "$targetDir.nixcache-copy" "$targetDir"
 }
 
 # nixcacheFreshenSources: the stale-binary guard (see `cargo nixcache freshen --help` and

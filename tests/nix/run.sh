@@ -36,6 +36,7 @@ done
 
 passed=0
 failed=0
+skipped=0
 failures=()
 suite_start=$SECONDS
 for fn in "${tests[@]}"; do
@@ -48,6 +49,11 @@ for fn in "${tests[@]}"; do
     if [ $rc -eq 0 ]; then
         passed=$((passed + 1))
         echo "ok   $fn ($((SECONDS - start)) s)" >&2
+    elif [ $rc -eq 77 ]; then
+        # A test that cannot run here (it says why) exits 77.
+        skipped=$((skipped + 1))
+        echo "SKIP $fn" >&2
+        rc=0
     else
         failed=$((failed + 1))
         failures+=("$fn")
@@ -61,5 +67,6 @@ done
 
 echo "suite took $((SECONDS - suite_start)) s" >&2
 [ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}" >&2
-echo "$passed passed, $failed failed"
+[ "$skipped" -eq 0 ] || echo "SKIPPED: $skipped test(s), see the SKIP lines above" >&2
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

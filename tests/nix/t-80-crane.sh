@@ -1,128 +1,327 @@
-# The crane adapter: its Nix logic (against a fake crane lib) and its hooks (in real builds, with
-# stand-ins for crane's hook scripts that keep crane's names, parameters and registration).
+# The crane adapter against crane's REAL Nix files and setup hooks.
+#
+# crane's checkout: $CRANE_SRC, else /var/cache/cargo-nixcache/crane (a per-machine cache; .ci/run
+# documents it). Nothing of crane is in this repository. Its lib/default.nix is evaluated with
+# tests/nix/crane/nixpkgs.nix, an emulation of the nixpkgs pieces crane uses (nixpkgs itself
+# cannot be fetched here; that file says what each piece follows), so these derivations are made
+# by crane's own mkCargoDerivation, buildDepsOnly, buildPackage, cargoClippy, ... and run crane's
+# own setup hooks, registered as crane registers them. What crane's mkDummySrc would produce is
+# made by nxt_crane_dummy (see there). Without a checkout every test here skips, saying so.
 
-test_crane_adapter_eval() {
-    nxt_store_init
-    local ok
-    ok=$(nix-instantiate --eval --strict -E "(import $NXT_DIR/crane-adapter.nix { }).failed" 2>"$T/eval.err") ||
-        nxt_fail "evaluating the adapter failed: $(tail -n 5 "$T/eval.err")"
-    assert_eq "[ ]" "$ok" "failed adapter checks"
-    # Negative control: a lib returned unchanged fails the checks.
-    ok=$(nix-instantiate --eval --strict -E \
-        "(import $NXT_DIR/crane-adapter.nix { adapter = _: lib: lib; }).ok" 2>"$T/eval.err") ||
-        nxt_fail "evaluating the negative control failed: $(tail -n 5 "$T/eval.err")"
-    assert_eq "false" "$ok" "checks of an adapter that changes nothing"
+NXT_CRANE_SRC="${CRANE_SRC:-/var/cache/cargo-nixcache/crane}"
+
+# nxt_need_crane: skip the test (exit 77) without a crane checkout; else log its commit once.
+nxt_need_crane() {
+    if [ ! -f "$NXT_CRANE_SRC/lib/setupHooks/inheritCargoArtifactsHook.sh" ]; then
+        echo "    SKIP: no crane checkout at $NXT_CRANE_SRC (set CRANE_SRC; see .ci/run)" >&2
+        exit 77
+    fi
 }
 
-# nxt_crane_expr NAME NIX-BODY: `t` plus `craneHooks` = the adapted hooks (nix/hooks/crane-*.sh
-# with makeSetupHook's substitutions done by replaceStrings) over the crane stand-ins.
+# nxt_crane_stage: the fixture as crane sees it: ws-basic without its .cargo/config.toml (registry
+# dependencies come ONLY through cargoVendorDir and crane's configureCargoVendoredDeps), and
+# dummy sources as crane's lib/mkDummySrc.nix makes them: Cargo.toml and Cargo.lock kept, every
+# target's source replaced by a stub (mkDummySrc also strips Cargo.toml of fields that do not
+# affect the build; ws-basic has none of those).
+nxt_crane_stage() {
+    nxt_stage_src
+    rm -rf "$T/src/ws-basic/.cargo"
+    mkdir -p "$T/dummy"
+    cp -r "$T/src/ws-basic" "$T/dummy/"
+    local f
+    while IFS= read -r f; do
+        printf '#![allow(dead_code)]\npub fn main() {}\n' >"$f"
+    done < <(find "$T/dummy/ws-basic" -name '*.rs')
+}
+
+# nxt_crane_expr NAME [CROSS]: a test expression on stdin, with in scope: `pkgs` (the emulated
+# nixpkgs), `craneLib` (crane's own lib), `nixcacheLib` (craneLib through nix/crane.nix, with the
+# binaries under test), `common` (pname, version, src, dummySrc, cargoVendorDir), `jsonArgs`
+# (cargo's JSON messages in the build log, for nxt_crane_units) and `t` (tests/nix/lib.nix).
 nxt_crane_expr() {
-    local name="$1"
+    local name="$1" cross="${2:-false}"
     nxt_expr "$name" <<NIX
 let
-  fake = "\${$NXT_DIR/fake-crane}";
-  subst = file: from: to: builtins.toFile (baseNameOf file)
-    (builtins.replaceStrings from to (builtins.readFile file));
-  craneHooks = [
-    (subst $NXT_REPO/nix/hooks/crane-inherit-hook.sh [ "@craneInheritHook@" "@nixcacheInheritHook@" ]
-      [ "\${fake}/inheritCargoArtifactsHook.sh" "\${t.hooks}/nixcache-inherit-hook.sh" ])
-    (subst $NXT_REPO/nix/hooks/crane-install-hook.sh [ "@craneInstallHook@" "@nixcacheInstallHook@" ]
-      [ "\${fake}/installCargoArtifactsHook.sh" "\${t.hooks}/nixcache-install-hook.sh" ])
-    "\${fake}/removeReferencesToVendoredSourcesHook.sh"
-  ];
-  crane = args: t.mkCargo ({ setupHooks = craneHooks; } // args);
-  # crane's buildPackage installs the binary into \$out/bin.
-  installBin = ''
-    mkdir -p \$out/bin
-    cp target/debug/app \$out/bin/app
-    \$out/bin/app > \$log/app.out
-  '';
+  pkgs = import $NXT_DIR/crane/nixpkgs.nix { cross = $cross; };
+  craneLib = pkgs.callPackage $NXT_CRANE_SRC/lib { };
+  toolsPkg = builtins.path { path = $T/tools; name = "cargo-nixcache"; };
+  nixcacheLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; } craneLib;
+  common = {
+    pname = "ws-basic";
+    version = "0.1.0";
+    src = builtins.path { path = $T/src/ws-basic; name = "source"; };
+    dummySrc = builtins.path { path = $T/dummy/ws-basic; name = "dummy-src"; };
+    cargoVendorDir = t.vendor;
+    # The toolchain is the host's, bound into the sandbox, not a store path: crane's
+    # removeReferencesToRustToolchain finds no store hash in it and fails.
+    doNotRemoveReferencesToRustToolchain = true;
+  };
+  jsonArgs = "--locked --message-format json-render-diagnostics";
 in
 $(cat)
 NIX
 }
 
-# Derivations that do not opt in run crane's functions, and nothing of ours.
-test_crane_hooks_other_modes_untouched() {
-    nxt_store_init
-    nxt_stage_src
-    # no cargo-nixcache on PATH: nothing of ours may run
-    local expr log
-    expr=$(nxt_crane_expr crane-zstd <<'NIX'
-rec {
-  deps = crane { name = "deps"; doInstallCargoArtifacts = "1"; installCargoArtifactsMode = "use-zstd";
-                 cargoBuildCmd = "cargo build --offline -p nc-beta"; };
-  app = crane { name = "app"; cargoArtifacts = deps; doInstallCargoArtifacts = "1";
-                installCargoArtifactsMode = "use-zstd"; cargoVendorDir = t.vendor; };
-}
-NIX
-    )
-    log=$(nxt_build "$expr" -A app.log)
-    assert_contains "$log/crane-calls" "^crane-inherit " "crane's inherit ran"
-    assert_contains "$log/crane-calls" "^crane-install use-zstd" "crane's install ran"
-    assert_not_contains "$T/build.log" "^nixcache:" "our hooks' log lines"
-    assert_eq "hello from applib 84 42" "$(cat "$log/app.out")" "app's output"
+# nxt_crane_units OUT: nxt_units over the build log of the derivation that produced OUT.
+nxt_crane_units() {
+    nix-store -l "$1" >"$T/units.log" 2>/dev/null || nxt_fail "no build log for $1"
+    nxt_units "$T/units.log"
 }
 
-# installCargoArtifactsMode = "use-nixcache": inherits crane's target.tar.zst through
-# cargo-nixcache, packs after crane's reference rewriting, and a further build inherits that.
-test_crane_hooks_use_nixcache() {
+# The units of a build log that are not as expected: registry dependencies Fresh, workspace
+# members (app, applib) anything. Prints the offending lines.
+nxt_crane_stale_deps() {
+    nxt_crane_units "$1" | grep -E ' nc-' | grep -v '^fresh' || true
+}
+
+# deps (buildDepsOnly, dummy sources, `check --all-targets`, `build`, `test --no-run`, release)
+# packed by cargo-nixcache; buildPackage with explicit cargoArtifacts inherits it with every
+# registry unit Fresh, and its binary equals a clean crane build's (crane's stock lib, no
+# cargoArtifacts). Nothing is written into the store.
+test_crane_deps_and_package() {
+    nxt_need_crane
     nxt_store_init
-    nxt_stage_src
+    nxt_crane_stage
     nxt_tools
-    local expr app applog app2log
-    expr=$(nxt_crane_expr crane-nixcache <<'NIX'
+    local expr deps app clean
+    expr=$(nxt_crane_expr deps-pkg <<'NIX'
 rec {
-  deps = crane { name = "deps"; doInstallCargoArtifacts = "1"; installCargoArtifactsMode = "use-zstd";
-                 cargoBuildCmd = "cargo build --offline -p nc-beta"; };
-  app = crane { name = "app"; cargoArtifacts = deps; doInstallCargoArtifacts = "1";
-                installCargoArtifactsMode = "use-nixcache"; installPhase = installBin;
-                cargoVendorDir = t.vendor; };
-  app2 = crane { name = "app2"; cargoArtifacts = app; installCargoArtifactsMode = "use-nixcache";
-                 dontNixcacheFreshen = "1"; };
+  deps = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; });
+  app = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
+  clean = craneLib.buildPackage (common // { cargoArtifacts = null; });
 }
 NIX
     )
-    app=$(nxt_build "$expr" -A app.out)
-    applog=$(nxt_build "$expr" -A app.log)
-    assert_not_contains "$applog/crane-calls" "^crane-inherit |^crane-install " "crane's own functions in use-nixcache mode"
-    assert_contains "$applog/crane-calls" "^crane-remove-references" "crane's reference removal ran"
-    assert_exists "$app/nixcache.json" "the packed output"
-    assert_exists "$app/bin/app" "the installed binary"
-    # Packing ran after the rewrite: the anchor still names real paths, and verify passes.
-    assert_not_contains "$app/nixcache-refs" "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee" "the anchor"
-    nix-store -l "$app" >"$T/app-build.log"
-    awk '/stripping references/ {s=NR} /nixcache: packing/ {p=NR} END {exit !(s && p && s < p)}' \
-        "$T/app-build.log" || nxt_fail "packing did not run after crane's reference removal"
-    nxt_verify_artifacts "$app"
-    assert_eq "" "$(nxt_units "$applog/cargo.json" | grep -v -E '^fresh nc-(alpha|beta) |^dirty (app|applib|nc-macro) ')" \
-        "units inheriting crane's target.tar.zst through cargo-nixcache"
+    deps=$(nxt_build "$expr" -A deps)
+    assert_exists "$deps/nixcache.json" "the deps output, packed by cargo-nixcache"
+    assert_missing "$deps/target.tar.zst" "crane's own archive in a use-nixcache output"
+    nxt_verify_artifacts "$deps"
+    nxt_crane_units "$deps" >"$T/deps.units"
+    assert_contains "$T/deps.units" "^dirty nc-alpha lib" "deps built the registry crates"
 
-    app2log=$(nxt_build "$expr" -A app2.log)
-    assert_eq "" "$(nxt_units "$app2log/cargo.json" | grep -v '^fresh')" "units of app2"
+    app=$(nxt_build "$expr" -A app)
+    assert_eq "hello from applib 84 42" "$("$app/bin/app")" "the app"
+    assert_contains "$T/build.log" "nixcache: inheriting $deps" "inherited through cargo-nixcache"
+    assert_eq "" "$(nxt_crane_stale_deps "$app")" "registry units not Fresh in buildPackage"
+    assert_contains "$T/units.log" '"fresh":false.*"name":"app"' "the app itself rebuilt from real sources"
+    clean=$(nxt_build "$expr" -A clean)
+    cmp "$app/bin/app" "$clean/bin/app" || nxt_fail "the inherited build's binary differs from a clean build's"
     nxt_verify_store
 }
 
-# A derivation that does not opt in but inherits a cargo-nixcache output runs crane's own hook,
-# which must stop loudly ("looks invalid": there is no target/ or target.tar.zst), never build
-# from a partial tree. Control: the same derivation opted in builds.
-test_crane_hooks_not_opted_in_fails_loudly() {
+# buildPackage without cargoArtifacts: crane builds its deps with
+# `installPhase = "prepareAndInstallCargoArtifactsDir"` (no install hooks run). Those must be
+# packed, and the package inherits them.
+test_crane_package_implicit_deps() {
+    nxt_need_crane
     nxt_store_init
-    nxt_stage_src
+    nxt_crane_stage
     nxt_tools
-    local expr
-    expr=$(nxt_crane_expr crane-optout <<'NIX'
+    local expr deps app
+    expr=$(nxt_crane_expr implicit <<'NIX'
 rec {
-  deps = crane { name = "deps"; doInstallCargoArtifacts = "1"; installCargoArtifactsMode = "use-nixcache";
-                 cargoBuildCmd = "cargo build --offline -p nc-beta"; };
-  optedOut = crane { name = "opted-out"; cargoArtifacts = deps; };
-  optedIn = crane { name = "opted-in"; cargoArtifacts = deps; installCargoArtifactsMode = "use-nixcache"; };
+  app = nixcacheLib.buildPackage (common // { postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
+  deps = app.cargoArtifacts;
+}
+NIX
+    )
+    deps=$(nxt_build "$expr" -A deps)
+    assert_exists "$deps/nixcache.json" "buildPackage's implicit deps, packed"
+    nxt_verify_artifacts "$deps"
+    app=$(nxt_build "$expr" -A app)
+    assert_eq "hello from applib 84 42" "$("$app/bin/app")" "the app"
+    assert_eq "" "$(nxt_crane_stale_deps "$app")" "registry units not Fresh"
+}
+
+# Every crane consumer of a deps output, with nothing added but cargoArtifacts: cargoClippy,
+# cargoTest, cargoDoc, cargoDocTest, cargoNextest. Each builds and inherits every registry unit
+# Fresh.
+test_crane_consumers() {
+    nxt_need_crane
+    nxt_store_init
+    nxt_crane_stage
+    nxt_tools
+    local expr out kind
+    expr=$(nxt_crane_expr consumers <<'NIX'
+rec {
+  deps = nixcacheLib.buildDepsOnly common;
+  args = common // { cargoArtifacts = deps; cargoExtraArgs = jsonArgs; };
+  clippy = nixcacheLib.cargoClippy args;
+  test = nixcacheLib.cargoTest args;
+  doc = nixcacheLib.cargoDoc args;
+  doctest = nixcacheLib.cargoDocTest args;
+  nextest = nixcacheLib.cargoNextest (common // { cargoArtifacts = deps;
+    cargoNextestExtraArgs = "--cargo-message-format json-render-diagnostics"; });
 }
 NIX
     )
     nxt_build "$expr" -A deps >/dev/null
-    nxt_build_fails "$expr" -A optedOut.log
-    assert_contains "$T/build.log" "looks invalid" "crane's own refusal"
-    assert_not_contains "$T/build.log" "Compiling" "a build from a partial tree"
-    nxt_build "$expr" -A optedIn.log >/dev/null
+    for kind in clippy test doc doctest nextest; do
+        out=$(nxt_build "$expr" -A "$kind")
+        assert_contains "$T/build.log" "nixcache: inheriting" "$kind inherited through cargo-nixcache"
+        nxt_crane_units "$out" >"$T/$kind.units"
+        [ -s "$T/$kind.units" ] || nxt_fail "$kind: no cargo JSON in its build log"
+        assert_eq "" "$(nxt_crane_stale_deps "$out")" "registry units not Fresh in $kind"
+    done
+    assert_contains "$T/units.log" "test result: ok|PASS" "nextest ran the tests"
+    nxt_verify_store
+}
+
+# deps -> build (buildPackage, doInstallCargoArtifacts) -> test (cargoTest on build's output): the
+# middle output is packed with the mode inferred from what it inherited, and the test derivation
+# inherits it.
+test_crane_chain() {
+    nxt_need_crane
+    nxt_store_init
+    nxt_crane_stage
+    nxt_tools
+    local expr build test
+    expr=$(nxt_crane_expr chain <<'NIX'
+rec {
+  deps = nixcacheLib.buildDepsOnly common;
+  build = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; doInstallCargoArtifacts = true; });
+  test = nixcacheLib.cargoTest (common // { cargoArtifacts = build; cargoExtraArgs = jsonArgs; });
+}
+NIX
+    )
+    build=$(nxt_build "$expr" -A build)
+    assert_exists "$build/nixcache.json" "build's artifacts, packed (mode follows the inherited output)"
+    assert_exists "$build/bin/app" "build's binary beside them"
+    nxt_verify_artifacts "$build"
+    test=$(nxt_build "$expr" -A test)
+    assert_eq "" "$(nxt_crane_stale_deps "$test")" "registry units not Fresh in test"
+    nxt_verify_store
+}
+
+# Mixing with crane's own format. (1) crane's use-zstd deps -> a consumer of the adapted lib:
+# crane's inherit restores it, our pack writes the consumer's output, and a further consumer
+# inherits that. (2) our deps -> a consumer that asks for use-zstd: refused, clearly.
+test_crane_mixing() {
+    nxt_need_crane
+    nxt_store_init
+    nxt_crane_stage
+    nxt_tools
+    local expr mid
+    expr=$(nxt_crane_expr mixing <<'NIX'
+rec {
+  zstdDeps = craneLib.buildDepsOnly common;
+  mid = nixcacheLib.cargoBuild (common // { cargoArtifacts = zstdDeps; cargoExtraArgs = jsonArgs; });
+  last = nixcacheLib.cargoTest (common // { cargoArtifacts = mid; cargoExtraArgs = jsonArgs; });
+  ourDeps = nixcacheLib.buildDepsOnly common;
+  zstdOnOurs = nixcacheLib.cargoBuild (common // { cargoArtifacts = ourDeps;
+    installCargoArtifactsMode = "use-zstd"; });
+}
+NIX
+    )
+    assert_exists "$(nxt_build "$expr" -A zstdDeps)/target.tar.zst" "crane's own deps output"
+    mid=$(nxt_build "$expr" -A mid)
+    assert_contains "$T/build.log" "decompressing cargo artifacts" "crane's own inherit for its format"
+    assert_exists "$mid/nixcache.json" "the consumer's output, packed by cargo-nixcache"
+    assert_eq "" "$(nxt_crane_stale_deps "$mid")" "registry units not Fresh on crane's zstd"
+    nxt_verify_artifacts "$mid"
+    assert_eq "" "$(nxt_crane_stale_deps "$(nxt_build "$expr" -A last)")" "registry units not Fresh after mixing"
+
+    nxt_build_fails "$expr" -A zstdOnOurs
+    assert_contains "$T/build.log" 'installCargoArtifactsMode = "use-zstd" cannot build on the cargo-nixcache artifacts' \
+        "the refusal of use-zstd on our artifacts"
+}
+
+# doNotLinkInheritedArtifacts (crane's knob for tools that modify artifacts in place): writable
+# copies, no links into the store, still Fresh.
+test_crane_do_not_link() {
+    nxt_need_crane
+    nxt_store_init
+    nxt_crane_stage
+    nxt_tools
+    local expr out
+    expr=$(nxt_crane_expr nolink <<'NIX'
+rec {
+  deps = nixcacheLib.buildDepsOnly common;
+  copy = nixcacheLib.cargoBuild (common // { cargoArtifacts = deps; cargoExtraArgs = jsonArgs;
+    doNotLinkInheritedArtifacts = true;
+    preBuild = ''echo "links in target: $(find target -type l | wc -l)"''; });
+}
+NIX
+    )
+    out=$(nxt_build "$expr" -A copy)
+    assert_contains "$T/build.log" "^links in target: 0$" "no links with doNotLinkInheritedArtifacts"
+    assert_eq "" "$(nxt_crane_stale_deps "$out")" "registry units not Fresh in copies"
+}
+
+# Cross builds. crane makes its scope with makeScopeWithSplicing'; in a cross build a
+# derivation's nativeBuildInputs come from the build->host splice, which overrideScope does not
+# override. Checked at evaluation (build x86_64, host aarch64, spliced as nixpkgs splices): a hook
+# replaced through overrideScope (the former adapter) is missing from a cross derivation (present
+# in a native one: the control), while the adapter's hook, added through mkCargoDerivation, is in
+# both. Then, where an aarch64 std and cross gcc exist, a real cross deps -> package build.
+test_crane_cross() {
+    nxt_need_crane
+    nxt_store_init
+    nxt_crane_stage
+    nxt_tools
+    local cross checks expr app
+    for cross in false true; do
+        expr=$(nxt_crane_expr "splice-$cross" "$cross" <<'NIX'
+let
+  hookOverride = craneLib.overrideScope (final: prev: {
+    inheritCargoArtifactsHook = nixcacheLib.nixcacheCraneHook;
+  });
+  inputs = lib: map toString (lib.buildDepsOnly common).nativeBuildInputs;
+  hook = toString nixcacheLib.nixcacheCraneHook;
+in
+"adapter=${if builtins.elem hook (inputs nixcacheLib) then "in" else "missing"} override=${if builtins.elem hook (inputs hookOverride) then "in" else "missing"}"
+NIX
+        )
+        checks=$(nix-instantiate --eval "$expr" 2>"$T/eval.err") ||
+            nxt_fail "evaluating ($cross): $(tail -n 5 "$T/eval.err")"
+        if [ "$cross" = true ]; then
+            assert_eq '"adapter=in override=missing"' "$checks" "hooks of a cross derivation"
+        else
+            assert_eq '"adapter=in override=in"' "$checks" "hooks of a native derivation"
+        fi
+    done
+
+    if [ ! -d "$(rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu" ] ||
+        [ ! -x /usr/bin/aarch64-linux-gnu-gcc ]; then
+        echo "    SKIP (part): no aarch64 std or aarch64-linux-gnu-gcc; the cross build did not run" >&2
+        return 0
+    fi
+    expr=$(nxt_crane_expr cross true <<'NIX'
+rec {
+  deps = nixcacheLib.buildDepsOnly (common // { doCheck = false; });
+  app = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; doCheck = false;
+    postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
+}
+NIX
+    )
+    assert_exists "$(nxt_build "$expr" -A deps)/nixcache.json" "the cross deps output, packed"
+    app=$(nxt_build "$expr" -A app)
+    assert_contains "$T/build.log" "nixcache: inheriting" "the cross package inherited through cargo-nixcache"
+    file "$app/bin/app" | grep -q "ARM aarch64" || nxt_fail "not an aarch64 binary: $(file "$app/bin/app")"
+    assert_eq "" "$(nxt_crane_stale_deps "$app")" "registry units not Fresh in the cross build"
+}
+
+# The suite really runs crane's hooks: with one of crane's hook functions replaced by a failing
+# one in a copy of the checkout, the build that relies on it fails, naming it.
+test_crane_hooks_are_cranes_own() {
+    nxt_need_crane
+    nxt_store_init
+    nxt_crane_stage
+    nxt_tools
+    local fn file attr expr
+    for fn in configureCargoVendoredDepsHook:configureCargoVendoredDepsHook.sh:deps \
+        compressAndInstallCargoArtifactsDir:installCargoArtifactsHook.sh:zstdDeps; do
+        IFS=: read -r fn file attr <<<"$fn"
+        rm -rf "$T/crane-broken"
+        cp -r "$NXT_CRANE_SRC" "$T/crane-broken"
+        chmod -R u+w "$T/crane-broken"
+        printf '\n%s() { echo "BROKEN-%s" >&2; return 1; }\n' "$fn" "$fn" \
+            >>"$T/crane-broken/lib/setupHooks/$file"
+        expr=$(NXT_CRANE_SRC="$T/crane-broken" nxt_crane_expr "broken-$fn" <<'NIX'
+{ deps = nixcacheLib.buildDepsOnly common; zstdDeps = craneLib.buildDepsOnly common; }
+NIX
+        )
+        nxt_build_fails "$expr" -A "$attr"
+        assert_contains "$T/build.log" "BROKEN-$fn" "the build through crane's (broken) $fn"
+    done
 }
