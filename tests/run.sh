@@ -9,6 +9,8 @@ missing=()
 command -v nix-build >/dev/null || missing+=(nix-bin)
 command -v zstd >/dev/null || missing+=(zstd)
 command -v setpriv >/dev/null || missing+=(util-linux)
+command -v rsync >/dev/null || missing+=(rsync)   # crane's inheritCargoArtifacts (t-80-crane.sh)
+command -v jq >/dev/null || missing+=(jq)         # crane's installFromCargoBuildLog
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "tests/run.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
