@@ -200,3 +200,44 @@ for line in open(sys.argv[1], encoding="utf-8"):
 print("\n".join(sorted(rows)))
 PY
 }
+
+# --- a binary cache over HTTP ------------------------------------------------------------------
+
+# nxt_http_serve DIR: serve DIR over HTTP on 127.0.0.1 only (python3's http.server, on a port the
+# kernel picks: port 0, read back from the server's banner, so two tests never race for a port).
+# Sets NXT_HTTP_URL and NXT_HTTP_LOG (the access log, one `"GET /PATH HTTP/1.1" STATUS` line per
+# request). The server stops itself after $NXT_HTTP_SECONDS (default 900) whatever happens, and
+# an EXIT trap stops it when the test ends, fails or is interrupted: call nxt_http_stop to stop it
+# earlier. Uses the test's EXIT trap.
+nxt_http_serve() {
+    local dir="$1" port="" i
+    [ -d "$dir" ] || nxt_fail "nothing to serve: \`$dir\` is not a directory"
+    NXT_HTTP_LOG="$T/http-access.log"
+    : >"$T/http.out"
+    timeout "${NXT_HTTP_SECONDS:-900}" python3 -u -m http.server 0 --bind 127.0.0.1 \
+        --directory "$dir" >"$T/http.out" 2>"$NXT_HTTP_LOG" &
+    NXT_HTTP_PID=$!
+    trap nxt_http_stop EXIT
+    # Bounded wait (10 s) for the banner, printed once the socket listens.
+    for i in $(seq 100); do
+        port=$(sed -n 's/^Serving HTTP on 127\.0\.0\.1 port \([0-9][0-9]*\) .*/\1/p' "$T/http.out")
+        [ -n "$port" ] && break
+        kill -0 "$NXT_HTTP_PID" 2>/dev/null ||
+            nxt_fail "the HTTP server exited before listening: $(cat "$T/http.out" "$NXT_HTTP_LOG")"
+        sleep 0.1
+    done
+    [ -n "$port" ] || nxt_fail "the HTTP server did not listen within 10 s: $(cat "$T/http.out" "$NXT_HTTP_LOG")"
+    NXT_HTTP_URL="http://127.0.0.1:$port"
+    # Loopback only, whatever proxy the environment names.
+    export no_proxy="127.0.0.1${no_proxy:+,$no_proxy}" NO_PROXY="127.0.0.1${NO_PROXY:+,$NO_PROXY}"
+    nxt_log "serving \`$dir\` at $NXT_HTTP_URL (pid $NXT_HTTP_PID)"
+}
+
+# nxt_http_stop: stop the server nxt_http_serve started (if any) and wait for it.
+nxt_http_stop() {
+    if [ -n "${NXT_HTTP_PID:-}" ]; then
+        kill "$NXT_HTTP_PID" 2>/dev/null || true
+        wait "$NXT_HTTP_PID" 2>/dev/null || true
+        NXT_HTTP_PID=
+    fi
+}
