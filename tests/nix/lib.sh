@@ -66,6 +66,11 @@ nxt_store_init() {
     local sysroot
     sysroot=$(rustc --print sysroot) || nxt_fail "rustc not found on PATH"
     mkdir -p "$store" "$T/state" "$T/log" "$T/etc" "$T/cache"
+    # One pool of build-user locks for every private store on this machine: Nix kills all
+    # processes of the build user it picks, and with a pool per store two suites running at once
+    # pick the same user (nixbld1) and kill each other's builders ("signal 9").
+    mkdir -p /tmp/nixcache-userpool
+    [ -e "$T/state/userpool" ] || ln -s /tmp/nixcache-userpool "$T/state/userpool"
     # Build users must be able to reach the store dir (mkdir under a 0700 dir would not do).
     chmod 755 "$T"
     cat >"$T/etc/nix.conf" <<CONF
