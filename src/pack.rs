@@ -268,7 +268,7 @@ impl<W: Write> Packer<'_, W> {
         // Byte order of names: with a depth-first walk, exactly `RelPath`'s order.
         while let Some(names) = listing.next_batch().with_path("read directory", &dir)? {
             for file_name in names {
-                below.push(&file_name);
+                below.push(file_name);
                 let path = root.join(&*below);
                 let meta = fsutil::symlink_metadata(&path)?;
                 let rel = || {
@@ -279,7 +279,7 @@ impl<W: Write> Packer<'_, W> {
                     self.entry(rel(), &path, place, &meta)?;
                 } else if !skip.contains(&path.as_path()) {
                     let has = |entry: &str| fs::symlink_metadata(path.join(entry)).is_ok();
-                    if let Some(child) = place.child_dir(&file_name, has) {
+                    if let Some(child) = place.child_dir(file_name, has) {
                         self.layouts.note(child);
                         self.entry(rel(), &path, child, &meta)?;
                         self.walk_dir(name, root, below, child, skip)?;
