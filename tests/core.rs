@@ -103,11 +103,8 @@ fn round_trip_restores_types_contents_modes_and_mtimes() {
     // The store drops write bits; inline files come back owner-writable. Compare r/x bits.
     let mask = |_: &Path, n: &mut support::Node| n.mode &= 0o555;
     // Never carried over: cargo's lock files and rustc's incremental cache.
-    let mut before = TreeSnapshot::capture(fx.path("target")).without("debug/incremental");
-    for lock in &locks {
-        before = before.without(lock.strip_prefix(fx.path("target")).unwrap());
-    }
-    let before = before.map(mask);
+    let before = TreeSnapshot::capture(fx.path("target")).without("debug/incremental");
+    let before = layout::without_lock_files(before).map(mask);
 
     let out = pack(&fx, &store, &fx.path("target"), "deps");
     let restored = fx.base().join("restored");
@@ -621,7 +618,7 @@ fn crane_zstd_chain_is_unpacked_oldest_first() {
     let app = store.path("crane-app");
     crane_diff_archive(&fx, &app, &deps);
     support::make_read_only(&store.dir);
-    let expected = TreeSnapshot::capture(fx.path("target")).without_named(".cargo-lock");
+    let expected = layout::without_lock_files(TreeSnapshot::capture(fx.path("target")));
 
     let restored = fx.base().join("restored");
     let res = nixcache_ok(
@@ -1222,27 +1219,17 @@ fn unpack_never_writes_mode_bits_it_should_not() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     fx.cargo(["build", "-p", "nc-alpha"]);
-    let fp = fx.path("target/debug/.fingerprint");
-    for e in walkdir::WalkDir::new(&fp) {
-        let e = e.unwrap();
-        if e.file_type().is_file() {
-            fs::set_permissions(e.path(), fs::Permissions::from_mode(0o444)).unwrap();
-        }
+    for file in fingerprint_files(&fx.path("target")) {
+        fs::set_permissions(file, fs::Permissions::from_mode(0o444)).unwrap();
     }
     let out = pack(&fx, &store, &fx.path("target"), "deps");
     let dest = fx.base().join("dest");
     unpack(&fx, &store, &out, &dest);
-    for e in walkdir::WalkDir::new(dest.join("debug/.fingerprint")) {
-        let e = e.unwrap();
-        if e.file_type().is_file() {
-            let mode = e.metadata().unwrap().permissions().mode();
-            assert_eq!(
-                mode & 0o200,
-                0o200,
-                "{} is not writable",
-                e.path().display()
-            );
-        }
+    let restored = fingerprint_files(&dest);
+    assert!(!restored.is_empty());
+    for file in restored {
+        let mode = file.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o200, 0o200, "{} is not writable", file.display());
     }
 }
 

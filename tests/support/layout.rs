@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::TreeSnapshot;
+
 pub use super::cargo::layout_v2;
 
 /// Every file (or symlink) below `dir` whose name starts with `prefix` and ends with `suffix`,
@@ -60,14 +62,15 @@ pub fn fingerprint_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The compiled build script `build-script-build` of `package` below `profile_dir`: classic
-/// `build/<package>-<hash>/`, v2 `build/<package>/<hash>/out/`. Panics unless there is one.
+/// The compiled build script of `package` below `profile_dir`: classic
+/// `build/<package>-<hash>/build-script-build`, v2 `build/<package>/<hash>/out/build_script_build`
+/// (v2 has no hyphenated copy). Panics unless there is one.
 pub fn build_script(profile_dir: &Path, package: &str) -> PathBuf {
     let build = profile_dir.join("build");
     let candidates: Vec<PathBuf> = if layout_v2() {
         read_dir(&build.join(package))
             .into_iter()
-            .map(|unit| unit.join("out/build-script-build"))
+            .map(|unit| unit.join("out/build_script_build"))
             .collect()
     } else {
         read_dir(&build)
@@ -112,12 +115,62 @@ pub fn lock_files(dir: &Path) -> Vec<PathBuf> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .map(|e| e.unwrap_or_else(|e| panic!("walk `{}`: {e}", dir.display())))
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy();
-            n.ends_with(".lock") || (n.starts_with(".cargo") && n.ends_with("lock"))
-        })
+        .filter(|e| is_lock_file(&e.file_name().to_string_lossy()))
         .map(|e| e.into_path())
         .collect()
+}
+
+/// Whether a file name is a lock file cargo-nixcache never stores.
+pub fn is_lock_file(name: &str) -> bool {
+    name.ends_with(".lock") || (name.starts_with(".cargo") && name.ends_with("lock"))
+}
+
+/// `snapshot` without the lock files (which pack never stores).
+pub fn without_lock_files(snapshot: TreeSnapshot) -> TreeSnapshot {
+    snapshot.filter(|rel, _| {
+        !rel.file_name()
+            .is_some_and(|n| is_lock_file(&n.to_string_lossy()))
+    })
+}
+
+/// A snapshot of everything rustc wrote for units below `profile_dir`: classic `deps/`, v2
+/// `build/` restricted to the compile units' `out/` dirs ([`unit_out_dirs`]).
+pub fn unit_outputs_snapshot(profile_dir: &Path, follow_links: bool) -> TreeSnapshot {
+    let (root, keep): (PathBuf, Vec<PathBuf>) = if layout_v2() {
+        let build = profile_dir.join("build");
+        let outs = unit_out_dirs(profile_dir)
+            .iter()
+            .map(|d| d.strip_prefix(&build).unwrap().to_path_buf())
+            .collect();
+        (build, outs)
+    } else {
+        (profile_dir.join("deps"), vec![PathBuf::new()])
+    };
+    let snapshot = if follow_links {
+        TreeSnapshot::capture_following_links(&root)
+    } else {
+        TreeSnapshot::capture(&root)
+    };
+    snapshot.filter(|rel, _| keep.iter().any(|k| rel.starts_with(k)))
+}
+
+/// The executable rustc wrote for the bin target `name` below `profile_dir` (before cargo
+/// uplifts it): classic `deps/<name>-<hash>`, v2 `build/<pkg>/<hash>/out/<name>`.
+pub fn bin_output(profile_dir: &Path, name: &str) -> PathBuf {
+    let hits: Vec<PathBuf> = unit_out_dirs(profile_dir)
+        .iter()
+        .flat_map(|dir| read_dir(dir))
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            let hashed = n
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|hash| !hash.contains('.'));
+            (n == name || hashed) && p.extension().is_none()
+        })
+        .collect();
+    assert_eq!(hits.len(), 1, "rustc's output for bin {name}: {hits:?}");
+    hits.into_iter().next().unwrap()
 }
 
 fn read_dir(dir: &Path) -> Vec<PathBuf> {
