@@ -353,7 +353,11 @@ fn matrix_cargo_and_layout_take_effect() {
         (v2_unit.is_dir(), debug.join("deps").is_dir()),
         (layout_v2(), !layout_v2()),
         "the tree does not have the layout asked for: {:?}",
-        fx.snapshot("target/debug").nodes().keys().take(40).collect::<Vec<_>>()
+        fx.snapshot("target/debug")
+            .nodes()
+            .keys()
+            .take(40)
+            .collect::<Vec<_>>()
     );
 }
 
