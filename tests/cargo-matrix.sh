@@ -23,15 +23,7 @@ build_cargo() {
     local missing=()
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
-    if [ ${#missing[@]} -gt 0 ]; then
-        if [ "$(id -u)" != 0 ]; then
-            echo "tests/cargo-matrix.sh: building cargo $version needs ${missing[*]}" >&2
-            exit 2
-        fi
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
+    tests/apt-install.sh "tests/cargo-matrix.sh (building cargo $version)" ${missing[@]+"${missing[@]}"}
     echo "tests/cargo-matrix.sh: building cargo $version into $root (once per machine, 15-25 min)" >&2
     # Into a scratch root first: an interrupted build leaves no half-installed cache behind.
     rm -rf "$root.partial"

@@ -11,15 +11,7 @@ missing=()
 command -v nix-build >/dev/null || missing+=(nix-bin)
 command -v zstd >/dev/null || missing+=(zstd)
 command -v setpriv >/dev/null || missing+=(util-linux)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" != 0 ]; then
-        echo "tests/run.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
-        exit 2
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+tests/apt-install.sh tests/run.sh ${missing[@]+"${missing[@]}"}
 
 # Integration tests call both binaries; build them first so neither can be stale.
 cargo build --workspace --bins
