@@ -398,7 +398,6 @@ mod tests {
             ("debug/build/foo/0123/out/libfoo-0123.rmeta", false, Link),
             ("debug/build/foo/0123/out/foo-0123.d", false, Inline),
             ("debug/build/foo/4567/out/build_script_build", true, Link),
-            ("debug/build/foo/4567/out/build-script-build", true, Link),
             (
                 "debug/build/foo/4567/out/build_script_build.d",
                 false,
