@@ -2,6 +2,7 @@
 //! anchor, and recognising which format a directory holds (ours or one of crane's).
 
 use crate::archive::Compression;
+use crate::classify::TreeLayout;
 use crate::fsutil::{self, FsError};
 use crate::store::{StoreDir, StorePath};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,10 @@ pub struct Manifest {
     pub stream_bytes: Option<u64>,
     /// The roots present (`target`, and `build` when a separate build dir was packed).
     pub roots: Vec<String>,
+    /// The build-dir layout the packed tree showed (`classic`, `v2`, `mixed`); absent when it
+    /// held no cargo unit, and in manifests written before the field existed. Informational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<TreeLayout>,
     /// `cargo-nixcache <version>` that wrote it.
     pub generator: String,
 }

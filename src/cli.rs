@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nixcache::archive::Compression;
+use nixcache::builddir::BuildDir;
 use nixcache::store::StoreDir;
 use nixcache::{pack, refs, unpack, verify};
 use std::path::PathBuf;
@@ -93,9 +94,20 @@ pub struct DirArgs {
         value_name = "DIR"
     )]
     pub target_dir: PathBuf,
-    /// A separate cargo build dir (build.build-dir), if any
+    /// A separate cargo build dir (build.build-dir) [default: as cargo resolves it from its
+    /// config files, asked through `cargo metadata`]
     #[arg(long, env = "CARGO_BUILD_BUILD_DIR", value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
+}
+
+impl DirArgs {
+    /// The flag or variable, else cargo's own answer for the current directory.
+    fn build_dir(&self) -> Result<BuildDir> {
+        Ok(match &self.build_dir {
+            Some(dir) => BuildDir::Given(dir.clone()),
+            None => BuildDir::FromCargo(std::env::current_dir()?),
+        })
+    }
 }
 
 #[derive(Args)]
@@ -180,8 +192,8 @@ fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
     let start = Instant::now();
     let threads = args.jobs;
     let opts = pack::PackOptions {
+        build_dir: args.dirs.build_dir()?.resolve()?,
         target_dir: args.dirs.target_dir,
-        build_dir: args.dirs.build_dir,
         out: args.out,
         compression: args.compress,
         zstd_level: args.zstd_level,
@@ -206,8 +218,8 @@ fn run_unpack(g: &Global, args: UnpackArgs) -> Result<i32> {
     let start = Instant::now();
     let opts = unpack::UnpackOptions {
         artifacts: args.artifacts,
+        build_dir: args.dirs.build_dir()?,
         target_dir: args.dirs.target_dir,
-        build_dir: args.dirs.build_dir,
         store: g.store()?,
         mtimes: args.mtimes,
     };

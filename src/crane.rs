@@ -12,7 +12,7 @@
 //! Both are validated completely before the destination is touched.
 
 use crate::archive::RelPath;
-use crate::classify::{classify, skip_dir, Disposition};
+use crate::classify::{self, Disposition, Place};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::store::StoreDir;
 use crate::tree::Tree;
@@ -26,8 +26,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// crane's own name for its link to the previous archive; never carried over.
-const PREVIOUS_ARCHIVE: &str = ".crane-previous-archive";
 /// Longest `.prev` chain followed before assuming a cycle.
 const MAX_CHAIN: usize = 10_000;
 /// Buffer for copying members and files: crane archives hold whole rlibs, megabytes each.
@@ -122,9 +120,9 @@ fn for_each_member(
                 RelPath::new(Path::new(OsStr::from_bytes(b))).map_err(|e| reject(e.to_string()))?,
             ),
         };
-        let name_ignored = rel.as_ref().is_some_and(|r| {
-            r.file_name() == PREVIOUS_ARCHIVE || classify(r.as_path()) == Disposition::Skip
-        });
+        let name_ignored = rel
+            .as_ref()
+            .is_some_and(|r| classify::never_carried(r.as_path()));
         let member = match item.header().entry_type() {
             _ if name_ignored => Member::Ignored,
             tar::EntryType::Directory => Member::Dir,
@@ -279,22 +277,29 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
     };
     let root_meta = fsutil::symlink_metadata(&target)?;
     let mut items = Vec::new();
-    let walk = walkdir::WalkDir::new(&target)
+    // The place of each directory on the current path, the root's first (see `classify`).
+    let mut places = vec![Place::Root];
+    let mut walk = walkdir::WalkDir::new(&target)
         .sort_by_file_name()
         .min_depth(1)
         .into_iter();
-    let walk = walk.filter_entry(|e| {
-        !(e.file_type().is_dir() && skip_dir(e.path().strip_prefix(&target).unwrap_or(e.path())))
-    });
-    for item in walk {
+    while let Some(item) = walk.next() {
         let item = item.map_err(|e| fsutil::walk_error(&target, e))?;
         let path = item.path();
         let rel = path
             .strip_prefix(&target)
             .expect("walkdir yields paths below its root")
             .to_path_buf();
+        places.truncate(item.depth());
+        let place = *places.last().expect("the root's place stays");
         let meta = fsutil::symlink_metadata(path)?;
         if meta.is_dir() {
+            let has = |entry: &str| fs::symlink_metadata(path.join(entry)).is_ok();
+            let Some(child) = place.child_dir(item.file_name(), has) else {
+                walk.skip_current_dir();
+                continue;
+            };
+            places.push(child);
             let mtime = FileTime::from_last_modification_time(&meta);
             items.push(DirItem::Dir {
                 rel,
@@ -303,9 +308,7 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
             });
             continue;
         }
-        let disposition = classify(&rel);
-        if disposition == Disposition::Skip || rel.file_name() == Some(OsStr::new(PREVIOUS_ARCHIVE))
-        {
+        if classify::never_carried_name(item.file_name()) {
             continue;
         }
         let source = if meta.file_type().is_symlink() {
@@ -331,16 +334,17 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
                 format!("`{}` is not a regular file", source.display()),
             ));
         }
-        items.push(match disposition {
-            Disposition::Inline => DirItem::Copy {
+        let executable = source_meta.permissions().mode() & 0o111 != 0;
+        items.push(match place.file(item.file_name(), executable) {
+            Disposition::Link => DirItem::Link {
+                rel,
+                target: source,
+            },
+            _ => DirItem::Copy {
                 rel,
                 source,
                 mode: source_meta.permissions().mode(),
                 mtime: FileTime::from_last_modification_time(&source_meta),
-            },
-            _ => DirItem::Link {
-                rel,
-                target: source,
             },
         });
     }

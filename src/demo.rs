@@ -103,7 +103,7 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
     let opts = unpack::UnpackOptions {
         artifacts: deps_out.clone(),
         target_dir: target.clone(),
-        build_dir: None,
+        build_dir: nixcache::builddir::BuildDir::None,
         store: store.clone(),
         mtimes: Default::default(),
     };

@@ -3,7 +3,9 @@
 //! - [`store`]: where the Nix store is, typed store paths, and scanning bytes for store paths.
 //! - [`archive`]: the `symlinks.tar` format, its deterministic writer and validating reader.
 //! - [`artifacts`]: the layout of an artifacts directory (`$out`): manifest, GC anchor, formats.
-//! - [`classify`]: which target-dir files become store symlinks and which stay real files.
+//! - [`classify`]: which target-dir files become store symlinks and which stay real files, in
+//!   both build-dir layouts.
+//! - [`builddir`]: where cargo puts intermediate artifacts (`build.build-dir`), asked of cargo.
 //! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats.
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
 //! - [`dirlist`]: a directory's names in byte order, in memory bounded however big it is.
@@ -13,6 +15,7 @@
 
 pub mod archive;
 pub mod artifacts;
+pub mod builddir;
 pub mod classify;
 pub mod crane;
 pub mod dirlist;

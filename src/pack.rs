@@ -9,7 +9,7 @@
 
 use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
-use crate::classify::{classify, skip_dir, Disposition};
+use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::dirlist::{Budget, SortedNames};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
@@ -156,6 +156,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         moved_inodes: HashMap::new(),
         archive_path: archive_path.clone(),
         made_blob_dir: None,
+        layouts: LayoutsSeen::default(),
     };
     for (name, root) in &roots {
         let skip: Vec<&Path> = roots
@@ -166,7 +167,10 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         packer.walk(name, root, &skip)?;
     }
     let Packer {
-        writer, mut report, ..
+        writer,
+        mut report,
+        layouts,
+        ..
     } = packer;
     let ScanningWriter {
         inner: sink,
@@ -203,6 +207,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         entries: report.entries,
         stream_bytes: Some(stream_bytes),
         roots: roots.iter().map(|(n, _)| n.to_string()).collect(),
+        layout: layouts.summary(),
         generator: concat!("cargo-nixcache ", env!("CARGO_PKG_VERSION")).into(),
     };
     artifacts::write_manifest(&opts.out, &manifest)?;
@@ -233,16 +238,18 @@ struct Packer<'a, W: Write> {
     archive_path: PathBuf,
     /// The last blob directory created, to skip most `create_dir_all` calls.
     made_blob_dir: Option<PathBuf>,
+    /// The build-dir layouts the walk recognised, for the manifest.
+    layouts: LayoutsSeen,
 }
 
 impl<W: Write> Packer<'_, W> {
     /// Packs `root` under the archive root `name`, skipping the other roots (a build dir
-    /// inside the target dir) and `incremental/`.
+    /// inside the target dir) and what `classify` leaves out.
     fn walk(&mut self, name: &str, root: &Path, skip: &[&Path]) -> Result<(), PackError> {
         let meta = fsutil::symlink_metadata(root)?;
         let rel = RelPath::new(name).expect("root names are normal");
-        self.entry(rel, root, Path::new(""), &meta)?;
-        self.walk_dir(name, root, &mut PathBuf::new(), skip)
+        self.entry(rel, root, Place::Root, &meta)?;
+        self.walk_dir(name, root, &mut PathBuf::new(), Place::Root, skip)
     }
 
     /// A depth-first walk in archive order. Each directory on the current path holds at most
@@ -253,6 +260,7 @@ impl<W: Write> Packer<'_, W> {
         name: &str,
         root: &Path,
         below: &mut PathBuf,
+        place: Place,
         skip: &[&Path],
     ) -> Result<(), PackError> {
         let dir = root.join(&*below);
@@ -263,13 +271,18 @@ impl<W: Write> Packer<'_, W> {
                 below.push(file_name);
                 let path = root.join(&*below);
                 let meta = fsutil::symlink_metadata(&path)?;
-                let skipped = meta.is_dir() && (skip.contains(&path.as_path()) || skip_dir(below));
-                if !skipped {
-                    let rel = RelPath::new(Path::new(name).join(&*below))
-                        .expect("names read from a directory are normal components");
-                    self.entry(rel, &path, below, &meta)?;
-                    if meta.is_dir() {
-                        self.walk_dir(name, root, below, skip)?;
+                let rel = || {
+                    RelPath::new(Path::new(name).join(&*below))
+                        .expect("names read from a directory are normal components")
+                };
+                if !meta.is_dir() {
+                    self.entry(rel(), &path, place, &meta)?;
+                } else if !skip.contains(&path.as_path()) {
+                    let has = |entry: &str| fs::symlink_metadata(path.join(entry)).is_ok();
+                    if let Some(child) = place.child_dir(file_name, has) {
+                        self.layouts.note(child);
+                        self.entry(rel(), &path, child, &meta)?;
+                        self.walk_dir(name, root, below, child, skip)?;
                     }
                 }
                 below.pop();
@@ -278,11 +291,12 @@ impl<W: Write> Packer<'_, W> {
         Ok(())
     }
 
+    /// Archives one entry; `place` is its parent directory's (its own, for a directory).
     fn entry(
         &mut self,
         rel: RelPath,
         path: &Path,
-        below: &Path,
+        place: Place,
         meta: &fs::Metadata,
     ) -> Result<(), PackError> {
         let file_type = meta.file_type();
@@ -296,9 +310,9 @@ impl<W: Write> Packer<'_, W> {
             };
             self.append(&entry, None)
         } else if file_type.is_symlink() {
-            self.symlink(rel, path, below)
+            self.symlink(rel, path, place)
         } else if file_type.is_file() {
-            self.file(rel, path, below, meta)
+            self.file(rel, path, place, meta)
         } else {
             Err(PackError::Unsupported {
                 path: path.into(),
@@ -307,9 +321,8 @@ impl<W: Write> Packer<'_, W> {
         }
     }
 
-    fn symlink(&mut self, rel: RelPath, path: &Path, below: &Path) -> Result<(), PackError> {
-        let disposition = classify(below);
-        if disposition == Disposition::Skip {
+    fn symlink(&mut self, rel: RelPath, path: &Path, place: Place) -> Result<(), PackError> {
+        if classify::never_carried_name(rel.file_name()) {
             self.report.skipped += 1;
             return Ok(());
         }
@@ -325,9 +338,9 @@ impl<W: Write> Packer<'_, W> {
             });
         }
         let meta = fs::metadata(&target).with_path("stat", &target)?;
-        match disposition {
-            Disposition::Inline => self.inline(rel, &target, &meta),
-            _ => self.link(rel, target),
+        match place.file(rel.file_name(), is_executable(&meta)) {
+            Disposition::Link => self.link(rel, target),
+            _ => self.inline(rel, &target, &meta),
         }
     }
 
@@ -335,10 +348,10 @@ impl<W: Write> Packer<'_, W> {
         &mut self,
         rel: RelPath,
         path: &Path,
-        below: &Path,
+        place: Place,
         meta: &fs::Metadata,
     ) -> Result<(), PackError> {
-        match classify(below) {
+        match place.file(rel.file_name(), is_executable(meta)) {
             Disposition::Skip => {
                 self.report.skipped += 1;
                 Ok(())
@@ -438,6 +451,10 @@ impl<W: Write> Packer<'_, W> {
         self.report.entries += 1;
         Ok(())
     }
+}
+
+fn is_executable(meta: &fs::Metadata) -> bool {
+    meta.mode() & 0o111 != 0
 }
 
 /// Leaves a symlink to the moved artifact where it was, so the target dir stays usable.

@@ -10,6 +10,7 @@
 
 use crate::archive::{ArchiveError, ArchiveReader, EntryKind};
 use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
+use crate::builddir::{BuildDir, BuildDirError};
 use crate::crane;
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
@@ -43,8 +44,9 @@ pub struct UnpackOptions {
     /// An artifacts directory (ours or crane's), or a crane `target.tar.zst`.
     pub artifacts: PathBuf,
     pub target_dir: PathBuf,
-    /// Where a separately packed build dir (`build.build-dir`) goes.
-    pub build_dir: Option<PathBuf>,
+    /// Where a separately packed build dir (`build.build-dir`) goes; resolved only when the
+    /// archive holds one.
+    pub build_dir: BuildDir,
     pub store: StoreDir,
     pub mtimes: MtimePolicy,
 }
@@ -72,14 +74,16 @@ pub enum UnpackError {
     Crane(#[from] crane::CraneError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    BuildDir(#[from] BuildDirError),
     #[error(
         "`{0}` already exists and is not an empty directory; unpack restores a whole tree and will \
          not mix it with another: remove it first"
     )]
     NotEmpty(PathBuf),
     #[error(
-        "archive `{0}` holds a separate build dir (build.build-dir) but none was given; pass \
-         --build-dir or set CARGO_BUILD_BUILD_DIR"
+        "archive `{0}` holds a separate build dir (build.build-dir) but none is configured here; \
+         pass --build-dir, set CARGO_BUILD_BUILD_DIR or build.build-dir in cargo's config"
     )]
     NoBuildDir(PathBuf),
 }
@@ -91,7 +95,7 @@ impl UnpackError {
             UnpackError::Archive(_) | UnpackError::NoBuildDir(_) => true,
             UnpackError::Crane(e) => !matches!(e, crane::CraneError::Fs(_)),
             UnpackError::Artifacts(e) => !matches!(e, ArtifactsError::Fs(_)),
-            UnpackError::Fs(_) | UnpackError::NotEmpty(_) => false,
+            UnpackError::Fs(_) | UnpackError::NotEmpty(_) | UnpackError::BuildDir(_) => false,
         }
     }
 }
@@ -206,15 +210,17 @@ fn unpack_nixcache(
             .into());
         }
     }
-    let build_dir = match (&opts.build_dir, has_build_root) {
-        (_, false) => None,
-        (Some(b), true) => Some(b.as_path()),
-        (None, true) => return Err(UnpackError::NoBuildDir(archive)),
+    let build_dir = match has_build_root {
+        false => None,
+        true => match opts.build_dir.resolve()? {
+            Some(b) => Some(b),
+            None => return Err(UnpackError::NoBuildDir(archive)),
+        },
     };
 
     // Pass two: create the tree.
     let mut roots: Vec<&Path> = vec![&opts.target_dir];
-    roots.extend(build_dir);
+    roots.extend(build_dir.as_deref());
     into_empty_roots(&roots, Existing::Fail, |trees| {
         let mut report = UnpackReport {
             format: "nixcache",

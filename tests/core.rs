@@ -10,6 +10,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use support::layout::{self, fingerprint_files, lock_files};
 use support::{canonicalize, Compare, Fixture, NodeKind, Store, TreeSnapshot};
 
 /// The exit code for rejected input (see `cli::EXIT_REJECTED`).
@@ -97,13 +98,13 @@ fn round_trip_restores_types_contents_modes_and_mtimes() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     fx.cargo(["build"]);
+    let locks = lock_files(&fx.path("target"));
+    assert!(!locks.is_empty(), "cargo wrote no lock file");
     // The store drops write bits; inline files come back owner-writable. Compare r/x bits.
     let mask = |_: &Path, n: &mut support::Node| n.mode &= 0o555;
-    // Never carried over: cargo's lock file and rustc's incremental cache.
-    let before = TreeSnapshot::capture(fx.path("target"))
-        .without_named(".cargo-lock")
-        .without("debug/incremental")
-        .map(mask);
+    // Never carried over: cargo's lock files and rustc's incremental cache.
+    let before = TreeSnapshot::capture(fx.path("target")).without("debug/incremental");
+    let before = layout::without_lock_files(before).map(mask);
 
     let out = pack(&fx, &store, &fx.path("target"), "deps");
     let restored = fx.base().join("restored");
@@ -116,9 +117,10 @@ fn round_trip_restores_types_contents_modes_and_mtimes() {
         "round trip changed the tree:\n{}",
         diff.join("\n")
     );
-    assert!(
-        !restored.join("debug/.cargo-lock").exists(),
-        ".cargo-lock must never be restored"
+    assert_eq!(
+        lock_files(&restored),
+        Vec::<PathBuf>::new(),
+        "lock files restored"
     );
     // Directory mtimes are restored too (after their children were created).
     let only_dirs = |_: &Path, n: &support::Node| n.kind == NodeKind::Dir;
@@ -134,14 +136,17 @@ fn round_trip_restores_types_contents_modes_and_mtimes() {
     let links = assert_links_one_hop(&restored, &store.dir);
     assert!(links > 5, "expected rlibs etc. as links, found {links}");
     // Files cargo rewrites are real, writable files.
-    for entry in walkdir::WalkDir::new(restored.join("debug/.fingerprint")) {
-        let entry = entry.unwrap();
-        assert!(
-            !entry.path_is_symlink(),
-            "{} must be a real file",
-            entry.path().display()
-        );
+    let fingerprints = fingerprint_files(&restored);
+    assert!(!fingerprints.is_empty(), "no fingerprints restored");
+    for file in fingerprints {
+        assert!(!file.is_symlink(), "{} must be a real file", file.display());
     }
+    let manifest = fs::read_to_string(out.join("nixcache.json")).unwrap();
+    let layout = if layout::layout_v2() { "v2" } else { "classic" };
+    assert!(
+        manifest.contains(&format!("\"layout\": \"{layout}\"")),
+        "{manifest}"
+    );
 }
 
 #[test]
@@ -165,11 +170,8 @@ fn build_after_unpack_is_fresh_with_a_read_only_store() {
 
     // Negative control: had unpack not restored the mtimes of the inline files, cargo would
     // see the workspace sources as newer than its dep-info files and rebuild.
-    for e in walkdir::WalkDir::new(fx.path("target/debug/.fingerprint")) {
-        let e = e.unwrap();
-        if e.file_type().is_file() {
-            filetime::set_file_mtime(e.path(), filetime::FileTime::from_unix_time(1, 0)).unwrap();
-        }
+    for file in fingerprint_files(&fx.path("target")) {
+        filetime::set_file_mtime(file, filetime::FileTime::from_unix_time(1, 0)).unwrap();
     }
     // (The rebuild then fails on the read-only store: that is the rustc wrapper's business.)
     let run = fx.cargo_cmd(["build"]).run_unchecked();
@@ -616,7 +618,7 @@ fn crane_zstd_chain_is_unpacked_oldest_first() {
     let app = store.path("crane-app");
     crane_diff_archive(&fx, &app, &deps);
     support::make_read_only(&store.dir);
-    let expected = TreeSnapshot::capture(fx.path("target")).without_named(".cargo-lock");
+    let expected = layout::without_lock_files(TreeSnapshot::capture(fx.path("target")));
 
     let restored = fx.base().join("restored");
     let res = nixcache_ok(
@@ -676,9 +678,8 @@ fn crane_symlink_dir_is_unpacked_with_rewritable_files_copied() {
     );
     assert!(stderr(&res).contains("crane-dir"), "{}", stderr(&res));
     assert_links_one_hop(&fx.path("target"), &store.dir);
-    let fingerprint = fx.path("target/debug/.fingerprint");
-    for e in walkdir::WalkDir::new(&fingerprint) {
-        assert!(!e.unwrap().path_is_symlink(), "fingerprints must be copies");
+    for file in fingerprint_files(&fx.path("target")) {
+        assert!(!file.is_symlink(), "fingerprints must be copies");
     }
     let run = fx.cargo_unprivileged(["build"]);
     assert!(run.all_fresh(), "rebuilt: {:?}", run.dirty_units());
@@ -1218,27 +1219,17 @@ fn unpack_never_writes_mode_bits_it_should_not() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     fx.cargo(["build", "-p", "nc-alpha"]);
-    let fp = fx.path("target/debug/.fingerprint");
-    for e in walkdir::WalkDir::new(&fp) {
-        let e = e.unwrap();
-        if e.file_type().is_file() {
-            fs::set_permissions(e.path(), fs::Permissions::from_mode(0o444)).unwrap();
-        }
+    for file in fingerprint_files(&fx.path("target")) {
+        fs::set_permissions(file, fs::Permissions::from_mode(0o444)).unwrap();
     }
     let out = pack(&fx, &store, &fx.path("target"), "deps");
     let dest = fx.base().join("dest");
     unpack(&fx, &store, &out, &dest);
-    for e in walkdir::WalkDir::new(dest.join("debug/.fingerprint")) {
-        let e = e.unwrap();
-        if e.file_type().is_file() {
-            let mode = e.metadata().unwrap().permissions().mode();
-            assert_eq!(
-                mode & 0o200,
-                0o200,
-                "{} is not writable",
-                e.path().display()
-            );
-        }
+    let restored = fingerprint_files(&dest);
+    assert!(!restored.is_empty());
+    for file in restored {
+        let mode = file.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o200, 0o200, "{} is not writable", file.display());
     }
 }
 
@@ -1350,8 +1341,8 @@ fn exec_cargo_build(fx: &Fixture, env: &[(&str, &str)]) {
     );
 }
 
-/// cargo's uplifted binary is a hard link of the one in `deps/`: pack moves the bytes once and
-/// both names link to them.
+/// cargo's uplifted binary is a hard link of rustc's output (classic `deps/app-<hash>`, v2
+/// `build/app/<hash>/out/app`): pack moves the bytes once and both names link to them.
 #[test]
 fn hard_linked_uplifts_share_one_artifact() {
     let fx = Fixture::copy("ws-basic");
@@ -1359,19 +1350,20 @@ fn hard_linked_uplifts_share_one_artifact() {
     fx.cargo(["build"]);
     let out = pack(&fx, &store, &fx.path("target"), "deps");
     let uplifted = fs::read_link(fx.path("target/debug/app")).unwrap();
-    let in_deps: Vec<PathBuf> = fs::read_dir(fx.path("target/debug/deps"))
-        .unwrap()
+    let rustc_outputs: Vec<PathBuf> = layout::unit_out_dirs(&fx.path("target/debug"))
+        .iter()
+        .flat_map(|dir| fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let name = p.file_name().unwrap().to_str().unwrap();
-            name.starts_with("app-") && !name.ends_with(".d")
+            (name == "app" || name.starts_with("app-")) && !name.ends_with(".d")
         })
         .map(|p| fs::read_link(p).unwrap())
         .collect();
     assert_eq!(
-        in_deps,
+        rustc_outputs,
         std::slice::from_ref(&uplifted),
-        "deps/app-* and debug/app must link to one file"
+        "rustc's output and debug/app must link to one file"
     );
     assert!(
         uplifted.starts_with(out.join("artifacts")),
@@ -1390,7 +1382,7 @@ fn separate_build_dir_round_trips_fresh() {
         .env("CARGO_BUILD_BUILD_DIR", &build_dir)
         .run();
     assert!(
-        build_dir.join("debug/.fingerprint").is_dir(),
+        !fingerprint_files(&build_dir).is_empty(),
         "cargo ignored the build dir"
     );
     let out = store.path("deps");
@@ -1441,6 +1433,59 @@ fn separate_build_dir_round_trips_fresh() {
         .unprivileged()
         .run();
     assert!(run.all_fresh(), "rebuilt: {:?}", run.dirty_units());
+}
+
+/// `build.build-dir` set only in cargo's config, with templates: pack and unpack find it as
+/// cargo resolves it (`cargo metadata`), without a flag or variable, and the restored tree is
+/// all Fresh. `CARGO_BUILD_BUILD_DIR` still overrides the config.
+#[test]
+fn build_dir_from_cargo_config_with_templates_round_trips_fresh() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let config = fx.read(".cargo/config.toml");
+    fx.write(
+        ".cargo/config.toml",
+        format!(
+            "{config}\n[build]\nbuild-dir = \"{{cargo-cache-home}}/build-dirs/{{workspace-path-hash}}\"\n"
+        ),
+    );
+    fx.cargo(["build"]);
+    // cargo expanded the templates: the build dir is the one below CARGO_HOME with a profile.
+    let build_dirs = fx.base().join("cargo-home/build-dirs");
+    let build_dir = walkdir::WalkDir::new(&build_dirs)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_name() == "debug")
+        .map(|e| e.path().parent().unwrap().to_path_buf())
+        .expect("cargo used no build dir below CARGO_HOME");
+    assert!(!fingerprint_files(&build_dir).is_empty());
+
+    let out = pack_target(&fx, &store, "deps", &[]);
+    support::make_read_only(&out);
+    let manifest = fs::read_to_string(out.join("nixcache.json")).unwrap();
+    assert!(
+        manifest.contains("\"build\","),
+        "the build dir was not packed: {manifest}"
+    );
+    fs::remove_dir_all(fx.path("target")).unwrap();
+    fs::remove_dir_all(&build_dir).unwrap();
+    nixcache_ok(&fx, &store, &["unpack", s(&out), "--target-dir", "target"]);
+    assert!(!fingerprint_files(&build_dir).is_empty(), "not restored");
+    let run = fx.cargo_unprivileged(["build"]);
+    assert!(run.all_fresh(), "rebuilt: {:?}", run.dirty_units());
+
+    // The variable overrides the config.
+    let elsewhere = fx.base().join("elsewhere");
+    let mut cmd = fx.command(support::nixcache_bin());
+    cmd.arg(store.arg())
+        .args(["unpack", s(&out), "--target-dir", "target2"])
+        .env("CARGO_BUILD_BUILD_DIR", &elsewhere);
+    let res = support::output_of(&mut cmd);
+    support::assert_success(&cmd, &res);
+    assert!(
+        !fingerprint_files(&elsewhere).is_empty(),
+        "not restored there"
+    );
 }
 
 #[test]

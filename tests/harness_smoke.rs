@@ -326,6 +326,41 @@ fn cargo_command_adds_flags_after_the_subcommand_and_cleans_the_environment() {
     }
 }
 
+/// The test matrix's cargo and layout (`tests/cargo-matrix.sh`) are what the tests really run:
+/// the fixture's cargo and the `cargo` on the PATH cargo-nixcache sees are the one named, and
+/// the tree has the layout asked for (a cargo that ignored `-Zbuild-dir-new-layout`, or a typo,
+/// would otherwise silently test the defaults again).
+#[test]
+fn matrix_cargo_and_layout_take_effect() {
+    use support::cargo::{cargo_program, layout_v2, ENV_TEST_CARGO};
+    let fx = Fixture::copy("ws-basic");
+    let version = |mut cmd: Command| {
+        let out = support::output_of(cmd.arg("--version"));
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let fixture_cargo = version(fx.command(cargo_program()));
+    let cargo_on_path = version(fx.command("cargo"));
+    if let Some(want) = std::env::var_os(ENV_TEST_CARGO) {
+        assert_eq!(fixture_cargo, version(Command::new(&want)));
+        assert_eq!(cargo_on_path, fixture_cargo, "PATH finds another cargo");
+    }
+    eprintln!("cargo under test: {}", fixture_cargo.trim());
+    fx.cargo(["build"]);
+    let debug = fx.path("target/debug");
+    let v2_unit = debug.join("build/applib");
+    assert_eq!(
+        (v2_unit.is_dir(), debug.join("deps").is_dir()),
+        (layout_v2(), !layout_v2()),
+        "the tree does not have the layout asked for: {:?}",
+        fx.snapshot("target/debug")
+            .nodes()
+            .keys()
+            .take(40)
+            .collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn package_names_from_package_ids() {
     for (id, name) in [

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust suites (unit tests and real cargo builds of the fixtures) and the
-# Nix suite (real Nix, private stores, sandboxed build users). As root it installs what is
-# missing from Debian's archive first (nix-bin, zstd).
+# Runs every test: the Rust suites (unit tests and real cargo builds of the fixtures), the same
+# core and wrapper suites again with a second cargo (1.97) in both build-dir layouts
+# (tests/cargo-matrix.sh; it builds that cargo once per machine, 15-25 min, then reuses it;
+# NIXCACHE_SKIP_CARGO_MATRIX=1 skips it), and the Nix suite (real Nix, private stores, sandboxed
+# build users). As root it installs what is missing from Debian's archive first (nix-bin, zstd).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,17 +13,12 @@ command -v zstd >/dev/null || missing+=(zstd)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v rsync >/dev/null || missing+=(rsync)   # crane's inheritCargoArtifacts (t-80-crane.sh)
 command -v jq >/dev/null || missing+=(jq)         # crane's installFromCargoBuildLog
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" != 0 ]; then
-        echo "tests/run.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
-        exit 2
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+tests/apt-install.sh tests/run.sh ${missing[@]+"${missing[@]}"}
 
 # Integration tests call both binaries; build them first so neither can be stale.
 cargo build --workspace --bins
 cargo test --workspace
+if [ -z "${NIXCACHE_SKIP_CARGO_MATRIX:-}" ]; then
+    tests/cargo-matrix.sh
+fi
 NIXCACHE_BIN_DIR="$(pwd)/target/debug" tests/nix/run.sh

@@ -11,7 +11,8 @@ mod support;
 use harness::*;
 use std::path::Path;
 use std::process::Command;
-use support::{caps, CargoCommand, Compare, TreeSnapshot};
+use support::layout::{self, build_script, find_below};
+use support::{caps, CargoCommand, Compare};
 
 /// One `#[test]` per strategy for a scenario `fn(&'static str)`.
 macro_rules! both_strategies {
@@ -38,9 +39,9 @@ both_strategies!(
 fn s1_rerun_if_changed_missing_file_in_inherited_dep(strategy: &'static str) {
     let sc = Scenario::new("ws-rerun", strategy);
     sc.inherited(&[&["build"]]);
-    let deps = sc.target().join("debug/deps");
-    let rerun = find(&deps, "libnc_rerun-", ".rlib");
-    let beta = find(&deps, "libnc_beta-", ".rlib");
+    let debug = sc.target().join("debug");
+    let rerun = find_below(&debug, "libnc_rerun-", ".rlib");
+    let beta = find_below(&debug, "libnc_beta-", ".rlib");
     assert!(is_symlink(&rerun) && is_symlink(&beta));
     // nc-rerun's build script watches a file that never exists: cargo reruns it, so the registry
     // lib nc-rerun and everything above it recompile over their links.
@@ -61,8 +62,8 @@ fn s1_rerun_if_changed_missing_file_in_inherited_dep(strategy: &'static str) {
 fn s2_touched_workspace_lib_same_filename_hash(strategy: &'static str) {
     let sc = Scenario::new("ws-basic", strategy);
     sc.inherited(&[&["build"]]);
-    let deps = sc.target().join("debug/deps");
-    let rlib = find(&deps, "libapplib-", ".rlib");
+    let debug = sc.target().join("debug");
+    let rlib = find_below(&debug, "libapplib-", ".rlib");
     assert!(is_symlink(&rlib));
     // Control: untouched, the inherited tree is all Fresh (canonical mtimes everywhere), so the
     // rebuild below is the touch's doing.
@@ -77,7 +78,7 @@ fn s2_touched_workspace_lib_same_filename_hash(strategy: &'static str) {
         ["app bin:app", "applib lib:applib"]
     );
     assert_eq!(
-        find(&deps, "libapplib-", ".rlib"),
+        find_below(&debug, "libapplib-", ".rlib"),
         rlib,
         "same filename hash"
     );
@@ -112,20 +113,6 @@ fn with_greeting_build_script(sc: &Scenario) {
             "include!(concat!(env!(\"OUT_DIR\"), \"/greeting.rs\"));",
         ),
     );
-}
-
-/// The compiled build script `build-script-build` of `package` below `profile_dir/build`.
-fn build_script(profile_dir: &Path, package: &str) -> std::path::PathBuf {
-    let hits: Vec<_> = std::fs::read_dir(profile_dir.join("build"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("build-script-build"))
-        .filter(|p| {
-            let dir = p.parent().unwrap().file_name().unwrap().to_string_lossy();
-            dir.starts_with(&format!("{package}-")) && p.symlink_metadata().is_ok()
-        })
-        .collect();
-    assert_eq!(hits.len(), 1, "{hits:?}");
-    hits.into_iter().next().unwrap()
 }
 
 fn s3_build_script_rebuilt_and_rerun_writes_out_dir(strategy: &'static str) {
@@ -171,11 +158,7 @@ fn s4_explicit_host_target(strategy: &'static str) {
     sc.inherited(&[&["build", "--target", &host]]);
     // Target units in target/<triple>/debug, host units (build scripts) in target/debug.
     let script = build_script(&sc.target().join("debug"), "applib");
-    let rlib = find(
-        &sc.target().join(&host).join("debug/deps"),
-        "libapplib-",
-        ".rlib",
-    );
+    let rlib = find_below(&sc.target().join(&host), "libapplib-", ".rlib");
     assert!(is_symlink(&script) && is_symlink(&rlib));
     sc.fx.touch("applib/build.rs");
     sc.negative_control(sc.plain(["build", "--target", &host]));
@@ -232,9 +215,8 @@ fn s5_cross_compile_aarch64(strategy: &'static str) {
     sc.deps(&[cross(sc.plain(["build"]))]);
     sc.inherit();
     let script = build_script(&sc.target().join("debug"), "applib");
-    let cross_deps = sc.target().join(CROSS).join("debug/deps");
-    let rlib = find(&cross_deps, "libapplib-", ".rlib");
-    let macro_so = find(&sc.target().join("debug/deps"), "libnc_macro-", ".so");
+    let rlib = find_below(&sc.target().join(CROSS), "libapplib-", ".rlib");
+    let macro_so = find_below(&sc.target().join("debug"), "libnc_macro-", ".so");
     assert!(is_symlink(&script) && is_symlink(&rlib) && is_symlink(&macro_so));
     sc.fx.touch("applib/build.rs");
     sc.negative_control(cross(sc.plain(["build"])));
@@ -444,20 +426,20 @@ fn s9_rebuild_is_byte_identical_and_names_no_temp_dir(strategy: &'static str) {
         let sc = Scenario::new("ws-basic", strategy);
         let split_env = |cmd: CargoCommand| cmd.env("CARGO_PROFILE_DEV_SPLIT_DEBUGINFO", split);
         sc.deps(&[split_env(sc.plain(["build"]))]);
-        let deps = sc.target().join("debug/deps");
-        let reference = TreeSnapshot::capture(&deps);
+        let debug = sc.target().join("debug");
+        let reference = layout::unit_outputs_snapshot(&debug, false);
         sc.inherit();
         sc.fx.touch("applib/src/lib.rs");
         sc.negative_control(split_env(sc.plain(["build"])));
         split_env(sc.wrapped(["build"])).run();
-        let app = find(&deps, "app-", ".d").with_extension("");
-        let rebuilt = [find(&deps, "libapplib-", ".rlib"), app];
+        let app = layout::bin_output(&debug, "app");
+        let rebuilt = [find_below(&debug, "libapplib-", ".rlib"), app];
         // Control: the units were really rebuilt (no longer links into the store) ...
         for f in &rebuilt {
             assert!(!is_symlink(f), "{} was not rebuilt", f.display());
         }
         // ... and yet every output is byte-identical to the clean build's.
-        let after = TreeSnapshot::capture_following_links(&deps);
+        let after = layout::unit_outputs_snapshot(&debug, true);
         let diff = reference.diff_with(&after, Compare::CONTENTS);
         assert!(diff.is_empty(), "split-debuginfo={split}: {diff:#?}");
         sc.assert_clean();
@@ -487,7 +469,7 @@ fn s10_sccache_chained_behind_the_wrapper_gets_cache_hits(strategy: &'static str
 
     // One derivation: rebuild applib (and app) over the read-only links through our wrapper and
     // sccache; returns sccache's (hits, misses) and its stats.
-    let rlib = find(&sc.target().join("debug/deps"), "libapplib-", ".rlib");
+    let rlib = find_below(&sc.target().join("debug"), "libapplib-", ".rlib");
     let derivation = || {
         assert!(is_symlink(&rlib));
         sccache.zero_stats();
@@ -589,7 +571,8 @@ impl Drop for Sccache {
 fn argfile_compile_is_rebuilt(strategy: &'static str) {
     let sc = Scenario::new("ws-basic", strategy);
     let t = sc.fx.scratch_dir("t");
-    let out_dir = t.join("deps");
+    // Shaped like a target dir, so pack recognises rustc's out-dir (see `classify`).
+    let out_dir = t.join("debug/deps");
     std::fs::create_dir_all(&out_dir).unwrap();
     let src = sc.fx.base().join("alib.rs");
     std::fs::write(&src, "pub fn a() -> u32 {\n    1\n}\n").unwrap();

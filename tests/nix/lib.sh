@@ -11,6 +11,9 @@ NXT_REPO=$(cd "$NXT_DIR/../.." && pwd)
 NXT_FIXTURES="$NXT_REPO/tests/fixtures"
 # Where the toolchain appears inside the sandbox (see nxt_store_init).
 NXT_SANDBOX_RUST=/nixcache-rust
+# More `inside=outside` sandbox paths a test needs (e.g. a second cargo), set before
+# nxt_store_init.
+NXT_EXTRA_SANDBOX_PATHS="${NXT_EXTRA_SANDBOX_PATHS:-}"
 
 # --- messages and assertions -------------------------------------------------------------------
 
@@ -78,7 +81,7 @@ nxt_store_init() {
 build-users-group = nixbld
 sandbox = true
 sandbox-fallback = false
-extra-sandbox-paths = /bin /usr /lib /lib64 /etc/alternatives $NXT_SANDBOX_RUST=$sysroot
+extra-sandbox-paths = /bin /usr /lib /lib64 /etc/alternatives $NXT_SANDBOX_RUST=$sysroot $NXT_EXTRA_SANDBOX_PATHS
 substituters =
 require-sigs = false
 keep-outputs = false

@@ -3,6 +3,12 @@
 //! Every invocation gets, right after the subcommand, `--offline --locked` and (for subcommands
 //! that compile) `--message-format=json-render-diagnostics`: artifacts arrive on stdout as JSON,
 //! diagnostics are rendered to stderr as usual. The environment is cleaned by [`clean_env`].
+//!
+//! The test matrix (`tests/cargo-matrix.sh`) reruns suites with another cargo and layout:
+//! [`ENV_TEST_CARGO`] names the cargo binary to run (its directory also goes first in `PATH`,
+//! so `cargo nixcache exec -- cargo` and the `cargo metadata` calls of cargo-nixcache find the
+//! same one); [`ENV_TEST_LAYOUT`]` = v2` makes every cargo use `-Zbuild-dir-new-layout`. rustc
+//! stays the toolchain's (1.95): a second cargo does not bring its own.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -18,9 +24,37 @@ const COMPILING_SUBCOMMANDS: &[&str] = &[
     "b", "bench", "build", "c", "check", "d", "doc", "r", "run", "rustc", "rustdoc", "t", "test",
 ];
 
-/// The cargo to run: `$CARGO` (set by the `cargo test` running us), else `cargo` from PATH.
+/// A cargo binary the tests run instead of the one running them (e.g. cargo 0.98 = 1.97).
+pub const ENV_TEST_CARGO: &str = "NIXCACHE_TEST_CARGO";
+/// `v2`: every cargo builds with `-Zbuild-dir-new-layout` (a cargo that allows `-Z` flags);
+/// `classic` or unset: cargo's default layout.
+pub const ENV_TEST_LAYOUT: &str = "NIXCACHE_TEST_LAYOUT";
+
+/// The cargo to run: `$NIXCACHE_TEST_CARGO`, else `$CARGO` (set by the `cargo test` running
+/// us), else `cargo` from PATH.
 pub fn cargo_program() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+    std::env::var_os(ENV_TEST_CARGO)
+        .or_else(|| std::env::var_os("CARGO"))
+        .unwrap_or_else(|| "cargo".into())
+}
+
+/// Whether the tests run with build-dir layout v2 ([`ENV_TEST_LAYOUT`]). Panics on a value
+/// other than `v2` or `classic`, so a typo cannot silently test the default layout.
+pub fn layout_v2() -> bool {
+    match std::env::var(ENV_TEST_LAYOUT).as_deref() {
+        Ok("v2") => true,
+        Ok("classic") | Ok("") | Err(std::env::VarError::NotPresent) => false,
+        other => panic!("{ENV_TEST_LAYOUT} must be `v2` or `classic`, not {other:?}"),
+    }
+}
+
+/// `PATH` with the directory of [`ENV_TEST_CARGO`] first, when it is set.
+fn path_with_test_cargo() -> Option<OsString> {
+    let cargo = PathBuf::from(std::env::var_os(ENV_TEST_CARGO)?);
+    let dir = cargo.parent()?.to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    let paths = std::iter::once(dir).chain(std::env::split_paths(&rest));
+    Some(std::env::join_paths(paths).expect("PATH entries without `:`"))
 }
 
 /// Whether a variable of the test process's environment must not reach the fixture's cargo.
@@ -60,7 +94,8 @@ pub fn is_leaky(key: &str) -> bool {
 
 /// Removes the [`is_leaky`] variables present in this process from `cmd`'s environment and sets
 /// `CARGO_HOME` (a private one, so no user config or registry cache leaks in),
-/// `CARGO_INCREMENTAL=0` (as in Nix builds) and `CARGO_TERM_COLOR=never`.
+/// `CARGO_INCREMENTAL=0` (as in Nix builds) and `CARGO_TERM_COLOR=never`; and the test matrix's
+/// cargo first in `PATH` and its layout (see the module doc).
 pub fn clean_env(cmd: &mut Command, cargo_home: &Path) {
     for (key, _) in std::env::vars_os() {
         if key.to_str().is_some_and(is_leaky) {
@@ -70,6 +105,12 @@ pub fn clean_env(cmd: &mut Command, cargo_home: &Path) {
     cmd.env("CARGO_HOME", cargo_home)
         .env("CARGO_INCREMENTAL", "0")
         .env("CARGO_TERM_COLOR", "never");
+    if let Some(path) = path_with_test_cargo() {
+        cmd.env("PATH", path);
+    }
+    if layout_v2() {
+        cmd.env("CARGO_UNSTABLE_BUILD_DIR_NEW_LAYOUT", "true");
+    }
 }
 
 /// One cargo invocation in a fixture, configured before it runs. Made by

@@ -293,25 +293,6 @@ pub fn is_symlink(p: &Path) -> bool {
         .is_symlink()
 }
 
-/// The one file in `dir` whose name starts with `prefix` and ends with `suffix`.
-pub fn find(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
-    let hits: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read `{}`: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with(prefix) && n.ends_with(suffix)
-        })
-        .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "{prefix}*{suffix} in {}: {hits:?}",
-        dir.display()
-    );
-    hits.into_iter().next().unwrap()
-}
-
 /// The machine an ELF file is built for (`e_machine`), as `file` reports it.
 pub fn elf_machine(path: &Path) -> u16 {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()));
