@@ -109,18 +109,15 @@ fn app_prints(sc: &Scenario) -> String {
     sc.run_bin("debug/app").trim().to_string()
 }
 
-/// Rewrites applib's greeting, the string `app` prints first.
-fn set_greeting(fx: &Fixture, greeting: &str) {
+/// Sets applib's greeting, the string `app` prints first, to the Rust expression `expr`.
+fn set_greeting(fx: &Fixture, expr: &str) {
     let lib = fx.read("applib/src/lib.rs");
     let line = lib
         .lines()
         .find(|l| l.starts_with("pub const GREETING"))
-        .unwrap()
-        .to_string();
-    fx.write(
-        "applib/src/lib.rs",
-        lib.replace(&line, &format!("pub const GREETING: &str = {greeting:?};")),
-    );
+        .unwrap();
+    let lib = lib.replace(line, &format!("pub const GREETING: &str = {expr};"));
+    fx.write("applib/src/lib.rs", lib);
 }
 
 // ---- no dependency resolution -----------------------------------------------------------
@@ -245,8 +242,9 @@ fn freshen_touches_neither_vendored_crates_nor_the_target_dir() {
     fs::remove_file(target_dir.join("CACHEDIR.TAG")).unwrap();
     sources_from_store(&fx);
     set_mtimes(&target_dir, 2);
-    let target_before = TreeSnapshot::capture(&target_dir);
     assert!(cargo(&["build"]).all_fresh());
+    // (After the build: a no-op build may rewrite `app.d`, see tests/fixtures/README.md.)
+    let target_before = TreeSnapshot::capture(&target_dir);
 
     let mut cmd = fx.command(support::nixcache_bin());
     cmd.args(["--json", "freshen", "--target-dir"])
@@ -312,7 +310,7 @@ fn freshen_touches_neither_vendored_crates_nor_the_target_dir() {
 /// crane's mkDummySrc in spirit: the same manifests, other sources (a unit test by another name,
 /// so a test binary built from them is recognisable).
 fn dummy_sources(fx: &Fixture) {
-    set_greeting(fx, "dummy");
+    set_greeting(fx, "\"dummy\"");
     let lib = fx.read("applib/src/lib.rs");
     fx.write(
         "applib/src/lib.rs",
@@ -452,35 +450,51 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// An inherited target built from older sources: the changed package is freshened and rebuilt
-/// with everything above it, the unchanged one is kept.
-#[test]
-fn a_changed_member_is_rebuilt_never_masked() {
-    let sc = Scenario::new("ws-basic", "in-place");
-    let artifacts = sc.inherited(&[&["build"]]);
-    assert_eq!(app_prints(&sc), "hello from applib 84 42");
-    set_greeting(&sc.fx, "hello from NEW applib");
+/// The target inherited from `artifacts` was built from the sources before `change`. After it
+/// (sources back at mtime 1, as from the store): a plain build ships the binary printing `old`
+/// (the negative control); `freshen --inherited` decides `decided`, and the build through the
+/// wrapper rebuilds applib and app, which then prints `new`.
+fn change_is_rebuilt_never_masked(
+    sc: &Scenario,
+    artifacts: &Path,
+    change: impl Fn(&Fixture),
+    [old, new]: [&str; 2],
+    decided: Decisions,
+) {
+    assert_eq!(app_prints(sc), old);
+    change(&sc.fx);
     sources_from_store(&sc.fx);
-    // Negative control: without the guard, cargo finds nothing newer and ships the old binary.
     let run = sc.plain(["build"]).run();
     assert!(run.all_fresh(), "{run}");
-    assert_eq!(app_prints(&sc), "hello from applib 84 42");
+    assert_eq!(app_prints(sc), old, "the control shipped no stale binary");
 
     sc.reinherit();
-    assert_eq!(
-        freshen(&sc, Some(&artifacts)),
-        expect(&[
-            (".", "kept", "same_sources"),
-            ("app", "kept", "same_sources"),
-            ("applib", "freshened", "sources_differ"),
-        ])
-    );
-    let built = exec(&sc, &["build"]);
+    assert_eq!(freshen(sc, Some(artifacts)), decided);
+    let built = exec(sc, &["build"]);
     assert_eq!(
         dirty_units(&built.stdout),
         ["app bin:app", "applib lib:applib"]
     );
-    assert_eq!(app_prints(&sc), "hello from NEW applib 84 42");
+    assert_eq!(app_prints(sc), new);
+}
+
+/// An inherited target built from older sources: the changed package is freshened (and rebuilt
+/// with everything above it), the unchanged ones are kept.
+#[test]
+fn a_changed_member_is_rebuilt_never_masked() {
+    let sc = Scenario::new("ws-basic", "in-place");
+    let artifacts = sc.inherited(&[&["build"]]);
+    change_is_rebuilt_never_masked(
+        &sc,
+        &artifacts,
+        |fx| set_greeting(fx, "\"hello from NEW applib\""),
+        ["hello from applib 84 42", "hello from NEW applib 84 42"],
+        expect(&[
+            (".", "kept", "same_sources"),
+            ("app", "kept", "same_sources"),
+            ("applib", "freshened", "sources_differ"),
+        ]),
+    );
 }
 
 /// A file outside every member (the virtual root's own) read by a member's unit: the root's
@@ -489,41 +503,22 @@ fn a_changed_member_is_rebuilt_never_masked() {
 fn a_changed_file_of_the_virtual_root_rebuilds_the_units_that_read_it() {
     let sc = Scenario::new("ws-basic", "in-place");
     sc.fx.write("greeting.txt", "hello from the root");
-    let lib = sc.fx.read("applib/src/lib.rs");
-    let line = lib
-        .lines()
-        .find(|l| l.starts_with("pub const GREETING"))
-        .unwrap();
-    sc.fx.write(
-        "applib/src/lib.rs",
-        lib.replace(
-            line,
-            "pub const GREETING: &str = include_str!(\"../../greeting.txt\");",
-        ),
-    );
+    set_greeting(&sc.fx, "include_str!(\"../../greeting.txt\")");
     let artifacts = sc.inherited(&[&["build"]]);
-    assert_eq!(app_prints(&sc), "hello from the root 84 42");
-    sc.fx.write("greeting.txt", "hello from the CHANGED root");
-    sources_from_store(&sc.fx);
-    // Negative control: untouched, the changed file is masked.
-    assert!(sc.plain(["build"]).run().all_fresh());
-    assert_eq!(app_prints(&sc), "hello from the root 84 42");
-
-    sc.reinherit();
-    assert_eq!(
-        freshen(&sc, Some(&artifacts)),
+    change_is_rebuilt_never_masked(
+        &sc,
+        &artifacts,
+        |fx| fx.write("greeting.txt", "hello from the CHANGED root"),
+        [
+            "hello from the root 84 42",
+            "hello from the CHANGED root 84 42",
+        ],
         expect(&[
             (".", "freshened", "sources_differ"),
             ("app", "kept", "same_sources"),
             ("applib", "kept", "same_sources"),
-        ])
+        ]),
     );
-    let built = exec(&sc, &["build"]);
-    assert_eq!(
-        dirty_units(&built.stdout),
-        ["app bin:app", "applib lib:applib"]
-    );
-    assert_eq!(app_prints(&sc), "hello from the CHANGED root 84 42");
 }
 
 /// Nothing to compare with: crane's formats, a pack that found no workspace, no artifacts named,
