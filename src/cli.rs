@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use nixcache::archive::Compression;
 use nixcache::store::StoreDir;
 use nixcache::{freshen, pack, refs, unpack, verify, workspace};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Exit code: the input was rejected (bad archive, forbidden reference, failed verification).
@@ -85,7 +85,7 @@ pub struct FreshenArgs {
     /// The workspace manifest [default: found from the current directory, as cargo does]
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
-    /// (Never walked into, like any directory holding CACHEDIR.TAG.)
+    // Never walked into (nor is any directory holding CACHEDIR.TAG).
     #[command(flatten)]
     pub dirs: DirArgs,
 }
@@ -198,9 +198,12 @@ fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
         zstd_level: args.zstd_level,
         zstd_threads: if threads > 1 { threads } else { 0 },
         store: g.store()?,
-        workspace: args
-            .manifest_path
-            .or_else(|| workspace::locate_manifest(Path::new("."))),
+        workspace: match args.manifest_path {
+            Some(path) => Some(path),
+            None => workspace::locate_manifest(
+                &std::env::current_dir().context("cannot read the current directory")?,
+            ),
+        },
     };
     let r = pack::pack(&opts)?;
     g.report(

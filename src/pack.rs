@@ -101,7 +101,7 @@ pub enum PackError {
     Unsupported { path: PathBuf, kind: &'static str },
     #[error("failed to write archive `{archive}`")]
     Write { archive: PathBuf, source: io::Error },
-    #[error("cannot digest the workspace's sources; pass --manifest-path, or run pack elsewhere to record none")]
+    #[error("cannot digest the local packages' sources (for `freshen`); pass the workspace's Cargo.toml with --manifest-path")]
     Workspace(#[from] WorkspaceError),
 }
 

@@ -59,6 +59,8 @@ pub struct LocalPackage {
 pub enum WorkspaceError {
     #[error("found no `Cargo.toml` in `{0}` or any parent directory; run in the workspace or pass --manifest-path")]
     NotFound(PathBuf),
+    #[error("`{0}` does not exist; pass the workspace's Cargo.toml with --manifest-path")]
+    NoManifest(PathBuf),
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error("`{path}` is not a valid cargo manifest: {reason}")]
@@ -78,7 +80,7 @@ pub enum WorkspaceError {
     },
 }
 
-/// The manifest cargo would use in `dir`: the nearest `Cargo.toml` in it or above it.
+/// The manifest cargo would use in `dir` (absolute): the nearest `Cargo.toml` in it or above.
 pub fn locate_manifest(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .map(|d| d.join(MANIFEST))
@@ -90,6 +92,9 @@ impl Workspace {
     pub fn discover(manifest_path: &Path) -> Result<Workspace, WorkspaceError> {
         let cwd = std::env::current_dir().map_err(|e| FsError::new("read", ".", e))?;
         let start = normalize(&cwd.join(manifest_path));
+        if !start.is_file() {
+            return Err(WorkspaceError::NoManifest(start));
+        }
         let mut loader = Loader::default();
         let root_manifest = loader.find_root(&start)?.unwrap_or_else(|| start.clone());
         let root = parent(&root_manifest).to_path_buf();
@@ -521,6 +526,27 @@ mod tests {
             err.to_string()
                 .starts_with("invalid `workspace.members` pattern `[`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_manifest_is_found_in_the_directory_or_above() {
+        let t = Tree::new(&[("ws/Cargo.toml", "[workspace]\n"), ("ws/a/b/x.rs", "")]);
+        assert_eq!(
+            locate_manifest(&t.path("ws/a/b")),
+            Some(t.path("ws/Cargo.toml"))
+        );
+        assert_eq!(
+            locate_manifest(&t.path("ws")),
+            Some(t.path("ws/Cargo.toml"))
+        );
+        let err = Workspace::discover(&t.path("ws/a/Cargo.toml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{}` does not exist; pass the workspace's Cargo.toml with --manifest-path",
+                t.path("ws/a/Cargo.toml").display()
+            )
         );
     }
 

@@ -193,6 +193,43 @@ fn freshen_outside_a_workspace_says_what_to_do() {
     assert!(err.contains("holds no cargo artifacts"), "{err}");
 }
 
+/// pack cannot digest the sources it was pointed at: a clear error, nothing written.
+#[test]
+fn pack_with_a_missing_manifest_writes_nothing() {
+    let sc = Scenario::new("ws-basic", "in-place");
+    sc.fx.cargo(["build"]);
+    let out = sc.store.path("deps");
+    let gone = sc.fx.path("gone/Cargo.toml");
+    let run = |manifest: &Path| {
+        let mut cmd = sc.fx.command(support::nixcache_bin());
+        cmd.arg(sc.store.arg())
+            .args(["pack", "--target-dir", "target", "--out"])
+            .arg(&out)
+            .arg("--manifest-path")
+            .arg(manifest);
+        support::output_of(&mut cmd)
+    };
+    let o = run(&gone);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot digest the local packages' sources")
+            && err.contains(&format!("`{}` does not exist", gone.display())),
+        "{err}"
+    );
+    assert!(!out.exists(), "pack wrote {}", out.display());
+    // Control: the right manifest packs.
+    let o = run(&sc.fx.path("Cargo.toml"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        manifest_sources(&out)["packages"]
+            .as_object()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
 // ---- only the workspace's own files ---------------------------------------------------------
 
 /// `cargo vendor`'s layout: the registry crates in the workspace's own `vendor/`.
