@@ -5,10 +5,13 @@ as crane sets it, every dependency Fresh), the `cargo metadata` calls a guard co
 and the guard this one replaced. Driven by bench/freshen.sh; uses bench.py's runner (interleaved
 rounds, each run timed by `measure`).
 
-The workspace is a copy of the corpus app with its in-tree `vendor/` (186 crates, 8.7k files),
-so the guard has to walk past them. Two artifacts directories are packed from a copy of the
-corpus target: one recording the digests of these sources (freshen keeps the app: digest only),
-one recording the digests of an edited `main.rs` (freshen touches the app's files)."""
+The workspaces are copies of the corpus app with its in-tree `vendor/` (186 crates, 8.7k files),
+so the guard has to walk past them: `app` (with a copy of the target) for the builds, whose
+`main.rs` each build edits; `app-same`, never edited, whose sources are the ones an artifacts
+directory records (freshen keeps the app: digest only); `app-old` for the old guard, which touches
+every vendored file (in `app` that would make the next build rerun every vendored build script).
+A second artifacts directory records the digests of an edited `main.rs` (freshen touches the
+app's files in `app`)."""
 
 import argparse
 import json
@@ -44,10 +47,12 @@ def main() -> None:
         raise SystemExit(f"bench: no built corpus at {corpus}; run /work/shared/bench-corpus.sh {a.corpus}")
     store = work / "store"
     store.mkdir()
-    # The workspace (a real copy: freshen writes mtimes) with a real copy of the target, which the
-    # "new code" builds rewrite.
+    # Real copies: freshen writes mtimes, the builds rewrite the target.
     app = work / "app"
     sh(f"cp -a '{corpus}' '{app}'")
+    app_same, app_old = work / "app-same", work / "app-old"
+    for d in (app_same, app_old):
+        sh(f"mkdir '{d}' && cd '{corpus}' && tar --exclude=./target -cf - . | tar -xf - -C '{d}'")
     main_rs = app / "src" / "main.rs"
     original = main_rs.read_text()
     nc_store = [nc, f"--store-dir={store}"]
@@ -57,12 +62,12 @@ def main() -> None:
         sh(f"cp -al '{corpus / 'target'}' '{t}'")
         out = store_path(store, name)
         subprocess.run(nc_store + ["-q", "pack", "--target-dir", str(t), "--out", str(out),
-                                   "--manifest-path", str(app / "Cargo.toml")], check=True)
+                                   "--manifest-path", str(app_same / "Cargo.toml")], check=True)
         return out
     same = pack("same-sources")
-    main_rs.write_text(original + "// edited\n")
+    (app_same / "src" / "main.rs").write_text(original + "// edited\n")
     differ = pack("other-sources")
-    main_rs.write_text(original)
+    (app_same / "src" / "main.rs").write_text(original)
     unpacked = work / "unpacked"
     subprocess.run(nc_store + ["-q", "unpack", str(same), "--target-dir", str(unpacked)], check=True)
     cargo = str(Path(subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True,
@@ -79,7 +84,7 @@ def main() -> None:
     (loc.root / "runs").mkdir(parents=True)
     cmds = [
         Cmd("true", ["true"]),
-        Cmd("freshen, same sources (kept)", nc_store + ["-q", "freshen", "--inherited", str(same)], cwd=str(app)),
+        Cmd("freshen, same sources (kept)", nc_store + ["-q", "freshen", "--inherited", str(same)], cwd=str(app_same)),
         Cmd("freshen, app differs (touched)", nc_store + ["-q", "freshen", "--inherited", str(differ)], cwd=str(app)),
         Cmd("freshen, nothing inherited", nc_store + ["-q", "freshen"], cwd=str(app)),
         Cmd("cargo metadata --no-deps", [cargo, "metadata", "--no-deps", "--offline", "--format-version", "1"],
@@ -93,7 +98,7 @@ def main() -> None:
             cwd=str(app), env=env),
     ]
     if a.old_bin:
-        cmds.append(Cmd("old guard (metadata + whole-dir walk)", [a.old_bin, "-q", "freshen"], cwd=str(app)))
+        cmds.append(Cmd("old guard (metadata + whole-dir walk)", [a.old_bin, "-q", "freshen"], cwd=str(app_old)))
     started = time.time()
     results = runner.measure_suite("freshen on the corpus", cmds, a.rounds, loc)
     main_rs.write_text(original)

@@ -98,6 +98,13 @@ pub fn digests(scan: &[PackageSources]) -> SourceDigests {
     }
 }
 
+/// What a walk accumulates.
+struct Found {
+    digest: blake3::Hasher,
+    files: Vec<PathBuf>,
+    newest: Option<FileTime>,
+}
+
 struct Walk<'a> {
     dir: &'a Path,
     packages: &'a HashSet<&'a Path>,
@@ -106,50 +113,69 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn files(&self) -> Result<PackageSources, FsError> {
-        let walk = walkdir::WalkDir::new(self.dir)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_type().is_dir() || !self.foreign(e.path()));
-        let mut digest = blake3::Hasher::new();
-        let mut files = Vec::new();
-        let mut newest: Option<FileTime> = None;
-        for entry in walk {
-            let entry = entry.map_err(|e| fsutil::walk_error(self.dir, e))?;
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(self.dir)
-                .expect("walkdir stays below its root");
-            let (kind, contents) = if entry.file_type().is_file() {
-                let mut file = fs::File::open(path).with_path("open", path)?;
-                let mtime = FileTime::from_last_modification_time(
-                    &file.metadata().with_path("stat", path)?,
-                );
-                newest = newest.max(Some(mtime));
-                let mut h = blake3::Hasher::new();
-                h.update_reader(&mut file).with_path("read", path)?;
-                files.push(path.to_path_buf());
-                (b'f', h.finalize())
-            } else if entry.file_type().is_symlink() {
-                let target = fsutil::read_link(path)?;
-                (b'l', blake3::hash(target.as_os_str().as_bytes()))
-            } else {
-                continue; // directories are implied by the paths; fifos and sockets are no sources
-            };
-            let rel = rel.as_os_str().as_bytes();
-            digest.update(&[kind]);
-            digest.update(&(rel.len() as u64).to_le_bytes());
-            digest.update(rel);
-            digest.update(contents.as_bytes());
-        }
+        let mut found = Found {
+            digest: blake3::Hasher::new(),
+            files: Vec::new(),
+            newest: None,
+        };
+        self.walk(self.dir, &mut found)?;
         Ok(PackageSources {
             key: String::new(),
             name: None,
             dir: self.dir.to_path_buf(),
-            files,
-            digest: digest.finalize().to_hex().to_string(),
-            newest,
+            files: found.files,
+            digest: found.digest.finalize().to_hex().to_string(),
+            newest: found.newest,
         })
+    }
+
+    /// Depth-first, each directory's entries in byte order of their names. A directory is judged
+    /// ([`Walk::foreign`]) before it is opened: walkdir would open and list every vendored
+    /// crate first.
+    fn walk(&self, dir: &Path, found: &mut Found) -> Result<(), FsError> {
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(dir).with_path("read directory", dir)? {
+            let entry = entry.with_path("read directory", dir)?;
+            let file_type = entry.file_type().with_path("stat", &entry.path())?;
+            entries.push((entry.file_name(), file_type));
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (name, file_type) in entries {
+            let path = dir.join(&name);
+            let (kind, contents) = if file_type.is_dir() {
+                if !self.foreign(&path) {
+                    self.walk(&path, found)?;
+                }
+                continue;
+            } else if file_type.is_file() {
+                let mut file = fs::File::open(&path).with_path("open", &path)?;
+                let meta = file.metadata().with_path("stat", &path)?;
+                found.newest = found
+                    .newest
+                    .max(Some(FileTime::from_last_modification_time(&meta)));
+                let mut h = blake3::Hasher::new();
+                h.update_reader(&mut file).with_path("read", &path)?;
+                (b'f', h.finalize())
+            } else if file_type.is_symlink() {
+                let target = fsutil::read_link(&path)?;
+                (b'l', blake3::hash(target.as_os_str().as_bytes()))
+            } else {
+                continue; // fifos and sockets are no sources
+            };
+            let rel = path
+                .strip_prefix(self.dir)
+                .expect("below the package")
+                .as_os_str()
+                .as_bytes();
+            found.digest.update(&[kind]);
+            found.digest.update(&(rel.len() as u64).to_le_bytes());
+            found.digest.update(rel);
+            found.digest.update(contents.as_bytes());
+            if kind == b'f' {
+                found.files.push(path);
+            }
+        }
+        Ok(())
     }
 
     /// Whether a directory below the package belongs to someone else or holds no sources.
