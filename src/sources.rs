@@ -9,7 +9,13 @@
 //!   and touching them would rerun their build scripts that watch files;
 //! - target and build dirs: the ones given, any directory holding `CACHEDIR.TAG` (cargo writes
 //!   one into each), and a `target` next to a `Cargo.toml` (cargo's default);
-//! - version-control metadata (`.git`, `.hg`, `.svn`, `.jj`).
+//! - version-control metadata (`.git`, `.hg`, `.svn`, `.jj`);
+//! - `$CARGO_HOME`, and what crane's hooks write into the source root while building (crane
+//!   2c71e194: its CARGO_HOME default `.cargo-home`, `cargoBuildLogXXXX.json`,
+//!   `linkCandidatesXXXX.txt`, `postBuildInstallFromCargoBuildLogOutTempXXX`): they appear
+//!   between `freshen` and `pack` and are no sources. Anything else a build writes into the
+//!   sources only makes pack conservative (the package's digest differs next time, and the new
+//!   mtime leaves local units out), never wrong.
 //!
 //! Symlinks are not followed (a linked file is digested as its target path, and never touched).
 //! A nested `Cargo.toml` that is no local package (a test fixture, a `fuzz/` workspace) stays
@@ -38,6 +44,22 @@ pub const HASH: &str = "blake3";
 /// Directories of version-control metadata, never sources.
 const VCS_DIRS: [&str; 4] = [".git", ".hg", ".jj", ".svn"];
 
+/// What crane's hooks create in the source root during a build, as (prefix, suffix) of the name
+/// (`mktemp` fills in the rest): see the module doc.
+const CRANE_BY_PRODUCTS: [(&str, &str); 4] = [
+    (".cargo-home", ""),
+    ("cargoBuildLog", ".json"),
+    ("linkCandidates", ".txt"),
+    ("postBuildInstallFromCargoBuildLogOutTemp", ""),
+];
+
+fn by_product(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_bytes();
+    CRANE_BY_PRODUCTS.iter().any(|(prefix, suffix)| {
+        name.starts_with(prefix.as_bytes()) && name.ends_with(suffix.as_bytes())
+    })
+}
+
 /// What a manifest records about the sources a target dir was built from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceDigests {
@@ -61,10 +83,13 @@ pub struct PackageSources {
     pub newest: Option<FileTime>,
 }
 
-/// Finds and digests every local package's own files. `skip` holds target and build dirs.
+/// Finds and digests every local package's own files. `skip` holds target and build dirs;
+/// `$CARGO_HOME` is skipped too.
 pub fn scan(ws: &Workspace, skip: &[PathBuf]) -> Result<Vec<PackageSources>, FsError> {
+    let cargo_home = std::env::var_os("CARGO_HOME").map(PathBuf::from);
     let skip: HashSet<PathBuf> = skip
         .iter()
+        .chain(&cargo_home)
         .filter_map(|d| fs::canonicalize(d).ok())
         .collect();
     let mut dirs = Vec::new();
@@ -141,6 +166,9 @@ impl Walk<'_> {
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (name, file_type) in entries {
+            if by_product(&name) {
+                continue;
+            }
             let path = dir.join(&name);
             let (kind, contents) = if file_type.is_dir() {
                 if !self.foreign(&path) {
@@ -230,6 +258,11 @@ mod tests {
         write(root, "out/debug/x", "");
         write(root, "elsewhere/y", "the target dir given");
         write(root, ".git/HEAD", "");
+        write(root, ".cargo-home/config.toml", "crane's CARGO_HOME");
+        write(root, "cargoBuildLogAb3x.json", "crane's build log");
+        write(root, "linkCandidatesQ9zz.txt", "");
+        write(root, "postBuildInstallFromCargoBuildLogOutTempXy1/app", "");
+        write(root, "cargoBuildLog.txt", "not crane's: a source");
         symlink("src/main.rs", root.join("app/main-link.rs")).unwrap();
     }
 
@@ -259,7 +292,15 @@ mod tests {
             .map(|(k, p)| (k.as_str(), rel_files(p)))
             .collect();
         let expected: BTreeMap<&str, Vec<String>> = [
-            (".", vec![".cargo/config.toml", "Cargo.toml", "README.md"]),
+            (
+                ".",
+                vec![
+                    ".cargo/config.toml",
+                    "Cargo.toml",
+                    "README.md",
+                    "cargoBuildLog.txt",
+                ],
+            ),
             (
                 "app",
                 vec![

@@ -389,6 +389,10 @@ fn deps_build_test_reuses_workspace_crates_and_never_runs_dummy_tests() {
         ["app bin:app", "applib lib:applib"]
     );
     assert_eq!(app_prints(&sc), "hello from applib 84 42");
+    // crane's buildPackage keeps cargo's messages in the source root (`mktemp
+    // cargoBuildLogXXXX.json`), written to the end of the build: neither a source nor newer
+    // than the sources.
+    sc.fx.write("cargoBuildLogQ3x9.json", &built.stdout);
     // The units the dummy sources built and this derivation did not rebuild are left out.
     let fingerprints: Vec<PathBuf> = fs::read_dir(sc.target().join("debug/.fingerprint"))
         .unwrap()
