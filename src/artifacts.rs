@@ -4,6 +4,7 @@
 use crate::archive::Compression;
 use crate::classify::TreeLayout;
 use crate::fsutil::{self, FsError};
+use crate::sources::SourceDigests;
 use crate::store::{StoreDir, StorePath};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -47,6 +48,11 @@ pub struct Manifest {
     pub layout: Option<TreeLayout>,
     /// `cargo-nixcache <version>` that wrote it.
     pub generator: String,
+    /// Digests of the local packages' sources the archived units were built from, which
+    /// `freshen` compares. Optional: absent when pack found no workspace (freshen then touches
+    /// every local package). Boxed: most code handling a manifest never looks at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Box<SourceDigests>>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use nixcache::archive::Compression;
 use nixcache::builddir::BuildDir;
 use nixcache::store::StoreDir;
-use nixcache::{pack, refs, unpack, verify};
+use nixcache::{freshen, pack, refs, unpack, verify, workspace};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -51,8 +51,8 @@ pub enum Command {
     Env(EnvArgs),
     /// Run a command (e.g. cargo build) with the environment `env` prints
     Exec(ExecArgs),
-    /// Give every file of the workspace's own packages a fresh mtime, so inherited
-    /// fingerprints built from other sources can never make cargo skip them
+    /// Give the own files of every local package whose sources differ from the inherited ones a
+    /// fresh mtime, so inherited fingerprints built from other sources cannot make cargo skip it
     Freshen(FreshenArgs),
     /// Run the whole cycle on the bundled example workspace and print a timing table
     Demo(crate::demo::DemoArgs),
@@ -79,9 +79,16 @@ pub struct ExecArgs {
 
 #[derive(Args)]
 pub struct FreshenArgs {
+    /// The artifacts the target dir was unpacked from: packages whose sources have the digest
+    /// recorded there keep their mtimes [default: none, every local package is freshened]
+    #[arg(long, value_name = "ARTIFACTS")]
+    pub inherited: Option<PathBuf>,
     /// The workspace manifest [default: found from the current directory, as cargo does]
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
+    // Never walked into (nor is any directory holding CACHEDIR.TAG).
+    #[command(flatten)]
+    pub dirs: DirArgs,
 }
 
 #[derive(Args)]
@@ -127,6 +134,10 @@ pub struct PackArgs {
     /// flat; more help only for huge trees)
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub jobs: u32,
+    /// The workspace manifest, whose local packages' source digests the manifest records
+    /// [default: found from the current directory, as cargo does; none found: no digests]
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -199,15 +210,25 @@ fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
         zstd_level: args.zstd_level,
         zstd_threads: if threads > 1 { threads } else { 0 },
         store: g.store()?,
+        workspace: match args.manifest_path {
+            Some(path) => Some(path),
+            None => workspace::locate_manifest(
+                &std::env::current_dir().context("cannot read the current directory")?,
+            ),
+        },
     };
     let r = pack::pack(&opts)?;
     g.report(
         || {
-            format!(
-                "      Packed {} entries ({} linked, {} inlined {}, {} moved {}) into {} ({}, {} store paths anchored) in {}",
+            let mut line = format!(
+                "      Packed {} entries ({} linked, {} inlined {}, {} moved {}) into {} ({}, {} store paths anchored, sources of {} local packages digested",
                 r.entries, r.linked, r.inlined, bytes(r.inlined_bytes), r.moved, bytes(r.moved_bytes),
-                r.archive.display(), bytes(r.archive_bytes), r.anchored, elapsed(start.elapsed()),
-            )
+                r.archive.display(), bytes(r.archive_bytes), r.anchored, r.digested,
+            );
+            if !r.left_out.is_empty() {
+                line += &format!(", {} stale local unit fingerprints left out", r.left_out.len());
+            }
+            line + &format!(") in {}", elapsed(start.elapsed()))
         },
         &r,
     )?;
@@ -366,19 +387,67 @@ fn run_exec(args: ExecArgs) -> Result<i32> {
 
 fn run_freshen(g: &Global, args: FreshenArgs) -> Result<i32> {
     let start = Instant::now();
-    let r = nixcache::freshen::freshen(args.manifest_path.as_deref())?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let manifest_path = match args.manifest_path {
+        Some(path) => path,
+        None => workspace::locate_manifest(&cwd).ok_or(workspace::WorkspaceError::NotFound(cwd))?,
+    };
+    let opts = freshen::FreshenOptions {
+        manifest_path,
+        inherited: args.inherited,
+        skip: [Some(args.dirs.target_dir), args.dirs.build_dir]
+            .into_iter()
+            .flatten()
+            .collect(),
+        store: g.store()?,
+    };
+    let r = freshen::freshen(&opts)?;
     g.report(
         || {
             format!(
-                "   Freshened {} files of {} local packages in {}",
-                r.files,
+                "   Freshened {} of {} local packages ({} files) in {}{}",
+                r.freshened,
                 r.packages.len(),
-                elapsed(start.elapsed())
+                r.touched,
+                elapsed(start.elapsed()),
+                freshen_details(&r.packages),
             )
         },
         &r,
     )?;
     Ok(0)
+}
+
+/// `: sources differ: app, applib; kept (same sources): workspace root`.
+fn freshen_details(packages: &[freshen::PackageReport]) -> String {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for p in packages {
+        let label = match p.action {
+            freshen::Action::Kept => format!("kept ({})", p.reason.describe()),
+            freshen::Action::Freshened => p.reason.describe().to_string(),
+        };
+        let name = p.name.as_deref().unwrap_or("workspace root");
+        match groups.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((label, vec![name])),
+        }
+    }
+    const SHOWN: usize = 8;
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|(label, names)| {
+            let mut list = names[..names.len().min(SHOWN)].join(", ");
+            if names.len() > SHOWN {
+                list += &format!(" and {} more", names.len() - SHOWN);
+            }
+            format!("{label}: {list}")
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join("; "))
+    }
 }
 
 /// `1.5 MiB`-style sizes.

@@ -80,7 +80,7 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
     )?;
     let deps_out = store_path(2, "demo-deps");
     let (t_pack_deps, deps_report) =
-        timed(|| Ok(pack::pack(&pack_options(&store, &target, &deps_out))?))?;
+        timed(|| Ok(pack::pack(&pack_options(&store, &ws, &deps_out))?))?;
     canonicalize(&deps_out)?;
 
     // crane's default inherit of the same target dir, for comparison.
@@ -108,10 +108,16 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
         mtimes: Default::default(),
     };
     let (t_unpack, unpacked) = timed(|| Ok(unpack::unpack(&opts)?))?;
-    let (t_freshen, _) = timed(|| Ok(freshen::freshen(Some(&ws.join("Cargo.toml")))?))?;
+    let guard = freshen::FreshenOptions {
+        manifest_path: ws.join("Cargo.toml"),
+        inherited: Some(deps_out.clone()),
+        skip: vec![target.clone()],
+        store: store.clone(),
+    };
+    let (t_freshen, guarded) = timed(|| Ok(freshen::freshen(&guard)?))?;
     let (t_app, units) = cargo_build(&ws, true)?;
     let app_out = store_path(3, "demo-app");
-    let (t_pack_app, _) = timed(|| Ok(pack::pack(&pack_options(&store, &target, &app_out))?))?;
+    let (t_pack_app, _) = timed(|| Ok(pack::pack(&pack_options(&store, &ws, &app_out))?))?;
     let printed = Command::new(target.join("debug/app")).output()?;
     let printed = String::from_utf8_lossy(&printed.stdout);
     if !printed.contains("changed applib") {
@@ -146,11 +152,12 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
         elapsed(t_unpack),
         ratio(t_unpack)
     );
-    println!(
-        "{:<58} {:>9}",
-        "app derivation: nixcache freshen (stale-binary guard)",
-        elapsed(t_freshen)
+    let guard = format!(
+        "app derivation: nixcache freshen ({} of {} packages)",
+        guarded.freshened,
+        guarded.packages.len()
     );
+    println!("{guard:<58} {:>9}", elapsed(t_freshen));
     let build = format!(
         "app derivation: cargo build ({} of {} units fresh)",
         units.fresh, units.total
@@ -168,15 +175,16 @@ pub fn run(_g: &Global, args: DemoArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn pack_options(store: &StoreDir, target: &Path, out: &Path) -> pack::PackOptions {
+fn pack_options(store: &StoreDir, ws: &Path, out: &Path) -> pack::PackOptions {
     pack::PackOptions {
-        target_dir: target.into(),
+        target_dir: ws.join("target"),
         build_dir: None,
         out: out.into(),
         compression: Compression::Zstd,
         zstd_level: 3,
         zstd_threads: 0,
         store: store.clone(),
+        workspace: Some(ws.join("Cargo.toml")),
     }
 }
 

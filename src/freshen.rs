@@ -4,93 +4,158 @@
 //! it. When a derivation inherits fingerprints that were built from *other* sources (crane's
 //! dummy sources, or an older revision) which also carried mtime 1, cargo finds no source newer
 //! than its records and calls the unit Fresh: the build ships the old binary. Giving the local
-//! packages' files (workspace members and other path dependencies, the only sources cargo checks
-//! by mtime) the current time makes them newer than anything inherited, so they always rebuild;
-//! registry dependencies are fingerprinted by version and stay Fresh.
+//! packages' own files (see [`crate::sources`]) the current time makes them newer than anything
+//! inherited, so their units rebuild; registry dependencies are fingerprinted by version and are
+//! never touched, nor are vendored crates, nor target dirs.
+//!
+//! Only packages whose sources differ from the ones the inherited target was built from are
+//! touched: pack records a digest of each local package's own files in the manifest
+//! ([`crate::sources::SourceDigests`]), and a package with the same digest keeps its mtimes, so
+//! its inherited units stay Fresh. Everything is touched when there is nothing to compare with
+//! (no inherited artifacts given, crane's formats, a pack without digests); a package the
+//! inherited digests do not name is touched too. Nothing here resolves dependencies or runs
+//! cargo: it works before crane has configured its vendored sources.
 
-use crate::fsutil::{self, FsError, IoContext};
+use crate::artifacts::{Artifacts, ArtifactsError};
+use crate::fsutil::{FsError, IoContext};
+use crate::sources::{self, SourceDigests};
+use crate::store::StoreDir;
+use crate::workspace::{Workspace, WorkspaceError};
 use filetime::FileTime;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug)]
+pub struct FreshenOptions {
+    /// The manifest to start from (cargo's rules find the workspace root from it).
+    pub manifest_path: PathBuf,
+    /// The artifacts the target dir was unpacked from, whose digests are compared.
+    pub inherited: Option<PathBuf>,
+    /// Never walked into: the target dir and the build dir.
+    pub skip: Vec<PathBuf>,
+    pub store: StoreDir,
+}
+
+/// What happened to one local package.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PackageReport {
+    /// Its directory relative to the workspace root (`.` for the root).
+    pub key: String,
+    pub name: Option<String>,
+    pub action: Action,
+    pub reason: Reason,
+    /// Files given a fresh mtime (0 when kept).
+    pub touched: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Kept,
+    Freshened,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The inherited target was built from exactly these sources.
+    SameSources,
+    /// The inherited target was built from other sources.
+    SourcesDiffer,
+    /// The inherited digests do not name this package (new, or moved).
+    NotInherited,
+    /// The inherited artifacts carry no digests (crane's formats, an older pack).
+    NoDigests,
+    /// No inherited artifacts were named.
+    NoArtifacts,
+}
+
+impl Reason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::SameSources => "same sources",
+            Reason::SourcesDiffer => "sources differ",
+            Reason::NotInherited => "not in the inherited digests",
+            Reason::NoDigests => "inherited artifacts record no digests",
+            Reason::NoArtifacts => "no inherited artifacts given",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct FreshenReport {
-    /// Root directories of the packages whose files were touched.
-    pub packages: Vec<PathBuf>,
-    pub files: u64,
+    /// The workspace root directory.
+    pub root: PathBuf,
+    pub packages: Vec<PackageReport>,
+    pub freshened: u64,
+    pub kept: u64,
+    /// Files given a fresh mtime.
+    pub touched: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FreshenError {
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("failed to run `cargo metadata`")]
-    Spawn(#[source] std::io::Error),
-    #[error("`cargo metadata` failed; run it yourself to see why:\n{0}")]
-    Metadata(String),
-    #[error("`cargo metadata` printed something that is not its JSON format: {0}")]
-    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error("cannot read the inherited artifacts")]
+    Artifacts(#[from] ArtifactsError),
 }
 
-/// Directories never descended into: build output and VCS data.
-fn skipped(dir: &Path) -> bool {
-    dir.file_name()
-        .is_some_and(|n| n == ".git" || n == "target")
-        || dir.join("CACHEDIR.TAG").is_file()
-}
-
-/// Touches every file of every local package (`source: null` in `cargo metadata`).
-pub fn freshen(manifest_path: Option<&Path>) -> Result<FreshenReport, FreshenError> {
-    let roots = local_package_roots(manifest_path)?;
+/// Touches the own files of every local package whose sources differ from the inherited ones.
+pub fn freshen(opts: &FreshenOptions) -> Result<FreshenReport, FreshenError> {
+    let ws = Workspace::discover(&opts.manifest_path)?;
+    let inherited = match &opts.inherited {
+        None => Err(Reason::NoArtifacts),
+        Some(dir) => match Artifacts::detect(dir, &opts.store)? {
+            Artifacts::Nixcache { manifest, .. } => manifest
+                .sources
+                .filter(|s| s.hash == sources::HASH)
+                .map(|s| *s)
+                .ok_or(Reason::NoDigests),
+            Artifacts::CraneZstd { .. } | Artifacts::CraneDir { .. } => Err(Reason::NoDigests),
+        },
+    };
     let now = FileTime::now();
-    let mut report = FreshenReport::default();
-    for root in &roots {
-        let walk = walkdir::WalkDir::new(root)
-            .into_iter()
-            .filter_entry(|e| !(e.file_type().is_dir() && e.depth() > 0 && skipped(e.path())));
-        for entry in walk {
-            let entry = entry.map_err(|e| fsutil::walk_error(root, e))?;
-            if entry.file_type().is_file() {
-                filetime::set_file_mtime(entry.path(), now)
-                    .with_path("set mtime of", entry.path())?;
-                report.files += 1;
+    let mut report = FreshenReport {
+        root: ws.root.clone(),
+        ..FreshenReport::default()
+    };
+    for pkg in sources::scan(&ws, &opts.skip)? {
+        let reason = decide(&inherited, &pkg.key, &pkg.digest);
+        let action = if reason == Reason::SameSources {
+            report.kept += 1;
+            Action::Kept
+        } else {
+            for file in &pkg.files {
+                filetime::set_file_mtime(file, now).with_path("set mtime of", file)?;
             }
-        }
+            report.freshened += 1;
+            report.touched += pkg.files.len() as u64;
+            Action::Freshened
+        };
+        report.packages.push(PackageReport {
+            key: pkg.key,
+            name: pkg.name,
+            action,
+            reason,
+            touched: if action == Action::Kept {
+                0
+            } else {
+                pkg.files.len() as u64
+            },
+        });
     }
-    report.packages = roots;
     Ok(report)
 }
 
-fn local_package_roots(manifest_path: Option<&Path>) -> Result<Vec<PathBuf>, FreshenError> {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["metadata", "--format-version", "1", "--offline"]);
-    if let Some(m) = manifest_path {
-        // cargo finds `.cargo/config.toml` (source replacement) from its working directory.
-        cmd.arg("--manifest-path").arg(m);
-        if let Some(dir) = m.parent().filter(|d| !d.as_os_str().is_empty()) {
-            cmd.current_dir(dir);
-        }
+fn decide(inherited: &Result<SourceDigests, Reason>, key: &str, digest: &str) -> Reason {
+    match inherited {
+        Err(reason) => *reason,
+        Ok(d) => match d.packages.get(key) {
+            None => Reason::NotInherited,
+            Some(old) if old == digest => Reason::SameSources,
+            Some(_) => Reason::SourcesDiffer,
+        },
     }
-    let out = cmd.output().map_err(FreshenError::Spawn)?;
-    if !out.status.success() {
-        return Err(FreshenError::Metadata(
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ));
-    }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let mut roots: Vec<PathBuf> = meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| p["source"].is_null())
-        .filter_map(|p| {
-            Path::new(p["manifest_path"].as_str()?)
-                .parent()
-                .map(Path::to_path_buf)
-        })
-        .collect();
-    roots.sort();
-    // A package nested in another's directory is covered by the outer walk.
-    roots.dedup_by(|inner, outer| inner.starts_with(outer));
-    Ok(roots)
 }

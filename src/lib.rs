@@ -10,7 +10,9 @@
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
 //! - [`dirlist`]: a directory's names in byte order, in memory bounded however big it is.
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
-//! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages' sources).
+//! - [`workspace`]: the workspace's local (path) packages, from its manifests, without cargo.
+//! - [`sources`]: each local package's own files, their digest and newest mtime.
+//! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages whose sources changed).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
 
 pub mod archive;
@@ -23,7 +25,9 @@ pub mod freshen;
 pub mod fsutil;
 pub mod pack;
 pub mod refs;
+pub mod sources;
 pub mod store;
 pub mod tree;
 pub mod unpack;
 pub mod verify;
+pub mod workspace;

@@ -6,15 +6,24 @@
 //! files cargo rewrites are stored inline. The archive stream is scanned for store paths while it
 //! is written, and those become the GC anchor. The archive, the anchor and last the manifest are
 //! renamed into place only after everything succeeded.
+//!
+//! When it finds the workspace, pack also records a digest of each local package's sources
+//! (`sources`), and leaves out the fingerprints of local units that are older than the newest
+//! local source file: units this derivation did not rebuild after `freshen` gave changed sources
+//! a new mtime (crane's `check --all-targets` and test units of the dummy sources, say). Their
+//! outputs stay; without a fingerprint cargo rebuilds them, so what is packed is all built from
+//! the recorded sources, and a later derivation with the same digests may trust it.
 
 use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
 use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::dirlist::{Budget, SortedNames};
 use crate::fsutil::{self, FsError, IoContext};
+use crate::sources::{self, SourceDigests};
 use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
+use crate::workspace::{Workspace, WorkspaceError};
 use filetime::FileTime;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -32,6 +41,8 @@ pub struct PackOptions {
     /// zstd worker threads; 0 compresses on the calling thread.
     pub zstd_threads: u32,
     pub store: StoreDir,
+    /// The workspace manifest whose local packages' sources are digested; `None` records none.
+    pub workspace: Option<PathBuf>,
 }
 
 /// What a pack did.
@@ -51,6 +62,10 @@ pub struct PackReport {
     pub archive_bytes: u64,
     /// Store paths listed in the GC anchor.
     pub anchored: u64,
+    /// Local packages whose source digests were recorded.
+    pub digested: u64,
+    /// Fingerprint directories of local units older than the local sources, left out.
+    pub left_out: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +101,8 @@ pub enum PackError {
     Unsupported { path: PathBuf, kind: &'static str },
     #[error("failed to write archive `{archive}`")]
     Write { archive: PathBuf, source: io::Error },
+    #[error("cannot digest the local packages' sources (for `freshen`); pass the workspace's Cargo.toml with --manifest-path")]
+    Workspace(#[from] WorkspaceError),
 }
 
 /// Packs `opts.target_dir` (and the build dir) into `opts.out`.
@@ -108,6 +125,13 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
             source,
         });
     }
+    let (digests, left_out) = match &opts.workspace {
+        Some(manifest) => {
+            let (digests, left_out) = local_sources(manifest, &roots)?;
+            (Some(Box::new(digests)), left_out)
+        }
+        None => (None, HashSet::new()),
+    };
     fsutil::create_dir_all(&opts.out)?;
     // Packing again into the same output: until the new manifest lands, there are no artifacts.
     let manifest_path = opts.out.join(artifacts::MANIFEST);
@@ -157,6 +181,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         archive_path: archive_path.clone(),
         made_blob_dir: None,
         layouts: LayoutsSeen::default(),
+        left_out: &left_out,
     };
     for (name, root) in &roots {
         let skip: Vec<&Path> = roots
@@ -182,6 +207,9 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     report.archive_bytes = tmp.as_file().metadata().map_err(write_err)?.len();
     report.anchored = references.len() as u64;
     report.archive = archive_path.clone();
+    report.digested = digests.as_ref().map_or(0, |d| d.packages.len() as u64);
+    report.left_out = left_out.into_iter().collect();
+    report.left_out.sort();
 
     let anchor_text = artifacts::render_anchor(&opts.store, &references);
     fsutil::write_atomic(&opts.out.join(ANCHOR), |w| {
@@ -209,6 +237,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         roots: roots.iter().map(|(n, _)| n.to_string()).collect(),
         layout: layouts.summary(),
         generator: concat!("cargo-nixcache ", env!("CARGO_PKG_VERSION")).into(),
+        sources: digests,
     };
     artifacts::write_manifest(&opts.out, &manifest)?;
     Ok(report)
@@ -240,6 +269,8 @@ struct Packer<'a, W: Write> {
     made_blob_dir: Option<PathBuf>,
     /// The build-dir layouts the walk recognised, for the manifest.
     layouts: LayoutsSeen,
+    /// Archive paths of fingerprint directories not to pack (see the module doc).
+    left_out: &'a HashSet<PathBuf>,
 }
 
 impl<W: Write> Packer<'_, W> {
@@ -277,7 +308,7 @@ impl<W: Write> Packer<'_, W> {
                 };
                 if !meta.is_dir() {
                     self.entry(rel(), &path, place, &meta)?;
-                } else if !skip.contains(&path.as_path()) {
+                } else if !skip.contains(&path.as_path()) && !self.is_left_out(name, below) {
                     let has = |entry: &str| fs::symlink_metadata(path.join(entry)).is_ok();
                     if let Some(child) = place.child_dir(file_name, has) {
                         self.layouts.note(child);
@@ -289,6 +320,12 @@ impl<W: Write> Packer<'_, W> {
             }
         }
         Ok(())
+    }
+
+    /// Whether `below` (in the root `root_name`) is a stale local unit's fingerprint directory
+    /// that pack leaves out (see the module doc).
+    fn is_left_out(&self, root_name: &str, below: &Path) -> bool {
+        !self.left_out.is_empty() && self.left_out.contains(&Path::new(root_name).join(below))
     }
 
     /// Archives one entry; `place` is its parent directory's (its own, for a directory).
@@ -455,6 +492,106 @@ impl<W: Write> Packer<'_, W> {
 
 fn is_executable(meta: &fs::Metadata) -> bool {
     meta.mode() & 0o111 != 0
+}
+
+/// cargo's directory of unit fingerprints in the classic layout, in each
+/// `<root>/[<triple>/]<profile>/`; its entries are `<package>-<16 hex digits>/`.
+const FINGERPRINT: &str = ".fingerprint";
+/// Build-dir layout v2: each unit is `<root>/[<triple>/]<profile>/build/<package>/<hash>/`, its
+/// fingerprint in `fingerprint/` there.
+const V2_UNITS: &str = "build";
+const V2_FINGERPRINT: &str = "fingerprint";
+
+/// Digests the local packages' sources, and finds the fingerprint directories of local units
+/// older than the newest local source file (archive paths).
+fn local_sources(
+    manifest: &Path,
+    roots: &[(&'static str, PathBuf)],
+) -> Result<(SourceDigests, HashSet<PathBuf>), PackError> {
+    let ws = Workspace::discover(manifest)?;
+    let dirs: Vec<PathBuf> = roots.iter().map(|(_, d)| d.clone()).collect();
+    let scan = sources::scan(&ws, &dirs)?;
+    let names: HashSet<&str> = scan.iter().filter_map(|p| p.name.as_deref()).collect();
+    let mut left_out = HashSet::new();
+    if let Some(newest) = scan.iter().filter_map(|p| p.newest).max() {
+        for (name, root) in roots {
+            for unit in unit_fingerprints(root, &names)? {
+                if unit_time(&unit)?.is_some_and(|t| t < newest) {
+                    let below = unit.strip_prefix(root).expect("found below the root");
+                    left_out.insert(Path::new(name).join(below));
+                }
+            }
+        }
+    }
+    Ok((sources::digests(&scan), left_out))
+}
+
+/// The fingerprint directories of the named packages' units, in both layouts, under
+/// `root/<profile>/` and `root/<triple>/<profile>/`.
+fn unit_fingerprints(root: &Path, names: &HashSet<&str>) -> Result<Vec<PathBuf>, FsError> {
+    let mut profiles = Vec::new();
+    for level1 in subdirs(root)? {
+        profiles.extend(subdirs(&level1)?);
+        profiles.push(level1);
+    }
+    let mut units = Vec::new();
+    for profile in &profiles {
+        let classic = profile.join(FINGERPRINT);
+        if classic.is_dir() {
+            for unit in subdirs(&classic)? {
+                let file_name = unit.file_name().unwrap_or_default().to_string_lossy();
+                let local = file_name.rsplit_once('-').is_some_and(|(package, hash)| {
+                    hash.len() == 16
+                        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                        && names.contains(package)
+                });
+                if local {
+                    units.push(unit);
+                }
+            }
+        }
+        let v2 = profile.join(V2_UNITS);
+        if v2.is_dir() && !classic.is_dir() {
+            for package in subdirs(&v2)? {
+                let local = package
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| names.contains(n));
+                if local {
+                    for unit in subdirs(&package)? {
+                        let fingerprint = unit.join(V2_FINGERPRINT);
+                        if fingerprint.is_dir() {
+                            units.push(fingerprint);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(units)
+}
+
+/// The real subdirectories of `dir` (symlinks are not followed).
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, FsError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).with_path("read directory", dir)? {
+        let entry = entry.with_path("read directory", dir)?;
+        if entry.file_type().with_path("stat", &entry.path())?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// When cargo last wrote a unit's fingerprint: the newest mtime of its files.
+fn unit_time(unit: &Path) -> Result<Option<FileTime>, FsError> {
+    let mut newest = None;
+    for entry in fs::read_dir(unit).with_path("read directory", unit)? {
+        let path = entry.with_path("read directory", unit)?.path();
+        let meta = fsutil::symlink_metadata(&path)?;
+        newest = newest.max(Some(FileTime::from_last_modification_time(&meta)));
+    }
+    Ok(newest)
 }
 
 /// Leaves a symlink to the moved artifact where it was, so the target dir stays usable.

@@ -38,7 +38,7 @@ nixcacheInherit() {
     fi
 
     if [ "${dontNixcacheFreshen:-}" != 1 ]; then
-        nixcacheFreshenSources || return 1
+        nixcacheFreshenSources "$artifacts" "$targetDir" || return 1
     fi
     if [ "${dontNixcacheWrapper:-}" != 1 ]; then
         nixcacheSetupWrapper || return 1
@@ -56,13 +56,14 @@ nixcacheCopyInherited() {
     rm -rf -- "$targetDir" && mv -- "$targetDir.nixcache-copy" "$targetDir"
 }
 
-# nixcacheFreshenSources: the stale-binary guard (see `cargo nixcache freshen --help` and
-# docs/nix.md). Every store file has mtime 1, and so do sources copied out of the store, so
-# inherited fingerprints built from other sources could make cargo ship an old binary; giving the
-# local packages' files a fresh mtime makes cargo rebuild them, while registry dependencies stay
-# Fresh.
+# nixcacheFreshenSources ARTIFACTS TARGET_DIR: the stale-binary guard (see `cargo nixcache
+# freshen --help` and docs/nix.md). Every store file has mtime 1, and so do sources copied out of
+# the store, so inherited fingerprints built from other sources could make cargo ship an old
+# binary. Local packages whose sources differ from the digests recorded in ARTIFACTS get a fresh
+# mtime, so cargo rebuilds them; the others, and registry dependencies, stay Fresh. It runs no
+# cargo, so it works before crane's vendoring config exists.
 nixcacheFreshenSources() {
-    cargo-nixcache freshen
+    cargo-nixcache freshen --inherited "$1" --target-dir "$2"
 }
 
 # nixcacheSetupWrapper: export what `cargo-nixcache env` prints: RUSTC_WRAPPER pointing at the
