@@ -91,6 +91,8 @@ let
         clippy-driver = "/nixcache-rust/bin/clippy-driver";
       };
       cargo-nextest = links "cargo-nextest" { cargo-nextest = "/usr/local/bin/cargo-nextest"; };
+      # cargoNextest.nix takes it as an argument; only `withLlvmCov = true` uses it (not here).
+      cargo-llvm-cov = links "cargo-llvm-cov-absent" { };
       rsync = links "rsync" { rsync = "/usr/bin/rsync"; };
       zstd = links "zstd" { zstd = "/usr/bin/zstd"; };
       jq = links "jq" { jq = "/usr/bin/jq"; };
