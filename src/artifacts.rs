@@ -16,6 +16,8 @@ pub const MANIFEST: &str = "nixcache.json";
 pub const ANCHOR: &str = "nixcache-refs";
 /// Directory holding the real bytes of artifacts a build produced.
 pub const BLOBS: &str = "artifacts";
+/// crane's archive name. Our outputs carry a stop sign under it: see [`write_crane_stop_sign`].
+pub const CRANE_ARCHIVE: &str = "target.tar.zst";
 /// Value of the manifest's `format` field.
 pub const FORMAT_NAME: &str = "cargo-nixcache";
 /// The format version this build writes and reads; see docs/format.md.
@@ -109,9 +111,9 @@ impl Artifacts {
                 archive: path.to_path_buf(),
             });
         }
-        if path.join("target.tar.zst").is_file() {
+        if path.join(CRANE_ARCHIVE).is_file() {
             return Ok(Artifacts::CraneZstd {
-                archive: path.join("target.tar.zst"),
+                archive: path.join(CRANE_ARCHIVE),
             });
         }
         if path.join("target").is_dir() {
@@ -196,6 +198,37 @@ pub fn read_anchor(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>,
         set.insert(store_path);
     }
     Ok(set)
+}
+
+/// The one member of the stop sign: a hard link whose names tell what happened and what to do.
+const STOP_SIGN_NAME: &str =
+    "this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter";
+const STOP_SIGN_LINK: &str = "see-docs-nix.md-of-cargo-nixcache";
+
+/// Writes `target.tar.zst` into an artifacts directory: a zstd frame holding a tar whose only
+/// member is a hard link to a file that does not exist. crane's stock inheritCargoArtifacts
+/// (lib/setupHooks/inheritCargoArtifactsHook.sh) copies any directory WITHOUT such a file into
+/// `target/` with rsync, so a derivation of an unadapted crane lib would silently inherit our
+/// manifest and archive as junk and rebuild everything. With it, crane runs
+/// `zstd -d | tar -x`, GNU tar fails ("Cannot hard link to ..."), naming this member, and the
+/// build stops (crane's hooks run under errexit and pipefail). Our own readers never look at it:
+/// the manifest comes first. 140 bytes, always the same.
+pub fn write_crane_stop_sign(dir: &Path) -> Result<(), FsError> {
+    let path = dir.join(CRANE_ARCHIVE);
+    fsutil::write_atomic(&path, |w| {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_path(STOP_SIGN_NAME)?;
+        header.set_link_name(STOP_SIGN_LINK)?;
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_mtime(1);
+        header.set_cksum();
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.append(&header, std::io::empty())?;
+        let compressed = zstd::encode_all(&tar.into_inner()?[..], 3)?;
+        w.write_all(&compressed)
+    })
 }
 
 /// Writes the manifest atomically.

@@ -239,6 +239,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         generator: concat!("cargo-nixcache ", env!("CARGO_PKG_VERSION")).into(),
         sources: digests,
     };
+    artifacts::write_crane_stop_sign(&opts.out)?;
     artifacts::write_manifest(&opts.out, &manifest)?;
     Ok(report)
 }

@@ -364,6 +364,36 @@ fn pack_orders_a_directory_bigger_than_one_listing_batch() {
     assert!(got == names, "deps/ is not packed in byte order");
 }
 
+/// Every output carries crane's archive name with a stop sign in it: crane's own
+/// `zstd -d | tar -x` (what its stock inheritCargoArtifacts runs on `target.tar.zst`) fails,
+/// naming it, instead of an unadapted crane copying our files into `target/` as junk.
+#[test]
+fn crane_stock_extraction_of_an_output_fails_naming_the_adapter() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build"]);
+    let out = pack_target(&fx, &store, "deps", &[]);
+    let target = fx.scratch_dir("crane-target");
+    let extract = Command::new("bash")
+        .arg("-c")
+        .arg("set -o pipefail; zstd -d \"$1\" --stdout | tar -x -C \"$2\"")
+        .arg("bash")
+        .arg(out.join("target.tar.zst"))
+        .arg(&target)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&extract.stderr);
+    assert!(!extract.status.success(), "GNU tar extracted the stop sign: {stderr}");
+    assert!(
+        stderr.contains("this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter")
+            && stderr.contains("Cannot hard link"),
+        "GNU tar's message does not name the adapter: {stderr}"
+    );
+    // Our own readers still see our format.
+    nixcache_ok(&fx, &store, &["verify", s(&out)]);
+    unpack(&fx, &store, &out, &fx.base().join("ours"));
+}
+
 #[test]
 fn gnu_tar_extracts_the_same_tree_as_unpack() {
     let fx = Fixture::copy("ws-basic");

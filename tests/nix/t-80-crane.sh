@@ -196,7 +196,8 @@ NIX
 
 # Mixing with crane's own format. (1) crane's use-zstd deps -> a consumer of the adapted lib:
 # crane's inherit restores it, our pack writes the consumer's output, and a further consumer
-# inherits that. (2) our deps -> a consumer that asks for use-zstd: refused, clearly.
+# inherits that. (2) our deps -> a consumer that asks for use-zstd: refused, clearly. (3) our
+# deps -> a consumer of crane's unadapted lib: stopped, clearly.
 test_crane_mixing() {
     nxt_need_crane
     nxt_store_init
@@ -211,6 +212,7 @@ rec {
   ourDeps = nixcacheLib.buildDepsOnly common;
   zstdOnOurs = nixcacheLib.cargoBuild (common // { cargoArtifacts = ourDeps;
     installCargoArtifactsMode = "use-zstd"; });
+  stockOnOurs = craneLib.cargoBuild (common // { cargoArtifacts = ourDeps; });
 }
 NIX
     )
@@ -225,6 +227,13 @@ NIX
     nxt_build_fails "$expr" -A zstdOnOurs
     assert_contains "$T/build.log" 'installCargoArtifactsMode = "use-zstd" cannot build on the cargo-nixcache artifacts' \
         "the refusal of use-zstd on our artifacts"
+
+    # (3) our deps -> a consumer of crane's UNadapted lib: crane's stock hook finds our stop sign
+    # (target.tar.zst) and fails, naming the adapter, instead of rsyncing our files into target/.
+    nxt_build_fails "$expr" -A stockOnOurs
+    assert_contains "$T/build.log" "this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter" \
+        "crane's stock inherit on our output"
+    assert_not_contains "$T/build.log" "Compiling|Checking" "a build from junk"
 }
 
 # doNotLinkInheritedArtifacts (crane's knob for tools that modify artifacts in place): writable
