@@ -18,6 +18,15 @@ nxt_need_crane() {
     fi
 }
 
+# nxt_crane_setup: every crane test's start: skip without crane, a private store, the fixture as
+# crane sees it, the binaries under test.
+nxt_crane_setup() {
+    nxt_need_crane
+    nxt_store_init
+    nxt_crane_stage
+    nxt_tools
+}
+
 # nxt_crane_stage: the fixture as crane sees it: ws-basic without its .cargo/config.toml (registry
 # dependencies come ONLY through cargoVendorDir and crane's configureCargoVendoredDeps), and
 # dummy sources as crane's lib/mkDummySrc.nix makes them: Cargo.toml and Cargo.lock kept, every
@@ -79,10 +88,7 @@ nxt_crane_stale_deps() {
 # registry unit Fresh, and its binary equals a clean crane build's (crane's stock lib, no
 # cargoArtifacts). Nothing is written into the store.
 test_crane_deps_and_package() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local expr deps app clean
     expr=$(nxt_crane_expr deps-pkg <<'NIX'
 rec {
@@ -114,10 +120,7 @@ NIX
 # `installPhase = "prepareAndInstallCargoArtifactsDir"` (no install hooks run). Those must be
 # packed, and the package inherits them.
 test_crane_package_implicit_deps() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local expr deps app
     expr=$(nxt_crane_expr implicit <<'NIX'
 rec {
@@ -138,10 +141,7 @@ NIX
 # cargoTest, cargoDoc, cargoDocTest, cargoNextest. Each builds and inherits every registry unit
 # Fresh.
 test_crane_consumers() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local expr out kind
     expr=$(nxt_crane_expr consumers <<'NIX'
 rec {
@@ -172,10 +172,7 @@ NIX
 # middle output is packed with the mode inferred from what it inherited, and the test derivation
 # inherits it.
 test_crane_chain() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local expr build test
     expr=$(nxt_crane_expr chain <<'NIX'
 rec {
@@ -199,10 +196,7 @@ NIX
 # inherits that. (2) our deps -> a consumer that asks for use-zstd: refused, clearly. (3) our
 # deps -> a consumer of crane's unadapted lib: stopped, clearly.
 test_crane_mixing() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local expr mid
     expr=$(nxt_crane_expr mixing <<'NIX'
 rec {
@@ -239,10 +233,7 @@ NIX
 # doNotLinkInheritedArtifacts (crane's knob for tools that modify artifacts in place): writable
 # copies, no links into the store, still Fresh.
 test_crane_do_not_link() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local expr out
     expr=$(nxt_crane_expr nolink <<'NIX'
 rec {
@@ -265,10 +256,7 @@ NIX
 # in a native one: the control), while the adapter's hook, added through mkCargoDerivation, is in
 # both. Then, where an aarch64 std and cross gcc exist, a real cross deps -> package build.
 test_crane_cross() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local cross checks expr app
     for cross in false true; do
         expr=$(nxt_crane_expr "splice-$cross" "$cross" <<'NIX'
@@ -314,10 +302,7 @@ NIX
 # The suite really runs crane's hooks: with one of crane's hook functions replaced by a failing
 # one in a copy of the checkout, the build that relies on it fails, naming it.
 test_crane_hooks_are_cranes_own() {
-    nxt_need_crane
-    nxt_store_init
-    nxt_crane_stage
-    nxt_tools
+    nxt_crane_setup
     local fn file attr expr
     for fn in configureCargoVendoredDepsHook:configureCargoVendoredDepsHook.sh:deps \
         compressAndInstallCargoArtifactsDir:installCargoArtifactsHook.sh:zstdDeps; do
