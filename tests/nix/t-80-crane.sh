@@ -100,7 +100,8 @@ NIX
     )
     deps=$(nxt_build "$expr" -A deps)
     assert_exists "$deps/nixcache.json" "the deps output, packed by cargo-nixcache"
-    assert_missing "$deps/target.tar.zst" "crane's own archive in a use-nixcache output"
+    [ "$(stat -c %s "$deps/target.tar.zst")" -lt 512 ] ||
+        nxt_fail "target.tar.zst in a use-nixcache output is more than the stop sign"
     nxt_verify_artifacts "$deps"
     nxt_crane_units "$deps" >"$T/deps.units"
     assert_contains "$T/deps.units" "^dirty nc-alpha lib" "deps built the registry crates"
@@ -170,15 +171,21 @@ NIX
 
 # deps -> build (buildPackage, doInstallCargoArtifacts) -> test (cargoTest on build's output): the
 # middle output is packed with the mode inferred from what it inherited, and the test derivation
-# inherits it.
+# inherits it with EVERY unit Fresh (same sources: the guard keeps the workspace's units, whose
+# digests build's pack recorded). Control: the same test on sources where applib differs by a
+# comment rebuilds applib (a changed source is never masked).
 test_crane_chain() {
     nxt_crane_setup
-    local expr build test
-    expr=$(nxt_crane_expr chain <<'NIX'
+    cp -r "$T/src/ws-basic" "$T/src/ws-changed"
+    echo "// changed" >>"$T/src/ws-changed/applib/src/lib.rs"
+    local expr build test changed
+    expr=$(nxt_crane_expr chain <<NIX
 rec {
   deps = nixcacheLib.buildDepsOnly common;
   build = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; doInstallCargoArtifacts = true; });
   test = nixcacheLib.cargoTest (common // { cargoArtifacts = build; cargoExtraArgs = jsonArgs; });
+  changed = nixcacheLib.cargoTest (common // { cargoArtifacts = build; cargoExtraArgs = jsonArgs;
+    src = builtins.path { path = $T/src/ws-changed; name = "source"; }; });
 }
 NIX
     )
@@ -187,7 +194,14 @@ NIX
     assert_exists "$build/bin/app" "build's binary beside them"
     nxt_verify_artifacts "$build"
     test=$(nxt_build "$expr" -A test)
-    assert_eq "" "$(nxt_crane_stale_deps "$test")" "registry units not Fresh in test"
+    nxt_crane_units "$test" >"$T/test.units"
+    [ -s "$T/test.units" ] || nxt_fail "no cargo JSON in the test derivation's log"
+    assert_eq "" "$(grep -v '^fresh' "$T/test.units")" "units of the test derivation (same sources)"
+    assert_contains "$T/units.log" "test result: .{0,12}ok.{0,12}\. [1-9][0-9]* passed" "the tests ran"
+    changed=$(nxt_build "$expr" -A changed)
+    nxt_crane_units "$changed" >"$T/changed.units"
+    assert_contains "$T/changed.units" "^dirty applib lib" "applib, changed, rebuilt"
+    assert_eq "" "$(nxt_crane_stale_deps "$changed")" "registry units not Fresh after a change"
     nxt_verify_store
 }
 
