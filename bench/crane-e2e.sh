@@ -208,11 +208,15 @@ deps_build() {
   touch "$d/done"
 }
 
+# deps_paths PROFILE: sets crane_deps and ours_deps, the two deps outputs' store paths.
+deps_paths() {
+  crane_deps=$(store_path "corpus-$1-deps-crane")
+  ours_deps=$(store_path "corpus-$1-deps-nixcache")
+}
 # Both deps outputs, made again by this run's binaries and crane's hook, from the deps build.
 deps_outputs() {
   local p=$1 d=$state/deps-$1
-  crane_deps=$(store_path "corpus-$p-deps-crane")
-  ours_deps=$(store_path "corpus-$p-deps-nixcache")
+  deps_paths "$p"
   remove_tree "$crane_deps"
   remove_tree "$ours_deps"
   remove_tree "$d/build/source/target"
@@ -232,6 +236,9 @@ cleanup() {
   [ "$keep" = 1 ] && { log "kept: ${work_dir[*]} and ${round_outputs[*]}"; return; }
   for o in "${round_outputs[@]}"; do remove_tree "$o"; done
   for w in "${work_dir[@]}"; do remove_tree "$w"; done
+  # Written-back inode tables shorten ext4's memory of these deletions from 360 s to 60 s, for
+  # whoever creates files on this disk next (docs/benchmarks.md).
+  sync -f "$state"
 }
 trap cleanup EXIT
 for f in "${fs_list[@]}"; do
@@ -370,6 +377,19 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for profile in "${profile_list[@]}"; do
   deps_build "$profile"
   deps_outputs "$profile"
+done
+if [ -n "${work_dir[disk]:-}" ]; then
+  # Making the deps outputs deleted thousands of inodes (and a previous run, if any, many more):
+  # on this ext4 without a journal, creating files next to inodes deleted less than 60 s ago (360 s
+  # while their inode table is not written back) costs up to 15x more CPU in the kernel. Seen:
+  # unpack 780 ms instead of 55 ms, crane's inherit 2x its CPU, for the first 6 minutes after the
+  # previous run's cleanup. So: write everything back, then wait the 60 s out.
+  log "disk: sync, then 65 s for ext4 to forget the inodes just deleted (docs/benchmarks.md)"
+  sync -f "${work_dir[disk]}"
+  sleep 65
+fi
+for profile in "${profile_list[@]}"; do
+  deps_paths "$profile"
   for fs in "${fs_list[@]}"; do
     for ((r = 0; r < warmup + rounds; r++)); do
       if [ "$r" -lt "$warmup" ]; then round=w$((r + 1)); else round=$((r - warmup + 1)); fi
@@ -399,8 +419,7 @@ elapsed=$(( (${EPOCHREALTIME/./} - ${started/./}) / 1000000 ))
   printf 'store\t%s\n' "$store"
   for p in "${profile_list[@]}"; do
     d=$state/deps-$p
-    crane_deps=$(store_path "corpus-$p-deps-crane")
-    ours_deps=$(store_path "corpus-$p-deps-nixcache")
+    deps_paths "$p"
     printf 'deps_%s_build_ms\t%s\n' "$p" "$(cat "$d/build-ms")"
     printf 'deps_%s_target_bytes\t%s\n' "$p" "$(du -sb "$d/target-plain" | cut -f1)"
     printf 'deps_%s_target_entries\t%s\n' "$p" "$(find "$d/target-plain" | wc -l)"

@@ -196,6 +196,12 @@ def main() -> None:
     (out / "summary.md").write_text(summary)
     print(summary)
     print(f"crane-e2e: results in {out}/results.json and {out}/summary.md", file=sys.stderr)
+    # Variants that did not build the same thing were not compared: fail the run.
+    bad = [f"{fs}/{profile}" for (fs, profile), r in res.items()
+           if r["checks"]["differing"] or r["checks"]["compiled_units_seen"] != [1]]
+    if bad:
+        sys.exit(f"crane-e2e: error: the variants did not build the same thing ({', '.join(bad)}): "
+                 "differing binaries or more than the app compiled; the timings compare nothing")
 
 
 if __name__ == "__main__":
