@@ -3,8 +3,8 @@
 # dependencies inherited), built three ways, interleaved, every figure against cargo's own build
 # measured in the same run.
 #
-#   bench/crane-e2e.sh [--rounds N] [--warmup N] [--profile P] [--fs F] [--state DIR]
-#                      [--corpus DIR] [--out DIR] [--no-build] [--keep]
+#   bench/crane-e2e.sh [--rounds N] [--warmup N] [--settle S] [--profile P] [--fs F]
+#                      [--state DIR] [--corpus DIR] [--out DIR] [--no-build] [--keep]
 #
 #   a. cargo alone: the deps' target dir already in place and writable (copied before timing),
 #      then the build;
@@ -20,7 +20,9 @@
 # always at the same path (WORK/build/source, as Nix's /build/source). Each step is timed on its
 # own: wall time from $EPOCHREALTIME, CPU time of its child processes from `times`. One untimed
 # warm-up round, then N rounds, the order of a/b/c rotated each round. Checks: the app binary is
-# byte-identical across a/b/c in every round, and every build compiled exactly one unit (the app).
+# byte-identical across a/b/c in every round, and every build compiled exactly one unit (the app);
+# otherwise the run fails. Before the first disk round: `sync` and 65 s for ext4 to forget the
+# inodes deleted while setting up.
 #
 # Setup, kept in --state: a fake store (STATE/store, nixbase32 names) holding the corpus's
 # vendored crates and its sources (mtime 1, read-only), and the deps built once per profile as
@@ -37,7 +39,7 @@
 #                 (default release)
 #   --fs F        where the builds run: disk (a new dir under TMPDIR, default /tmp), tmpfs (under
 #                 /dev/shm), or disk,tmpfs (default)
-#   --state DIR   the store and the deps builds (default /work/tgt/crane-e2e, ~8 GB per profile)
+#   --state DIR   the store and the deps builds (default /work/tgt/crane-e2e, ~2 GB per profile)
 #   --corpus DIR  the corpus (/work/shared/bench-corpus.sh DIR; default /work/tgt/corpus)
 #   --out DIR     results (default bench-out/crane-e2e in the repo)
 #   --no-build    use the release binaries already built
@@ -51,7 +53,8 @@
 # nix/hooks/nixcache-inherit-hook.sh).
 #
 # Results: OUT/summary.md (also printed), OUT/results.json, OUT/samples.tsv. On disk the build
-# trees stay until the end of the run (~3 GB per round in release; docs/benchmarks.md says why).
+# trees stay until the end of the run (~1 GB per round in release, 1.5 GB in dev;
+# docs/benchmarks.md says why).
 # Needs: cargo, python3 (3.9+), GNU tar, zstd, sha256sum, findmnt. Method: docs/benchmarks.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -124,7 +127,9 @@ disk_parent=${TMPDIR:-/tmp}
 cores=$(nproc)
 
 # crane's hooks and ours, as a derivation gets them (crane's cargo() logs every call with set -x).
-# The registrations at the bottom of each file do nothing that matters here.
+# The registrations at the bottom of each file do nothing that matters here. Like stdenv, this
+# code is not written for `set -u`.
+set +u
 for h in cargoHelperFunctionsHook configureCargoCommonVarsHook configureCargoVendoredDepsHook \
   inheritCargoArtifactsHook installCargoArtifactsHook; do
   # shellcheck disable=SC1090
@@ -136,6 +141,7 @@ dontNixcacheInherit=1 dontNixcacheInstall=1
 source "$repo/nix/hooks/nixcache-inherit-hook.sh"
 # shellcheck disable=SC1091
 source "$repo/nix/hooks/nixcache-install-hook.sh"
+set -u
 
 store=$state/store
 export NIX_STORE_DIR=$store
@@ -262,8 +268,7 @@ printf 'fs\tprofile\tround\tvariant\tstep\twall_us\tcpu_us\n' >"$results"
 printf 'fs\tprofile\tround\tvariant\tbinary_sha256\tcompiled_units\n' >"$checks"
 rounds_tsv=$out_dir/rounds.tsv
 printf 'fs\tprofile\tround\tbusy_pct\twaited_s\n' >"$rounds_tsv"
-times_file=$(mktemp)
-round_outputs+=("$times_file")
+times_file=${work_dir[${fs_list[0]}]}/times
 
 # CPU time (user+sys, µs) of this shell's waited-for children, into REPLY; `times` is a builtin
 # and the redirection forks nothing.
