@@ -56,14 +56,15 @@ nixcacheCopyInherited() {
     rm -rf -- "$targetDir" && mv -- "$targetDir.nixcache-copy" "$targetDir"
 }
 
-# nixcacheFreshenSources ARTIFACTS TARGET_DIR: the stale-binary guard (see `cargo nixcache
+# nixcacheFreshenSources [ARTIFACTS [TARGET_DIR]]: the stale-binary guard (see `cargo nixcache
 # freshen --help` and docs/nix.md). Every store file has mtime 1, and so do sources copied out of
 # the store, so inherited fingerprints built from other sources could make cargo ship an old
 # binary. Local packages whose sources differ from the digests recorded in ARTIFACTS get a fresh
 # mtime, so cargo rebuilds them; the others, and registry dependencies, stay Fresh. It runs no
 # cargo, so it works before crane's vendoring config exists.
 nixcacheFreshenSources() {
-    cargo-nixcache freshen --inherited "$1" --target-dir "$2"
+    cargo-nixcache freshen --inherited "${1:-${cargoArtifacts:?}}" \
+        --target-dir "${2:-${CARGO_TARGET_DIR:-target}}"
 }
 
 # nixcacheSetupWrapper: export what `cargo-nixcache env` prints: RUSTC_WRAPPER pointing at the
