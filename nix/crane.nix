@@ -22,6 +22,10 @@
 #   function, except use-zstd on top of cargo-nixcache artifacts, which is refused (crane's chain
 #   cannot follow into our format).
 #
+# Layered deps: `buildDepsOnly { ...; cargoArtifacts = stableDeps; }` inherits `stableDeps`
+# (crane itself ignores cargoArtifacts there), so a change to Cargo.lock rebuilds only what the
+# layer below lacks.
+#
 # Arguments: `cargo-nixcache`, the package (default: ./package.nix built for the build platform);
 # `defaultMode`, the install mode of derivations that set none and inherit nothing of ours
 # ("use-nixcache", or "use-zstd" = crane's default, to opt in per deps derivation instead).
@@ -42,7 +46,16 @@ craneLib.overrideScope (final: prev: {
     } ./hooks/crane-adapter-hook.sh)
     { };
 
-  mkCargoDerivation = args: prev.mkCargoDerivation (args // {
+  mkCargoDerivation = args: prev.mkCargoDerivation (builtins.removeAttrs args [ "nixcacheLayerArtifacts" ] // {
     nativeBuildInputs = (args.nativeBuildInputs or [ ]) ++ [ final.nixcacheCraneHook ];
-  });
+  } // (if args.nixcacheLayerArtifacts or null != null then {
+    cargoArtifacts = args.nixcacheLayerArtifacts;
+  } else { }));
+
+  # Layered dependencies: crane's buildDepsOnly always sets `cargoArtifacts = null`. Given
+  # `cargoArtifacts` (an earlier deps output), it is carried past that to mkCargoDerivation
+  # above, so a deps derivation inherits the layer below and only builds what that lacks; with
+  # cargo-nixcache, rebuilding through the inherited links is safe and the chain stays one hop.
+  buildDepsOnly = args: prev.buildDepsOnly (builtins.removeAttrs args [ "cargoArtifacts" ]
+    // { nixcacheLayerArtifacts = args.cargoArtifacts or null; });
 })

@@ -334,3 +334,46 @@ NIX
         assert_contains "$T/build.log" "BROKEN-$fn" "the build through crane's (broken) $fn"
     done
 }
+
+# Layered dependencies (crane#201/#850/#924: buildDepsOnly hard-codes `cargoArtifacts = null`):
+# layer 1 builds the dependencies of a lock file without nc-macro; layer 2, a buildDepsOnly of
+# the full lock file given `cargoArtifacts = layer1`, compiles only nc-macro (everything layer 1
+# built is Fresh), its links reach layer 1's artifacts in one hop, and its GC anchor keeps layer 1
+# alive. Control: the same layer 2 without cargoArtifacts compiles everything.
+test_crane_layered_deps() {
+    nxt_crane_setup
+    cp -r "$T/dummy/ws-basic" "$T/dummy/ws-lean"
+    sed -i '/^nc-macro/d' "$T/dummy/ws-lean/applib/Cargo.toml"
+    (cd "$T/dummy/ws-lean" && cargo generate-lockfile --offline -q \
+        --config 'source.crates-io.replace-with="v"' \
+        --config "source.v.directory=\"$T/src/vendor\"") ||
+        nxt_fail "could not make layer 1's lock file"
+    ! grep -q nc-macro "$T/dummy/ws-lean/Cargo.lock" || nxt_fail "layer 1's lock file still has nc-macro"
+    local expr layer1 layer2 alone
+    expr=$(nxt_crane_expr layered <<NIX
+rec {
+  layer1 = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs;
+    dummySrc = builtins.path { path = $T/dummy/ws-lean; name = "dummy-lean"; }; });
+  layer2 = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; cargoArtifacts = layer1; });
+  alone = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; pname = "alone"; });
+  app = nixcacheLib.buildPackage (common // { cargoArtifacts = layer2; });
+}
+NIX
+    )
+    layer1=$(nxt_build "$expr" -A layer1)
+    layer2=$(nxt_build "$expr" -A layer2)
+    assert_contains "$T/build.log" "nixcache: inheriting $layer1" "layer 2 inherited layer 1"
+    nxt_crane_units "$layer2" >"$T/layer2.units"
+    assert_eq "" "$(grep ' nc-' "$T/layer2.units" | grep -v -E '^fresh | nc-macro ' | sort -u)" \
+        "layer 2's registry units other than nc-macro (layer 1 built them: Fresh)"
+    assert_contains "$T/layer2.units" "^dirty nc-macro" "nc-macro compiled in layer 2"
+    nxt_verify_artifacts "$layer2"
+    grep -qx "$layer1" "$layer2/nixcache-refs" || nxt_fail "layer 2's anchor does not name layer 1"
+    nix-store -q --references "$layer2" | grep -qx "$layer1" ||
+        nxt_fail "layer 1 is not a reference of layer 2 (GC would not keep it)"
+    assert_eq "hello from applib 84 42" "$("$(nxt_build "$expr" -A app)/bin/app")" "the app on layer 2"
+    # Control: without the layer below, every registry unit compiles.
+    alone=$(nxt_build "$expr" -A alone)
+    nxt_crane_units "$alone" >"$T/alone.units"
+    assert_contains "$T/alone.units" "^dirty nc-alpha lib" "a single deps derivation compiles nc-alpha"
+}
