@@ -25,10 +25,11 @@
         # The same with arguments: { cargo-nixcache ? <built>, defaultMode ? "use-nixcache" }.
         craneWith = import ./nix/crane.nix;
         # The bare hook scripts, for makeSetupHook or `source` in a custom builder. Packaged
-        # versions (with cargo-nixcache on PATH): packages.<system>.default.hooks.{inheritHook,installHook}.
+        # versions (with cargo-nixcache on PATH): packages.<system>.default.hooks.{inheritHook,installHook,shellHook}.
         hooks = {
           inheritHook = ./nix/hooks/nixcache-inherit-hook.sh;
           installHook = ./nix/hooks/nixcache-install-hook.sh;
+          shellHook = ./nix/hooks/nixcache-shell-hook.sh;
         };
       };
 

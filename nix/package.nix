@@ -39,6 +39,12 @@ let
       name = "cargo-nixcache-install-hook";
       propagatedBuildInputs = [ cargo-nixcache ];
     } ./hooks/nixcache-install-hook.sh;
+
+    # For dev shells: fills the target dir on entry (docs/nix.md, "Dev shells").
+    shellHook = makeSetupHook {
+      name = "cargo-nixcache-shell-hook";
+      propagatedBuildInputs = [ cargo-nixcache ];
+    } ./hooks/nixcache-shell-hook.sh;
   };
 in
 cargo-nixcache

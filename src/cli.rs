@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use nixcache::archive::Compression;
 use nixcache::builddir::BuildDir;
 use nixcache::store::StoreDir;
-use nixcache::{freshen, pack, refs, unpack, verify, workspace};
+use nixcache::{freshen, hydrate, pack, refs, unpack, verify, workspace};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,9 @@ pub enum Command {
     /// Give the own files of every local package whose sources differ from the inherited ones a
     /// fresh mtime, so inherited fingerprints built from other sources cannot make cargo skip it
     Freshen(FreshenArgs),
+    /// Fill a dev shell's target dir from a deps output: when it is empty, or was filled from
+    /// other artifacts and not built in since; never over a build of the user's own
+    Hydrate(UnpackArgs),
     /// Run the whole cycle on the bundled example workspace and print a timing table
     Demo(crate::demo::DemoArgs),
 }
@@ -195,6 +198,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Env(args) => run_env(args),
         Command::Exec(args) => run_exec(args),
         Command::Freshen(args) => run_freshen(g, args),
+        Command::Hydrate(args) => run_hydrate(g, args),
         Command::Demo(args) => crate::demo::run(g, args),
     }
 }
@@ -235,15 +239,56 @@ fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn run_unpack(g: &Global, args: UnpackArgs) -> Result<i32> {
+fn run_hydrate(g: &Global, args: UnpackArgs) -> Result<i32> {
     let start = Instant::now();
-    let opts = unpack::UnpackOptions {
+    let opts = unpack_options(g, args)?;
+    // An unpack error stays itself in the chain, so a rejected archive maps to its exit code.
+    let r = hydrate::hydrate(&opts).map_err(|e| match e {
+        hydrate::HydrateError::Unpack(e) => anyhow::Error::from(e),
+        e => e.into(),
+    })?;
+    g.report(
+        || {
+            let target = r.target_dir.display();
+            let what = match &r.action {
+                hydrate::Action::Hydrate => format!("filled {target} from {}", r.artifacts.display()),
+                hydrate::Action::Replace { previous } => format!(
+                    "refilled {target} from {} (it held {}, not built in since)",
+                    r.artifacts.display(),
+                    previous.display()
+                ),
+                hydrate::Action::UpToDate => format!("{target} is filled from {} already", r.artifacts.display()),
+                hydrate::Action::KeepBuiltSince { previous } => format!(
+                    "kept {target}: filled from {} and built in since; `cargo clean` to refill it from {}",
+                    previous.display(),
+                    r.artifacts.display()
+                ),
+                hydrate::Action::KeepOwn => format!(
+                    "kept {target}: a build of your own (no {} marker); `cargo clean` to fill it from {}",
+                    hydrate::MARKER,
+                    r.artifacts.display()
+                ),
+            };
+            format!("    Hydrate: {what} in {}", elapsed(start.elapsed()))
+        },
+        &r,
+    )?;
+    Ok(0)
+}
+
+fn unpack_options(g: &Global, args: UnpackArgs) -> Result<unpack::UnpackOptions> {
+    Ok(unpack::UnpackOptions {
         artifacts: args.artifacts,
         build_dir: args.dirs.build_dir()?,
         target_dir: args.dirs.target_dir,
         store: g.store()?,
         mtimes: args.mtimes,
-    };
+    })
+}
+
+fn run_unpack(g: &Global, args: UnpackArgs) -> Result<i32> {
+    let start = Instant::now();
+    let opts = unpack_options(g, args)?;
     let r = unpack::unpack(&opts)?;
     g.report(
         || {

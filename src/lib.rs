@@ -12,6 +12,7 @@
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
 //! - [`workspace`]: the workspace's local (path) packages, from its manifests, without cargo.
 //! - [`sources`]: each local package's own files, their digest and newest mtime.
+//! - [`hydrate`]: filling a dev shell's target dir from a deps output, never over the user's work.
 //! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages whose sources changed).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
 
@@ -23,6 +24,7 @@ pub mod crane;
 pub mod dirlist;
 pub mod freshen;
 pub mod fsutil;
+pub mod hydrate;
 pub mod pack;
 pub mod refs;
 pub mod sources;

@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# cargo-nixcache dev-shell hook: entering a shell (`nix develop`, `nix-shell`) fills the target
+# dir from a deps output, so the first `cargo build` there compiles only your own crates, and
+# routes rustc through the nixcache wrapper, so cargo can rebuild inherited units in the shell.
+#
+#   devShell = pkgs.mkShell {
+#     inputsFrom = [ app ];
+#     packages = [ cargo-nixcache.hooks.shellHook ];
+#     cargoArtifacts = deps;      # a cargo-nixcache (or crane) deps output
+#   };
+#
+# `cargo nixcache hydrate` decides (src/hydrate.rs): it fills an absent or empty target dir and
+# records which output it came from; entering again does nothing; a target dir filled from
+# another output is refilled only if nothing was built in it since; a target dir of your own is
+# never touched (`cargo clean` and enter again to fill it). The target dir is
+# ${CARGO_TARGET_DIR:-target}, relative to where the shell is entered (the project root).
+#
+# Inherited units are Fresh only if cargo sees the same dependency sources as the deps build:
+# set `cargoVendorDir` (crane's attribute: the vendored sources the deps were built with) and the
+# shell gets a CARGO_HOME of its own (under $XDG_CACHE_HOME/cargo-nixcache, your config.toml
+# copied in) with that source replacement, as crane's configureCargoVendoredDeps writes it for a
+# build. Without it, cargo takes crates from ~/.cargo/registry and rebuilds them all.
+# Knobs: cargoArtifacts, cargoVendorDir; dontNixcacheShell=1 (nothing on entry; call
+# nixcacheShellHook yourself).
+
+# nixcacheShellVendoring VENDOR_DIR: a CARGO_HOME whose config replaces crates.io with VENDOR_DIR.
+nixcacheShellVendoring() {
+    local vendored="$1" home config
+    home="${XDG_CACHE_HOME:-${HOME:?}/.cache}/cargo-nixcache/cargo-home-$(basename "$vendored")"
+    config="$home/config.toml"
+    mkdir -p "$home" || return 1
+    if [ -f "${CARGO_HOME:-${HOME:?}/.cargo}/config.toml" ]; then
+        cp "${CARGO_HOME:-$HOME/.cargo}/config.toml" "$config" || return 1
+    else
+        : >"$config" || return 1
+    fi
+    if declare -F configureCargoVendoredDepsHook >/dev/null; then
+        # crane's own function, when the shell has crane's hooks (inputsFrom a crane derivation).
+        configureCargoVendoredDepsHook "$vendored" "$config" >/dev/null || return 1
+    elif [ -f "$vendored/config.toml" ]; then
+        cat "$vendored/config.toml" >>"$config" || return 1
+    else
+        printf '\n[source.crates-io]\nreplace-with = "nix-sources"\n[source.nix-sources]\ndirectory = "%s"\n' \
+            "$vendored" >>"$config" || return 1
+    fi
+    export CARGO_HOME="$home"
+    echo "nixcache: CARGO_HOME=$CARGO_HOME (crates.io replaced by $vendored)" >&2
+}
+
+# nixcacheShellHook [ARTIFACTS]
+nixcacheShellHook() {
+    if [ -n "${cargoVendorDir:-}" ]; then
+        nixcacheShellVendoring "$cargoVendorDir" || return 1
+    fi
+    local artifacts="${1:-${cargoArtifacts:-}}"
+    if [ -z "$artifacts" ]; then
+        echo "nixcache: cargoArtifacts not set, no target dir to fill" >&2
+    else
+        cargo-nixcache hydrate "$artifacts" --target-dir "${CARGO_TARGET_DIR:-target}" || return 1
+    fi
+    local exports
+    exports=$(cargo-nixcache env) || return 1
+    eval "$exports"
+}
+
+# Only in a shell: inside a build this hook has nothing to do.
+if [ -n "${IN_NIX_SHELL:-}" ] && [ -z "${dontNixcacheShell:-}" ]; then
+    nixcacheShellHook
+fi
