@@ -648,3 +648,30 @@ pub fn elapsed(d: Duration) -> String {
         format!("{:.1} s", d.as_secs_f64())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help of an option given before the command name lists exactly the commands that
+    /// take it (whose own arguments have it).
+    #[test]
+    fn leading_help_names_the_commands_that_take_each_option() {
+        let cli = Cli::command();
+        for id in ["store_dir", "quiet", "json"] {
+            let arg = cli.get_arguments().find(|a| a.get_id() == id).unwrap();
+            let help = arg.get_help().unwrap().to_string();
+            let named: Vec<&str> = help.split(|c: char| !c.is_ascii_alphabetic()).collect();
+            for sub in cli.get_subcommands() {
+                let takes = sub.get_arguments().any(|a| a.get_id() == id);
+                assert_eq!(
+                    named.contains(&sub.get_name()),
+                    takes,
+                    "`{}` of `{}`: {help}",
+                    sub.get_name(),
+                    id
+                );
+            }
+        }
+    }
+}

@@ -93,6 +93,18 @@ fn every_stdout_write_ends_quietly_on_a_closed_pipe() {
             stderr(&out)
         );
     }
+    // The result still decides the exit code: a forbidden reference is not hidden by `| head`.
+    let forbidden = format!("{}/{:032}-p", store.dir.display(), 1);
+    let mut cmd = fx.command(support::nixcache_bin());
+    cmd.args([&store_arg, "refs", "--forbid", &forbidden, s(&dir)])
+        .stdout(Stdio::from(closed_pipe()));
+    let out = support::output_of(&mut cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("references forbidden `{forbidden}`")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `env --json` prints the variables as a JSON object (it used to print the shell exports).
