@@ -18,6 +18,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `cargo nixcache --store-dir=<store> <args>` in the fixture, whatever its exit status.
+fn nixcache(fx: &Fixture, store: &Store, args: &[&str]) -> Output {
+    fx.nixcache(std::iter::once(store.arg()).chain(args.iter().map(|a| a.to_string())))
+}
+
 /// A file naming `n` distinct store paths of `store`, one a line (the `refs` output is as long).
 fn file_with_references(store: &Store, dir: &Path, n: usize) -> Vec<String> {
     fs::create_dir_all(dir).unwrap();
@@ -263,9 +268,7 @@ fn missing_artifacts_do_not_exist() {
         vec!["verify", s(&gone)],
         vec!["freshen", "--inherited", s(&gone)],
     ] {
-        let mut all = vec![store.arg()];
-        all.extend(args.iter().map(|a| a.to_string()));
-        let out = fx.nixcache(&all);
+        let out = nixcache(&fx, &store, &args);
         let err = stderr(&out);
         let path = if args.contains(&s(&crane_gone)) {
             &crane_gone
@@ -315,9 +318,7 @@ fn a_bad_manifest_path_is_about_the_path() {
                 s(manifest),
             ],
         ] {
-            let mut all = vec![store.arg()];
-            all.extend(args.iter().map(|a| a.to_string()));
-            let res = fx.nixcache(&all);
+            let res = nixcache(&fx, &store, &args);
             let err = stderr(&res);
             assert!(!res.status.success(), "{args:?}");
             assert!(err.starts_with(&first_line), "{args:?}: {err}");
