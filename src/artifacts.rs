@@ -71,6 +71,8 @@ pub enum ArtifactsError {
         packed: PathBuf,
         here: PathBuf,
     },
+    #[error("`{0}` does not exist; pass the artifacts (the output of a deps derivation)")]
+    NotFound(PathBuf),
     #[error(
         "`{0}` holds no cargo artifacts: expected `{MANIFEST}` (cargo-nixcache), `target.tar.zst` or \
          `target/` (crane); is it the output of a deps derivation?"
@@ -98,6 +100,10 @@ pub enum Artifacts {
 impl Artifacts {
     /// Recognises the format of `path`: an artifacts directory, or directly a crane archive.
     pub fn detect(path: &Path, store: &StoreDir) -> Result<Self, ArtifactsError> {
+        // Not "holds no artifacts": the usual cause is a mistyped path or an unset variable.
+        if matches!(path.try_exists(), Ok(false)) {
+            return Err(ArtifactsError::NotFound(path.to_path_buf()));
+        }
         let manifest_path = path.join(MANIFEST);
         if manifest_path.is_file() {
             let manifest = read_manifest(&manifest_path, store)?;

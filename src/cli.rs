@@ -2,12 +2,15 @@
 //! per subcommand, each a thin call into the library plus a summary line.
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use nixcache::archive::Compression;
 use nixcache::builddir::BuildDir;
 use nixcache::store::StoreDir;
 use nixcache::{freshen, hydrate, pack, refs, unpack, verify, workspace};
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Exit code: the input was rejected (bad archive, forbidden reference, failed verification).
@@ -18,22 +21,158 @@ pub const EXIT_REJECTED: i32 = 3;
 #[command(name = "cargo-nixcache", bin_name = "cargo nixcache", version, about, long_about = None)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: Global,
+    leading: Leading,
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
+/// The options some commands take, given before the command name (`cargo nixcache --json
+/// pack`). Each is handed to the command if it takes it, and refused if it does not: an option
+/// is never accepted and then ignored. (clap's `global` options would be accepted everywhere.)
 #[derive(Args)]
-pub struct Global {
+struct Leading {
+    /// The Nix store directory, for pack, unpack, refs, verify and freshen [default: $NIX_STORE,
+    /// else $NIX_STORE_DIR, else /nix/store]
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
+    /// Print no summary line (pack, unpack, verify, freshen)
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print the result as JSON on stdout (pack, unpack, refs, verify, freshen, env)
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--store-dir`, for the commands that read or write store paths.
+#[derive(Args)]
+pub struct StoreArg {
     /// The Nix store directory [default: $NIX_STORE, else $NIX_STORE_DIR, else /nix/store]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub store_dir: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
+}
+
+impl StoreArg {
+    pub fn store(&self) -> Result<StoreDir> {
+        Ok(StoreDir::resolve(self.store_dir.as_deref())?)
+    }
+
+    fn take_from(&mut self, leading: &mut Option<PathBuf>) {
+        if let Some(dir) = leading.take() {
+            self.store_dir.get_or_insert(dir);
+        }
+    }
+}
+
+/// `-q` and `--json`, for the commands that print a summary line.
+#[derive(Args)]
+pub struct ReportArgs {
     /// Print no summary line
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print the result as JSON on stdout instead of the summary line
+    #[arg(long)]
+    json: bool,
+}
+
+impl ReportArgs {
+    fn take_from(&mut self, quiet: &mut bool, json: &mut bool) {
+        self.quiet |= std::mem::take(quiet);
+        self.json |= std::mem::take(json);
+    }
+
+    /// Prints the summary line (stderr) or the JSON report (stdout).
+    fn report(&self, line: impl FnOnce() -> String, json: &impl serde::Serialize) -> Result<()> {
+        if self.json {
+            print_json(json)?;
+        } else if !self.quiet {
+            eprintln!("{}", line());
+        }
+        Ok(())
+    }
+}
+
+/// `--json`, for the commands with a JSON form of their output but no summary line.
+#[derive(Args)]
+pub struct JsonArg {
     /// Print the result as JSON on stdout
-    #[arg(long, global = true)]
-    pub json: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+impl JsonArg {
+    fn take_from(&mut self, json: &mut bool) {
+        self.json |= std::mem::take(json);
+    }
+}
+
+/// Writes `text` to stdout. A reader that went away (`cargo nixcache refs DIR | head -1`) is a
+/// normal way to stop reading: the rest is dropped quietly and the command still ends with the
+/// exit code of its result (a forbidden reference stays an error). `println!` would panic.
+pub fn print_stdout(text: &str) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("failed to write to stdout"),
+    }
+}
+
+/// One line of JSON on stdout.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    print_stdout(&(serde_json::to_string(value)? + "\n"))
+}
+
+/// Parses the command line, exiting as clap does on a usage error: also on an option given
+/// before a command that does not take it.
+pub fn parse(args: Vec<OsString>) -> Command {
+    let mut cli_command = Cli::command();
+    let matches = cli_command.clone().get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cli_command).exit());
+    let name = matches.subcommand_name().unwrap_or_default().to_owned();
+    match cli.hand_over_leading() {
+        Ok(command) => command,
+        Err(option) => cli_command
+            .error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "`{option}` does not apply to `cargo nixcache {name}`; \
+                     `cargo nixcache {name} --help` lists what it takes"
+                ),
+            )
+            .exit(),
+    }
+}
+
+impl Cli {
+    /// The command with the leading options handed to it; `Err` names one it does not take.
+    fn hand_over_leading(self) -> Result<Command, &'static str> {
+        let Leading {
+            mut store_dir,
+            mut quiet,
+            mut json,
+        } = self.leading;
+        let mut command = self.command;
+        match &mut command {
+            Command::Pack(PackArgs { store, report, .. })
+            | Command::Unpack(UnpackArgs { store, report, .. })
+            | Command::Hydrate(UnpackArgs { store, report, .. })
+            | Command::Verify(VerifyArgs { store, report, .. })
+            | Command::Freshen(FreshenArgs { store, report, .. }) => {
+                store.take_from(&mut store_dir);
+                report.take_from(&mut quiet, &mut json);
+            }
+            Command::Refs(args) => {
+                args.store.take_from(&mut store_dir);
+                args.json.take_from(&mut json);
+            }
+            Command::Env(args) => args.json.take_from(&mut json),
+            Command::Exec(_) | Command::Demo(_) => {}
+        }
+        match (store_dir, quiet, json) {
+            (Some(_), _, _) => Err("--store-dir"),
+            (_, true, _) => Err("--quiet"),
+            (_, _, true) => Err("--json"),
+            _ => Ok(command),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -47,7 +186,7 @@ pub enum Command {
     /// Check that every archived symlink resolves and every store path is anchored
     Verify(VerifyArgs),
     /// Print shell exports that put nixcache-rustc-wrapper in front of rustc, chaining the
-    /// project's own rustc wrapper (eval "$(cargo nixcache env)")
+    /// project's own rustc wrapper (eval "$(cargo nixcache env)"); --json prints them as JSON
     Env(EnvArgs),
     /// Run a command (e.g. cargo build) with the environment `env` prints
     Exec(ExecArgs),
@@ -66,6 +205,8 @@ pub struct EnvArgs {
     /// A `--config` value the later cargo command will get (for build.rustc-wrapper); repeatable
     #[arg(long, value_name = "KEY=VALUE")]
     pub config: Vec<String>,
+    #[command(flatten)]
+    json: JsonArg,
 }
 
 #[derive(Args)]
@@ -92,6 +233,10 @@ pub struct FreshenArgs {
     // Never walked into (nor is any directory holding CACHEDIR.TAG).
     #[command(flatten)]
     pub dirs: DirArgs,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 #[derive(Args)]
@@ -141,6 +286,10 @@ pub struct PackArgs {
     /// [default: found from the current directory, as cargo does; none found: no digests]
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 #[derive(Args)]
@@ -153,6 +302,10 @@ pub struct UnpackArgs {
     /// artifacts (auto: store when the linked artifacts carry it)
     #[arg(long, value_enum, default_value = "auto")]
     pub mtimes: unpack::MtimePolicy,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 #[derive(Args)]
@@ -163,49 +316,50 @@ pub struct RefsArgs {
     /// Fail if this store path (absolute, or a base name) is referenced; repeatable
     #[arg(long, value_name = "STORE_PATH")]
     pub forbid: Vec<String>,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    json: JsonArg,
 }
 
 #[derive(Args)]
 pub struct VerifyArgs {
     /// Artifacts directory
     pub artifacts: PathBuf,
-}
-
-impl Global {
-    pub fn store(&self) -> Result<StoreDir> {
-        Ok(StoreDir::resolve(self.store_dir.as_deref())?)
-    }
-
-    /// Prints the summary line (stderr) or the JSON report (stdout).
-    fn report(&self, line: impl FnOnce() -> String, json: &impl serde::Serialize) -> Result<()> {
-        if self.json {
-            println!("{}", serde_json::to_string(json)?);
-        } else if !self.quiet {
-            eprintln!("{}", line());
-        }
-        Ok(())
-    }
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 /// Runs a parsed command; `Ok(code)` is the process exit code.
-pub fn run(cli: Cli) -> Result<i32> {
-    let g = &cli.global;
-    match cli.command {
-        Command::Pack(args) => run_pack(g, args),
-        Command::Unpack(args) => run_unpack(g, args),
-        Command::Refs(args) => run_refs(g, args),
-        Command::Verify(args) => run_verify(g, args),
+pub fn run(command: Command) -> Result<i32> {
+    match command {
+        Command::Pack(args) => run_pack(args),
+        Command::Unpack(args) => run_unpack(args),
+        Command::Refs(args) => run_refs(args),
+        Command::Verify(args) => run_verify(args),
         Command::Env(args) => run_env(args),
         Command::Exec(args) => run_exec(args),
-        Command::Freshen(args) => run_freshen(g, args),
-        Command::Hydrate(args) => run_hydrate(g, args),
-        Command::Demo(args) => crate::demo::run(g, args),
+        Command::Freshen(args) => run_freshen(args),
+        Command::Hydrate(args) => run_hydrate(args),
+        Command::Demo(args) => crate::demo::run(args),
     }
 }
 
-fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
+fn run_pack(args: PackArgs) -> Result<i32> {
     let start = Instant::now();
     let threads = args.jobs;
+    // A bad --manifest-path is reported before anything else (the build dir may ask cargo).
+    let workspace = match args.manifest_path {
+        Some(path) => {
+            workspace::check_manifest_path(&path)?;
+            Some(path)
+        }
+        None => workspace::locate_manifest(
+            &std::env::current_dir().context("cannot read the current directory")?,
+        ),
+    };
     let opts = pack::PackOptions {
         build_dir: args.dirs.build_dir()?.resolve()?,
         target_dir: args.dirs.target_dir,
@@ -213,16 +367,11 @@ fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
         compression: args.compress,
         zstd_level: args.zstd_level,
         zstd_threads: if threads > 1 { threads } else { 0 },
-        store: g.store()?,
-        workspace: match args.manifest_path {
-            Some(path) => Some(path),
-            None => workspace::locate_manifest(
-                &std::env::current_dir().context("cannot read the current directory")?,
-            ),
-        },
+        store: args.store.store()?,
+        workspace,
     };
     let r = pack::pack(&opts)?;
-    g.report(
+    args.report.report(
         || {
             let mut line = format!(
                 "      Packed {} entries ({} linked, {} inlined {}, {} moved {}) into {} ({}, {} store paths anchored, sources of {} local packages digested",
@@ -239,34 +388,41 @@ fn run_pack(g: &Global, args: PackArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn run_hydrate(g: &Global, args: UnpackArgs) -> Result<i32> {
+fn unpack_options(args: &UnpackArgs) -> Result<unpack::UnpackOptions> {
+    Ok(unpack::UnpackOptions {
+        artifacts: args.artifacts.clone(),
+        build_dir: args.dirs.build_dir()?,
+        target_dir: args.dirs.target_dir.clone(),
+        store: args.store.store()?,
+        mtimes: args.mtimes,
+    })
+}
+
+fn run_hydrate(args: UnpackArgs) -> Result<i32> {
     let start = Instant::now();
-    let opts = unpack_options(g, args)?;
+    let opts = unpack_options(&args)?;
     // An unpack error stays itself in the chain, so a rejected archive maps to its exit code.
     let r = hydrate::hydrate(&opts).map_err(|e| match e {
         hydrate::HydrateError::Unpack(e) => anyhow::Error::from(e),
         e => e.into(),
     })?;
-    g.report(
+    args.report.report(
         || {
-            let target = r.target_dir.display();
+            let (target, artifacts) = (r.target_dir.display(), r.artifacts.display());
             let what = match &r.action {
-                hydrate::Action::Hydrate => format!("filled {target} from {}", r.artifacts.display()),
+                hydrate::Action::Hydrate => format!("filled {target} from {artifacts}"),
                 hydrate::Action::Replace { previous } => format!(
-                    "refilled {target} from {} (it held {}, not built in since)",
-                    r.artifacts.display(),
+                    "refilled {target} from {artifacts} (it held {}, not built in since)",
                     previous.display()
                 ),
-                hydrate::Action::UpToDate => format!("{target} is filled from {} already", r.artifacts.display()),
+                hydrate::Action::UpToDate => format!("{target} is filled from {artifacts} already"),
                 hydrate::Action::KeepBuiltSince { previous } => format!(
-                    "kept {target}: filled from {} and built in since; `cargo clean` to refill it from {}",
-                    previous.display(),
-                    r.artifacts.display()
+                    "kept {target}: filled from {} and built in since; `cargo clean` to refill it from {artifacts}",
+                    previous.display()
                 ),
                 hydrate::Action::KeepOwn => format!(
-                    "kept {target}: a build of your own (no {} marker); `cargo clean` to fill it from {}",
-                    hydrate::MARKER,
-                    r.artifacts.display()
+                    "kept {target}: a build of your own (no {} marker); `cargo clean` to fill it from {artifacts}",
+                    hydrate::MARKER
                 ),
             };
             format!("    Hydrate: {what} in {}", elapsed(start.elapsed()))
@@ -276,21 +432,11 @@ fn run_hydrate(g: &Global, args: UnpackArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn unpack_options(g: &Global, args: UnpackArgs) -> Result<unpack::UnpackOptions> {
-    Ok(unpack::UnpackOptions {
-        artifacts: args.artifacts,
-        build_dir: args.dirs.build_dir()?,
-        target_dir: args.dirs.target_dir,
-        store: g.store()?,
-        mtimes: args.mtimes,
-    })
-}
-
-fn run_unpack(g: &Global, args: UnpackArgs) -> Result<i32> {
+fn run_unpack(args: UnpackArgs) -> Result<i32> {
     let start = Instant::now();
-    let opts = unpack_options(g, args)?;
+    let opts = unpack_options(&args)?;
     let r = unpack::unpack(&opts)?;
-    g.report(
+    args.report.report(
         || {
             format!(
                 "    Unpacked {} ({} dirs, {} links, {} files {}, {:?} mtimes) into {} in {}",
@@ -309,8 +455,8 @@ fn run_unpack(g: &Global, args: UnpackArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn run_refs(g: &Global, args: RefsArgs) -> Result<i32> {
-    let store = g.store()?;
+fn run_refs(args: RefsArgs) -> Result<i32> {
+    let store = args.store.store()?;
     let forbid = args
         .forbid
         .iter()
@@ -322,20 +468,15 @@ fn run_refs(g: &Global, args: RefsArgs) -> Result<i32> {
         .iter()
         .map(|p| store.to_absolute(p).display().to_string())
         .collect();
-    if g.json {
+    if args.json.json {
         let hits: Vec<_> = report
             .forbidden_hits
             .iter()
             .map(|h| serde_json::json!({"file": h.file, "offset": h.offset, "store_path": store.to_absolute(&h.path)}))
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({"references": paths, "forbidden": hits})
-        );
+        print_json(&serde_json::json!({"references": paths, "forbidden": hits}))?;
     } else {
-        for p in &paths {
-            println!("{p}");
-        }
+        print_stdout(&paths.iter().map(|p| format!("{p}\n")).collect::<String>())?;
         for h in &report.forbidden_hits {
             eprintln!(
                 "error: `{}` at offset {} references forbidden `{}`",
@@ -346,7 +487,7 @@ fn run_refs(g: &Global, args: RefsArgs) -> Result<i32> {
         }
     }
     if !report.forbidden_hits.is_empty() {
-        if !g.json {
+        if !args.json.json {
             eprintln!(
                 "error: {} forbidden reference(s) found; find where they come from (e.g. debug info, \
                  panic messages, build-script paths) and strip or remap them",
@@ -358,15 +499,15 @@ fn run_refs(g: &Global, args: RefsArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn run_verify(g: &Global, args: VerifyArgs) -> Result<i32> {
+fn run_verify(args: VerifyArgs) -> Result<i32> {
     let start = Instant::now();
-    let r = verify::verify(&args.artifacts, &g.store()?)?;
-    if !g.json {
+    let r = verify::verify(&args.artifacts, &args.store.store()?)?;
+    if !args.report.json {
         for p in &r.problems {
             eprintln!("error: {p}");
         }
     }
-    g.report(
+    args.report.report(
         || {
             format!(
                 "    Verified {} entries ({} links, {} store paths anchored): {} in {}",
@@ -390,31 +531,62 @@ fn run_verify(g: &Global, args: VerifyArgs) -> Result<i32> {
     })
 }
 
-/// The wrapper environment for a cargo command line with these `--config` values.
-fn wrapper_env(cli_config: &[String]) -> Result<Vec<(String, std::ffi::OsString)>> {
-    use nixcache_rustc_wrapper::frontend;
+/// `nixcache-rustc-wrapper` installed beside the running `cargo-nixcache` (as `cargo install`
+/// and `cargo build` put it).
+pub fn installed_wrapper() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot locate the cargo-nixcache binary")?;
-    let wrapper = frontend::wrapper_next_to(&exe);
+    let wrapper = nixcache_rustc_wrapper::frontend::wrapper_next_to(&exe);
     if !wrapper.is_file() {
         anyhow::bail!(
-            "`{}` is missing: install nixcache-rustc-wrapper beside cargo-nixcache",
+            "`{}` is missing: install nixcache-rustc-wrapper beside cargo-nixcache \
+             (`cargo install --path .` installs both; in a checkout, `cargo build` builds both)",
             wrapper.display()
         );
     }
-    let cwd = std::env::current_dir()?;
-    Ok(frontend::plan_env(
-        &wrapper,
-        &cwd,
-        &|k| std::env::var_os(k),
-        cli_config,
+    Ok(wrapper)
+}
+
+/// The environment that puts `wrapper` in front of rustc for a cargo command line with these
+/// `--config` values, run in `cwd` with the environment `env`.
+pub fn wrapper_env(
+    wrapper: &Path,
+    cwd: &Path,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    cli_config: &[String],
+) -> Result<Vec<(String, OsString)>> {
+    Ok(nixcache_rustc_wrapper::frontend::plan_env(
+        wrapper, cwd, env, cli_config,
     )?)
 }
 
+/// [`wrapper_env`] for the installed wrapper, here and now.
+fn wrapper_env_here(cli_config: &[String]) -> Result<Vec<(String, OsString)>> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    wrapper_env(
+        &installed_wrapper()?,
+        &cwd,
+        &|k| std::env::var_os(k),
+        cli_config,
+    )
+}
+
 fn run_env(args: EnvArgs) -> Result<i32> {
-    print!(
-        "{}",
-        nixcache_rustc_wrapper::frontend::shell_exports(&wrapper_env(&args.config)?)
-    );
+    let vars = wrapper_env_here(&args.config)?;
+    if args.json.json {
+        let object = vars
+            .iter()
+            .map(|(k, v)| match v.to_str() {
+                Some(v) => Ok((k.clone(), serde_json::Value::from(v))),
+                None => anyhow::bail!(
+                    "{k} is not UTF-8 ({}), which JSON cannot hold; use the shell form",
+                    v.to_string_lossy()
+                ),
+            })
+            .collect::<Result<serde_json::Map<_, _>>>()?;
+        print_json(&object)?;
+    } else {
+        print_stdout(&nixcache_rustc_wrapper::frontend::shell_exports(&vars))?;
+    }
     Ok(0)
 }
 
@@ -422,7 +594,8 @@ fn run_exec(args: ExecArgs) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let config = nixcache_rustc_wrapper::frontend::cargo_config_args(&args.command);
     let mut cmd = std::process::Command::new(&args.command[0]);
-    cmd.args(&args.command[1..]).envs(wrapper_env(&config)?);
+    cmd.args(&args.command[1..])
+        .envs(wrapper_env_here(&config)?);
     let err = cmd.exec();
     Err(anyhow::Error::new(err).context(format!(
         "failed to run `{}`",
@@ -430,7 +603,7 @@ fn run_exec(args: ExecArgs) -> Result<i32> {
     )))
 }
 
-fn run_freshen(g: &Global, args: FreshenArgs) -> Result<i32> {
+fn run_freshen(args: FreshenArgs) -> Result<i32> {
     let start = Instant::now();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let manifest_path = match args.manifest_path {
@@ -444,10 +617,10 @@ fn run_freshen(g: &Global, args: FreshenArgs) -> Result<i32> {
             .into_iter()
             .flatten()
             .collect(),
-        store: g.store()?,
+        store: args.store.store()?,
     };
     let r = freshen::freshen(&opts)?;
-    g.report(
+    args.report.report(
         || {
             format!(
                 "   Freshened {} of {} local packages ({} files) in {}{}",
@@ -516,5 +689,32 @@ pub fn elapsed(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     } else {
         format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help of an option given before the command name lists exactly the commands that
+    /// take it (whose own arguments have it).
+    #[test]
+    fn leading_help_names_the_commands_that_take_each_option() {
+        let cli = Cli::command();
+        for id in ["store_dir", "quiet", "json"] {
+            let arg = cli.get_arguments().find(|a| a.get_id() == id).unwrap();
+            let help = arg.get_help().unwrap().to_string();
+            let named: Vec<&str> = help.split(|c: char| !c.is_ascii_alphabetic()).collect();
+            for sub in cli.get_subcommands() {
+                let takes = sub.get_arguments().any(|a| a.get_id() == id);
+                assert_eq!(
+                    named.contains(&sub.get_name()),
+                    takes,
+                    "`{}` of `{}`: {help}",
+                    sub.get_name(),
+                    id
+                );
+            }
+        }
     }
 }

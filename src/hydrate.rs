@@ -171,7 +171,10 @@ mod tests {
         let deps = Path::new("/s/aaa-deps");
         assert_eq!(decide(&TargetState::Empty, deps), Action::Hydrate);
         assert_eq!(decide(&TargetState::Own, deps), Action::KeepOwn);
-        assert_eq!(decide(&hydrated("/s/aaa-deps", true), deps), Action::UpToDate);
+        assert_eq!(
+            decide(&hydrated("/s/aaa-deps", true), deps),
+            Action::UpToDate
+        );
         assert_eq!(
             decide(&hydrated("/s/bbb-deps", false), deps),
             Action::Replace {

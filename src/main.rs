@@ -1,9 +1,11 @@
 //! `cargo-nixcache`: parse, run, and render any error once.
 
+// `println!` panics when stdout is a closed pipe; writes go through `cli::print_stdout`.
+#![deny(clippy::print_stdout)]
+
 mod cli;
 mod demo;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -13,8 +15,7 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "nixcache") {
         args.remove(1);
     }
-    let cli = cli::Cli::parse_from(args);
-    match cli::run(cli) {
+    match cli::run(cli::parse(args)) {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
             if is_broken_pipe(&err) {

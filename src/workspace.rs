@@ -59,8 +59,10 @@ pub struct LocalPackage {
 pub enum WorkspaceError {
     #[error("found no `Cargo.toml` in `{0}` or any parent directory; run in the workspace or pass --manifest-path")]
     NotFound(PathBuf),
-    #[error("`{0}` does not exist; pass the workspace's Cargo.toml with --manifest-path")]
+    #[error("--manifest-path `{0}` does not exist; pass the path of the workspace's Cargo.toml")]
     NoManifest(PathBuf),
+    #[error("--manifest-path `{0}` is a directory; pass the path of its Cargo.toml")]
+    ManifestIsDir(PathBuf),
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error("`{path}` is not a valid cargo manifest: {reason}")]
@@ -87,14 +89,23 @@ pub fn locate_manifest(dir: &Path) -> Option<PathBuf> {
         .find(|m| m.is_file())
 }
 
+/// That a `--manifest-path` names a file, or what it names instead.
+pub fn check_manifest_path(path: &Path) -> Result<(), WorkspaceError> {
+    if path.is_dir() {
+        Err(WorkspaceError::ManifestIsDir(path.to_path_buf()))
+    } else if !path.is_file() {
+        Err(WorkspaceError::NoManifest(path.to_path_buf()))
+    } else {
+        Ok(())
+    }
+}
+
 impl Workspace {
     /// The workspace `manifest_path` belongs to, with every local package.
     pub fn discover(manifest_path: &Path) -> Result<Workspace, WorkspaceError> {
         let cwd = std::env::current_dir().map_err(|e| FsError::new("read", ".", e))?;
         let start = normalize(&cwd.join(manifest_path));
-        if !start.is_file() {
-            return Err(WorkspaceError::NoManifest(start));
-        }
+        check_manifest_path(&start)?;
         let mut loader = Loader::default();
         let root_manifest = loader.find_root(&start)?.unwrap_or_else(|| start.clone());
         let root = parent(&root_manifest).to_path_buf();
@@ -544,8 +555,16 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "`{}` does not exist; pass the workspace's Cargo.toml with --manifest-path",
+                "--manifest-path `{}` does not exist; pass the path of the workspace's Cargo.toml",
                 t.path("ws/a/Cargo.toml").display()
+            )
+        );
+        let err = Workspace::discover(&t.path("ws/a")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "--manifest-path `{}` is a directory; pass the path of its Cargo.toml",
+                t.path("ws/a").display()
             )
         );
     }
