@@ -11,9 +11,9 @@
 //!
 //! Both are validated completely before the destination is touched.
 
-use crate::archive::RelPath;
+use crate::archive::{check_tar_end, CheckedZstd, RelPath};
 use crate::classify::{self, Disposition, Place};
-use crate::fsutil::{self, FsError, IoContext};
+use crate::fsutil::{self, FsError, InputFileError, IoContext};
 use crate::store::StoreDir;
 use crate::tree::Tree;
 use crate::unpack::UnpackReport;
@@ -35,6 +35,8 @@ const COPY_BUFFER: usize = 1 << 16;
 pub enum CraneError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error("crane archive {0}")]
+    File(#[from] InputFileError),
     #[error("crane archive `{archive}` is corrupt or truncated ({detail}); rebuild the derivation that produced it")]
     Corrupt { archive: PathBuf, detail: String },
     #[error("crane archive `{archive}`: entry `{entry}` is rejected: {reason}")]
@@ -101,8 +103,10 @@ fn for_each_member(
         archive: archive.into(),
         detail: e.to_string(),
     };
-    let file = File::open(archive).with_path("open", archive)?;
-    let decoder = zstd::Decoder::new(BufReader::new(file)).map_err(corrupt)?;
+    let file = fsutil::open_regular(archive)?;
+    // Every frame checksummed and read to its end, nothing after the tar's end-of-archive marker
+    // but zeros: crane archives are read as strictly as ours.
+    let decoder = CheckedZstd::new(file).map_err(corrupt)?;
     let mut tar = tar::Archive::new(decoder);
     for item in tar.entries().map_err(corrupt)? {
         let mut item = item.map_err(corrupt)?;
@@ -163,7 +167,9 @@ fn for_each_member(
         let header = item.header().clone();
         visit(rel.as_ref(), member, &mut item, &header)?;
     }
-    Ok(())
+    // tar-rs stops at the first zero block, or at the end of input: what is left must complete
+    // the end-of-archive marker and be zeros (which also drains the zstd frames to their ends).
+    check_tar_end(&mut tar.into_inner(), 512).map_err(corrupt)
 }
 
 /// `target/debug/x` -> `debug/x`, as GNU tar's `--strip-components=1` (None for the top entry).

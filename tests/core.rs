@@ -363,10 +363,14 @@ fn crane_stock_extraction_of_an_output_fails_naming_the_adapter() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&extract.stderr);
-    assert!(!extract.status.success(), "GNU tar extracted the stop sign: {stderr}");
     assert!(
-        stderr.contains("this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter")
-            && stderr.contains("Cannot hard link"),
+        !extract.status.success(),
+        "GNU tar extracted the stop sign: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter"
+        ) && stderr.contains("Cannot hard link"),
         "GNU tar's message does not name the adapter: {stderr}"
     );
     // Our own readers still see our format.
@@ -483,8 +487,8 @@ fn verify_reports_dangling_links_and_unanchored_paths() {
     let res = nixcache(&fx, &store, &["verify", s(&out)]);
     assert_eq!(res.status.code(), Some(EXIT_REJECTED));
     let err = stderr(&res);
-    assert!(err.contains("does not resolve"), "{err}");
-    assert!(err.contains("not in the GC anchor"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains("which its GC anchor"), "{err}");
 }
 
 #[test]
@@ -526,13 +530,10 @@ fn failed_pack_leaves_no_archive_or_manifest() {
         err.contains("zz-outside") && err.contains("outside the store dir"),
         "{err}"
     );
-    let left: Vec<_> = fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
     assert!(
-        left.iter().all(|n| n == "artifacts"),
-        "a failed pack left {left:?} in the output"
+        !out.exists(),
+        "a failed pack left {:?} behind",
+        TreeSnapshot::capture(&out)
     );
 }
 
@@ -1038,7 +1039,8 @@ fn checks_the_stream_length_the_manifest_declares() {
             );
             let res = nixcache(&fx, &store, &["verify", s(&out)]);
             assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{}", stderr(&res));
-            let needle = format!("stream holds {len} bytes but the manifest says {wrong}");
+            let needle =
+                format!("uncompressed stream of {len} bytes but its manifest says {wrong}");
             assert!(stderr(&res).contains(&needle), "{}", stderr(&res));
         }
         // Without the field (streamed from the file twice) and with it, the same tree.
@@ -1289,9 +1291,10 @@ fn separate_build_dir_round_trips_fresh() {
     fs::remove_dir_all(fx.path("target")).unwrap();
     fs::remove_dir_all(&build_dir).unwrap();
 
-    // Without a build dir to put it in, unpack refuses rather than dropping half the tree.
+    // Without a build dir to put it in, unpack refuses rather than dropping half the tree: a
+    // usage error (the archive is fine).
     let res = nixcache(&fx, &store, &["unpack", s(&out), "--target-dir", "target"]);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED));
+    assert_eq!(res.status.code(), Some(2));
     assert!(
         stderr(&res).contains("pass --build-dir"),
         "{}",
