@@ -14,6 +14,7 @@
 use crate::archive::{check_tar_end, CheckedZstd, RelPath};
 use crate::classify::{self, Disposition, Place};
 use crate::fsutil::{self, FsError, InputFileError, IoContext};
+use crate::linkcheck::LinkCheck;
 use crate::store::StoreDir;
 use crate::tree::Tree;
 use crate::unpack::UnpackReport;
@@ -111,7 +112,7 @@ fn for_each_member(
     for item in tar.entries().map_err(corrupt)? {
         let mut item = item.map_err(corrupt)?;
         let raw = item.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let shown = crate::archive::path::display_bytes(&raw);
         let reject = |reason: String| CraneError::Entry {
             archive: archive.into(),
             entry: shown.clone(),
@@ -182,8 +183,16 @@ fn strip_first_component(raw: &[u8]) -> Option<&[u8]> {
 /// Checks one archive completely: every member, and that the zstd and tar streams end cleanly.
 fn validate_zstd(archive: &Path, store: &StoreDir) -> Result<(), CraneError> {
     let mut files = HashSet::new();
+    let mut links = LinkCheck::new(store);
     for_each_member(archive, store, |rel, member, contents, _| {
         match (&member, rel) {
+            (Member::Symlink(target), Some(r)) => {
+                links.check(target).map_err(|problem| CraneError::Entry {
+                    archive: archive.into(),
+                    entry: r.to_string(),
+                    reason: problem.to_string(),
+                })?;
+            }
             (Member::File, Some(r)) => {
                 io::copy(contents, &mut io::sink()).map_err(|e| CraneError::Corrupt {
                     archive: archive.into(),
@@ -282,6 +291,7 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
         reason,
     };
     let root_meta = fsutil::symlink_metadata(&target)?;
+    let mut links = LinkCheck::new(store);
     let mut items = Vec::new();
     // The place of each directory on the current path, the root's first (see `classify`).
     let mut places = vec![Place::Root];
@@ -333,6 +343,9 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
                 ),
             ));
         }
+        links
+            .check(&source)
+            .map_err(|problem| bad(path, problem.to_string()))?;
         let source_meta = fs::metadata(&source).with_path("stat", &source)?;
         if !source_meta.is_file() {
             return Err(bad(

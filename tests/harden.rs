@@ -328,6 +328,25 @@ fn links_through_a_store_path_that_leads_out_of_the_store_are_refused() {
     let dest = fx.base().join("alias-dest");
     nixcache_ok(&fx, &store, &["unpack", s(&out), "--target-dir", s(&dest)]);
 
+    // Nor crane's formats: a symlink member of a `target.tar.zst`, a link in a `target/` dir.
+    let crane_zstd = store.path("crane-zstd");
+    write_crane_archive(&crane_zstd, |b| {
+        append_dir(b, "target/");
+        append_dir(b, "target/debug/");
+        append_symlink(b, "target/debug/libx.rlib", &escape.join("libx.rlib"));
+    });
+    let err = unpack_refused(&fx, &store, &crane_zstd, &cases[0].2);
+    assert!(err.contains("entry `debug/libx.rlib` is rejected"), "{err}");
+    let crane_dir = store.path("crane-dir");
+    fs::create_dir_all(crane_dir.join("target/debug/deps")).unwrap();
+    symlink(
+        escape.join("libx.rlib"),
+        crane_dir.join("target/debug/deps/libx-0123456789abcdef.rlib"),
+    )
+    .unwrap();
+    let err = unpack_refused(&fx, &store, &crane_dir, &cases[0].2);
+    assert!(err.contains("crane artifacts"), "{err}");
+
     // pack does not inherit such a link either.
     let target = fx.base().join("hand-made-target");
     fs::create_dir_all(target.join("debug/deps")).unwrap();
