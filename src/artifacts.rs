@@ -1,6 +1,7 @@
 //! The artifacts directory (`$out` of a deps derivation): its file names, the manifest, the GC
 //! anchor, and recognising which format a directory holds (ours or one of crane's).
 
+use crate::archive::path::display_bytes;
 use crate::archive::Compression;
 use crate::classify::TreeLayout;
 use crate::fsutil::{self, FsError, InputFileError};
@@ -195,10 +196,13 @@ pub fn read_anchor(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>,
                 .map_err(|e| ArtifactsError::BadAnchor {
                     path: path.into(),
                     line: i + 1,
-                    reason: e.to_string(),
+                    reason: display_bytes(e.to_string().as_bytes()),
                 })?;
         if !rest.as_os_str().is_empty() {
-            let reason = format!("`{line}` is not a bare store path");
+            let reason = format!(
+                "`{}` is not a bare store path",
+                display_bytes(line.as_bytes())
+            );
             return Err(ArtifactsError::BadAnchor {
                 path: path.into(),
                 line: i + 1,

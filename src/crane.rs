@@ -9,7 +9,10 @@
 //!   derivations' `target/` dirs (chains crane itself cannot follow past 40 hops). Files cargo
 //!   rewrites are copied; everything else becomes a one-hop symlink to its final target.
 //!
-//! Both are validated completely before the destination is touched.
+//! Both are validated completely before the destination is touched, as strictly as ours:
+//! every zstd frame must carry a checksum and is read to its end, the tar must end with its
+//! end-of-archive marker and nothing but zeros after it, and every link (a symlink member, a
+//! linked or copied file) must resolve inside the store dir.
 
 use crate::archive::{check_tar_end, CheckedZstd, RelPath};
 use crate::classify::{self, Disposition, Place};

@@ -13,6 +13,20 @@
 //! a new mtime (crane's `check --all-targets` and test units of the dummy sources, say). Their
 //! outputs stay; without a fingerprint cargo rebuilds them, so what is packed is all built from
 //! the recorded sources, and a later derivation with the same digests may trust it.
+//!
+//! # Security
+//! What pack promises (docs/format.md, Security):
+//! - it writes only into OUT, which it holds locked and which holds no other tree's artifacts
+//!   ([`outdir`](crate::outdir)); in the target dir it only replaces artifacts by links to
+//!   their moved bytes;
+//! - a pack that fails leaves the target dir as it was (an undo log moves every artifact back)
+//!   and removes what it created in OUT; a killed pack's temporary files go with the next pack;
+//! - an inherited link must resolve inside the store dir ([`linkcheck`](crate::linkcheck));
+//!   fifos, sockets and devices are refused before they are opened; the files it writes are
+//!   readable.
+//!
+//! Not promised: anything about a tree another process changes during the walk; a SIGKILLed
+//! pack leaves the target dir linking into an OUT without manifest until the next pack.
 
 use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
