@@ -8,12 +8,16 @@
 //! (a store path linking to another store path is fine). The store dir itself is resolved once:
 //! it may live behind a symlink.
 //!
-//! The parent directory of a target is resolved once per directory (hundreds of links share
-//! `deps/`); the target itself costs one `lstat`, plus a resolution when it is a symlink.
+//! The parent directory of a target is opened and resolved once per directory (hundreds of
+//! links share `deps/`); the target itself costs one `fstatat` of its name in it, plus a
+//! resolution when it is a symlink.
 
 use crate::store::StoreDir;
-use std::collections::HashSet;
+use nix::fcntl::{open, AtFlags, OFlag};
+use nix::sys::stat::{fstatat, Mode};
+use std::collections::HashMap;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Why a link target is refused.
@@ -40,11 +44,16 @@ impl LinkProblem {
     }
 }
 
-/// Checks link targets against one store dir, remembering the directories already resolved.
+/// Parent directories kept open at most (an archive's links share a few dozen).
+const MAX_OPEN_PARENTS: usize = 64;
+
+/// Checks link targets against one store dir, keeping the directories already resolved open.
 pub struct LinkCheck<'a> {
     store: &'a StoreDir,
     real_store: Option<PathBuf>,
-    resolved_dirs: HashSet<PathBuf>,
+    /// Parent directories found to resolve inside the store, opened (`O_PATH`), so each
+    /// target costs one `fstatat` of its last component.
+    parents: HashMap<PathBuf, OwnedFd>,
 }
 
 impl<'a> LinkCheck<'a> {
@@ -52,7 +61,7 @@ impl<'a> LinkCheck<'a> {
         LinkCheck {
             store,
             real_store: None,
-            resolved_dirs: HashSet::new(),
+            parents: HashMap::new(),
         }
     }
 
@@ -60,41 +69,44 @@ impl<'a> LinkCheck<'a> {
     /// already made sure) exists and resolves inside the store dir.
     pub fn check(&mut self, target: &Path) -> Result<(), LinkProblem> {
         let real_store = self.real_store(target)?;
-        if let Some(parent) = target.parent() {
-            if !self.resolved_dirs.contains(parent) {
-                let real = self.resolve(target, parent)?;
-                if !real.starts_with(&real_store) {
-                    let name = target.file_name().unwrap_or_default();
-                    return Err(self.leaves(target, real.join(name)));
-                }
-                self.resolved_dirs.insert(parent.to_path_buf());
+        let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+            return Err(self.leaves(target, target.into()));
+        };
+        if !self.parents.contains_key(parent) {
+            // The kernel resolves the directory once, and the path of what it opened is the
+            // truth about where it is (no window between a check and a use).
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let fd = open(parent, flags, Mode::empty())
+                .map_err(|e| self.failed(target, io::Error::from(e)))?;
+            let real = real_path(&fd, parent).map_err(|e| self.failed(target, e))?;
+            if !real.starts_with(&real_store) {
+                return Err(self.leaves(target, real.join(name)));
+            }
+            if self.parents.len() >= MAX_OPEN_PARENTS {
+                self.parents.clear();
+            }
+            self.parents.insert(parent.to_path_buf(), fd);
+        }
+        let fd = &self.parents[parent];
+        let st = fstatat(fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| self.failed(target, io::Error::from(e)))?;
+        if st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFLNK {
+            let real = std::fs::canonicalize(target).map_err(|e| self.failed(target, e))?;
+            if real == real_store || !real.starts_with(&real_store) {
+                return Err(self.leaves(target, real));
             }
         }
-        match std::fs::symlink_metadata(target) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let real = self.resolve(target, target)?;
-                if real == real_store || !real.starts_with(&real_store) {
-                    return Err(self.leaves(target, real));
-                }
-                Ok(())
-            }
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.failed(target, e)),
-        }
+        Ok(())
     }
 
     fn real_store(&mut self, target: &Path) -> Result<PathBuf, LinkProblem> {
         if let Some(real) = &self.real_store {
             return Ok(real.clone());
         }
-        let real = self.resolve(target, self.store.as_path())?;
+        let real =
+            std::fs::canonicalize(self.store.as_path()).map_err(|e| self.failed(target, e))?;
         self.real_store = Some(real.clone());
         Ok(real)
-    }
-
-    /// `path` (`target` or one of its ancestors) with every symlink resolved.
-    fn resolve(&self, target: &Path, path: &Path) -> Result<PathBuf, LinkProblem> {
-        std::fs::canonicalize(path).map_err(|e| self.failed(target, e))
     }
 
     fn failed(&self, target: &Path, e: io::Error) -> LinkProblem {
@@ -115,6 +127,15 @@ impl<'a> LinkCheck<'a> {
             resolved,
             store: self.store.as_path().into(),
         }
+    }
+}
+
+/// Where the directory open as `fd` (opened as `path`) is: the kernel's own record of it
+/// (`/proc/self/fd`), else `path` resolved anew.
+fn real_path(fd: &OwnedFd, path: &Path) -> io::Result<PathBuf> {
+    match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        Ok(real) if real.is_absolute() => Ok(real),
+        _ => std::fs::canonicalize(path),
     }
 }
 
