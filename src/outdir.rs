@@ -50,6 +50,11 @@ impl OutDir {
     /// removes a killed pack's temporary files, and records this tree as the owner.
     /// `roots` are the packed roots by archive name (`target`, `build`).
     pub fn claim(out: &Path, roots: &[(&str, PathBuf)]) -> Result<OutDir, PackError> {
+        let mut owner = BTreeMap::new();
+        for (name, root) in roots {
+            let real = fs::canonicalize(root).with_path("resolve", root)?;
+            owner.insert(name.to_string(), real);
+        }
         let created = fs::symlink_metadata(out).is_err();
         if created {
             fsutil::create_dir_all(out)?;
@@ -59,11 +64,6 @@ impl OutDir {
             Errno::EWOULDBLOCK => PackError::Busy(out.into()),
             e => FsError::new("lock", out, io::Error::from(e)).into(),
         })?;
-        let mut owner = BTreeMap::new();
-        for (name, root) in roots {
-            let real = fs::canonicalize(root).with_path("resolve", root)?;
-            owner.insert(name.to_string(), real);
-        }
         let owner_path = out.join(OWNER);
         let recorded = match fs::read(&owner_path) {
             Ok(bytes) => Some(serde_json::from_slice::<BTreeMap<String, PathBuf>>(&bytes).ok()),

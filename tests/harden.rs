@@ -21,6 +21,22 @@ const EXIT_ERROR: i32 = 1;
 const EXIT_USAGE: i32 = 2;
 const EXIT_REJECTED: i32 = 3;
 
+/// A fixture copy, its store, and a store file for links to point at.
+fn with_blob() -> (Fixture, Store, PathBuf) {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let blob = store_blob(&store);
+    (fx, store, blob)
+}
+
+/// `res` failed with `code`, naming `needle`; returns its stderr.
+fn failed_with(res: &Output, code: i32, needle: &str) -> String {
+    let err = stderr(res);
+    assert_eq!(res.status.code(), Some(code), "{err}");
+    assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
+    err
+}
+
 /// unpack must refuse `artifacts` with exit 3 and `needle` in its message, without creating
 /// the target dir and without printing a raw control byte; returns stderr.
 fn unpack_refused(fx: &Fixture, store: &Store, artifacts: &Path, needle: &str) -> String {
@@ -30,9 +46,7 @@ fn unpack_refused(fx: &Fixture, store: &Store, artifacts: &Path, needle: &str) -
         store,
         &["unpack", s(artifacts), "--target-dir", s(&dest)],
     );
-    let err = stderr(&res);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{err}");
-    assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
+    let err = failed_with(&res, EXIT_REJECTED, needle);
     assert!(!dest.exists(), "a refused unpack created the target dir");
     assert!(
         !err.bytes().any(|b| b < 0x20 && b != b'\n'),
@@ -44,9 +58,13 @@ fn unpack_refused(fx: &Fixture, store: &Store, artifacts: &Path, needle: &str) -
 /// verify must refuse our `artifacts` the same way: "ok" means unpack will succeed.
 fn verify_refused(fx: &Fixture, store: &Store, artifacts: &Path, needle: &str) {
     let res = run_bounded(fx, store, &["verify", s(artifacts)]);
-    let err = stderr(&res);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{err}");
-    assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
+    failed_with(&res, EXIT_REJECTED, needle);
+}
+
+/// unpack and verify both refuse our `artifacts`, naming `needle`.
+fn both_refuse(fx: &Fixture, store: &Store, artifacts: &Path, needle: &str) {
+    unpack_refused(fx, store, artifacts, needle);
+    verify_refused(fx, store, artifacts, needle);
 }
 
 /// Runs cargo-nixcache, failing the test if it takes longer than a minute (a hang).
@@ -176,9 +194,7 @@ fn crane_archives_are_checked_to_their_last_byte() {
 
 #[test]
 fn our_archives_need_checksummed_frames_an_end_marker_and_nothing_after() {
-    let fx = Fixture::copy("ws-basic");
-    let store = Store::new(&fx);
-    let blob = store_blob(&store);
+    let (fx, store, blob) = with_blob();
     let tar = valid_tar_with(&blob, |_| {});
     let len = tar.len() as u64;
     let good = zstd_with_checksum(&tar);
@@ -257,8 +273,7 @@ fn our_archives_need_checksummed_frames_an_end_marker_and_nothing_after() {
         for stored in [Stored::Plain, Stored::InMemory] {
             let out = store.path(&format!("tar-{name}-{stored:?}"));
             write_artifacts_as(stored, &store, &out, stream, 4, None);
-            unpack_refused(&fx, &store, &out, needle);
-            verify_refused(&fx, &store, &out, needle);
+            both_refuse(&fx, &store, &out, needle);
         }
     }
 }
@@ -361,9 +376,7 @@ fn links_through_a_store_path_that_leads_out_of_the_store_are_refused() {
         &store,
         &["pack", "--target-dir", s(&target), "--out", s(&out)],
     );
-    let err = stderr(&res);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{err}");
-    assert!(err.contains(&cases[0].2), "{err}");
+    failed_with(&res, EXIT_REJECTED, &cases[0].2);
 }
 
 // ---- (4) one pack per OUT --------------------------------------------------------------------
@@ -443,30 +456,22 @@ fn two_packs_cannot_share_an_out() {
         .unwrap();
     wait_for_temp_file(&out, 1, &mut first);
     let res = support::output_of(&mut pack_cmd(&fx, &store, &b, &out, &[]));
-    let err = stderr(&res);
-    assert_eq!(res.status.code(), Some(EXIT_ERROR), "{err}");
-    assert!(
-        err.contains(&format!(
-            "another `cargo nixcache pack` is writing into `{}`",
-            out.display()
-        )),
-        "{err}"
+    let busy = format!(
+        "another `cargo nixcache pack` is writing into `{}`",
+        out.display()
     );
+    failed_with(&res, EXIT_ERROR, &busy);
     let first = first.wait_with_output().unwrap();
     assert!(first.status.success(), "{}", stderr(&first));
 
     // Once the first is done, OUT holds its artifacts: B may not mix its own in.
     let res = support::output_of(&mut pack_cmd(&fx, &store, &b, &out, &[]));
-    let err = stderr(&res);
-    assert_eq!(res.status.code(), Some(EXIT_USAGE), "{err}");
-    assert!(
-        err.contains(&format!(
-            "`{}` holds the artifacts of another pack (of `{}`)",
-            out.display(),
-            a.display()
-        )),
-        "{err}"
+    let foreign = format!(
+        "`{}` holds the artifacts of another pack (of `{}`)",
+        out.display(),
+        a.display()
     );
+    failed_with(&res, EXIT_USAGE, &foreign);
     assert_eq!(
         file_hash(&a.join(app)),
         a_app,
@@ -503,11 +508,10 @@ fn a_failed_pack_leaves_the_target_dir_as_it_was_and_no_temp_files() {
     let out = store.path("deps");
     let pack_args = ["pack", "--target-dir", s(&target), "--out", s(&out)];
     let res = nixcache(&fx, &store, &pack_args);
-    let err = stderr(&res);
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{err}");
-    assert!(
-        err.contains(&format!("`{}` is a fifo", fifo.display())),
-        "{err}"
+    failed_with(
+        &res,
+        EXIT_REJECTED,
+        &format!("`{}` is a fifo", fifo.display()),
     );
     assert!(!out.exists(), "a failed pack left its output behind");
     fs::remove_file(&fifo).unwrap();
@@ -547,12 +551,7 @@ fn a_failed_pack_leaves_the_target_dir_as_it_was_and_no_temp_files() {
         &store,
         &["unpack", s(&out), "--target-dir", "restored"],
     );
-    assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{}", stderr(&res));
-    assert!(
-        stderr(&res).contains("holds no cargo artifacts"),
-        "{}",
-        stderr(&res)
-    );
+    failed_with(&res, EXIT_REJECTED, "holds no cargo artifacts");
 }
 
 #[test]
@@ -579,12 +578,7 @@ fn a_later_pack_cleans_up_what_a_killed_one_left() {
     let other = fx.base().join("other-target");
     fs::create_dir_all(other.join("debug")).unwrap();
     let res = support::output_of(&mut pack_cmd(&fx, &store, &other, &out, &[]));
-    assert_eq!(res.status.code(), Some(EXIT_USAGE), "{}", stderr(&res));
-    assert!(
-        stderr(&res).contains("holds the artifacts of another pack"),
-        "{}",
-        stderr(&res)
-    );
+    failed_with(&res, EXIT_USAGE, "holds the artifacts of another pack");
 
     // The same tree packs again, and the temp files are gone.
     fs::remove_file(target.join("debug/zz-slow.bin")).unwrap();
@@ -600,9 +594,7 @@ fn a_later_pack_cleans_up_what_a_killed_one_left() {
 
 #[test]
 fn names_the_file_system_cannot_hold_are_refused_before_anything_is_written() {
-    let fx = Fixture::copy("ws-basic");
-    let store = Store::new(&fx);
-    let blob = store_blob(&store);
+    let (fx, store, blob) = with_blob();
     let long = format!("target/debug/{}", "z".repeat(256));
     let longest = format!("target/debug/{}", "z".repeat(255));
     let nul_link = [blob.as_os_str().as_encoded_bytes(), b"\0x"].concat();
@@ -647,17 +639,14 @@ fn names_the_file_system_cannot_hold_are_refused_before_anything_is_written() {
         for stored in [Stored::Plain, Stored::InMemory] {
             let out = store.path(&format!("{name}-{stored:?}"));
             write_artifacts_as(stored, &store, &out, &tar, 5, None);
-            unpack_refused(&fx, &store, &out, &needle);
-            verify_refused(&fx, &store, &out, &needle);
+            both_refuse(&fx, &store, &out, &needle);
         }
     }
 }
 
 #[test]
 fn a_gnu_long_name_is_named_as_such() {
-    let fx = Fixture::copy("ws-basic");
-    let store = Store::new(&fx);
-    let blob = store_blob(&store);
+    let (fx, store, blob) = with_blob();
     let tar = valid_tar_with(&blob, |b| {
         let path = format!("target/debug/{}", "l".repeat(120));
         b.append_data(&mut header(tar::EntryType::Regular, 1), path, &b"x"[..])
@@ -666,15 +655,12 @@ fn a_gnu_long_name_is_named_as_such() {
     let out = store.path("gnu");
     write_artifacts(&store, &out, &tar, 5, None);
     let needle = "entry `././@LongLink` is rejected: it is a GNU long name";
-    unpack_refused(&fx, &store, &out, needle);
-    verify_refused(&fx, &store, &out, needle);
+    both_refuse(&fx, &store, &out, needle);
 }
 
 #[test]
 fn a_missing_or_garbled_anchor_or_archive_is_a_rejection_everywhere() {
-    let fx = Fixture::copy("ws-basic");
-    let store = Store::new(&fx);
-    let blob = store_blob(&store);
+    let (fx, store, blob) = with_blob();
     let tar = valid_tar_with(&blob, |_| {});
     type Damage = fn(&Path);
     let cases: [(&str, Damage, &str); 3] = [
@@ -698,16 +684,13 @@ fn a_missing_or_garbled_anchor_or_archive_is_a_rejection_everywhere() {
         let out = store.path(name);
         write_artifacts(&store, &out, &tar, 4, None);
         damage(&out);
-        unpack_refused(&fx, &store, &out, needle);
-        verify_refused(&fx, &store, &out, needle);
+        both_refuse(&fx, &store, &out, needle);
     }
 }
 
 #[test]
 fn a_target_dir_given_as_a_symlink_is_refused_with_or_without_a_trailing_slash() {
-    let fx = Fixture::copy("ws-basic");
-    let store = Store::new(&fx);
-    let blob = store_blob(&store);
+    let (fx, store, blob) = with_blob();
     let out = store.path("deps");
     write_artifacts(&store, &out, &valid_tar_with(&blob, |_| {}), 4, None);
     let real = fx.scratch_dir("real-dir");
@@ -764,9 +747,7 @@ fn pack_writes_its_files_readable() {
 
 #[test]
 fn manifest_anchor_and_archive_must_be_bounded_regular_files() {
-    let fx = Fixture::copy("ws-basic");
-    let store = Store::new(&fx);
-    let blob = store_blob(&store);
+    let (fx, store, blob) = with_blob();
     let tar = valid_tar_with(&blob, |_| {});
     type Damage = fn(&Path);
     let to_zero: Damage = |p| {
@@ -825,8 +806,7 @@ fn manifest_anchor_and_archive_must_be_bounded_regular_files() {
         write_artifacts(&store, &out, &tar, 4, None);
         damage(&out.join(file));
         let needle = format!("`{}` {needle}", out.join(file).display());
-        unpack_refused(&fx, &store, &out, &needle);
-        verify_refused(&fx, &store, &out, &needle);
+        both_refuse(&fx, &store, &out, &needle);
     }
     // crane's archive too.
     let crane = store.path("crane");
@@ -928,9 +908,7 @@ fn a_deep_archive_unpacks_and_rolls_back_with_few_file_descriptors() {
         &limits,
         &["unpack", s(&out), "--target-dir", s(&dest)],
     );
-    let err = stderr(&res);
-    assert_eq!(res.status.code(), Some(EXIT_ERROR), "{err}");
-    assert!(err.contains("File too large"), "{err}");
+    let err = failed_with(&res, EXIT_ERROR, "File too large");
     assert!(!err.contains("roll"), "{err}");
     if dest.exists() {
         let left = count_below(&dest, "d");
