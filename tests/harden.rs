@@ -521,6 +521,15 @@ fn a_failed_pack_leaves_the_target_dir_as_it_was_and_no_temp_files() {
         "the target dir changed:\n{}",
         diff.join("\n")
     );
+    // cargo's uplifted binary is a hard link of rustc's output, and is again.
+    let profile = target.join("debug");
+    let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
+    let rustc_output = support::layout::bin_output(&profile, "app");
+    assert_eq!(
+        ino(&profile.join("app")),
+        ino(&rustc_output),
+        "hard link lost"
+    );
 
     // A repack that fails: the target dir (links into OUT by now, and new artifacts) stays as it
     // was before it, and OUT holds no manifest (its old one no longer describes it).
