@@ -1,9 +1,10 @@
 //! The artifacts directory (`$out` of a deps derivation): its file names, the manifest, the GC
 //! anchor, and recognising which format a directory holds (ours or one of crane's).
 
+use crate::archive::path::display_bytes;
 use crate::archive::Compression;
 use crate::classify::TreeLayout;
-use crate::fsutil::{self, FsError};
+use crate::fsutil::{self, FsError, InputFileError};
 use crate::sources::SourceDigests;
 use crate::store::{StoreDir, StorePath};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,10 @@ pub const CRANE_ARCHIVE: &str = "target.tar.zst";
 pub const FORMAT_NAME: &str = "cargo-nixcache";
 /// The format version this build writes and reads; see docs/format.md.
 pub const FORMAT_VERSION: u32 = 1;
+/// The largest manifest read (the biggest holds source digests: about 100 bytes a package).
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// The largest GC anchor read (about 100 bytes a store path).
+pub const MAX_ANCHOR_BYTES: u64 = 64 << 20;
 
 /// `nixcache.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +66,8 @@ pub struct Manifest {
 pub enum ArtifactsError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Input(#[from] InputFileError),
     #[error("`{path}` is not a cargo-nixcache manifest ({reason}); recreate the artifacts with `cargo nixcache pack`")]
     BadManifest { path: PathBuf, reason: String },
     #[error("`{path}` has format version {found}, but this cargo-nixcache reads version {FORMAT_VERSION}; use a matching cargo-nixcache or recreate the artifacts")]
@@ -99,25 +106,29 @@ pub enum Artifacts {
 
 impl Artifacts {
     /// Recognises the format of `path`: an artifacts directory, or directly a crane archive.
+    ///
+    /// By names, not by file types: a manifest or archive that is there but is no regular file
+    /// (a fifo, a device) is refused when read, never mistaken for another format.
     pub fn detect(path: &Path, store: &StoreDir) -> Result<Self, ArtifactsError> {
         // Not "holds no artifacts": the usual cause is a mistyped path or an unset variable.
         if matches!(path.try_exists(), Ok(false)) {
             return Err(ArtifactsError::NotFound(path.to_path_buf()));
         }
+        let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
         let manifest_path = path.join(MANIFEST);
-        if manifest_path.is_file() {
+        if exists(&manifest_path) {
             let manifest = read_manifest(&manifest_path, store)?;
             return Ok(Artifacts::Nixcache {
                 dir: path.to_path_buf(),
                 manifest,
             });
         }
-        if path.is_file() && path.to_string_lossy().ends_with(".tar.zst") {
+        if exists(path) && !path.is_dir() && path.to_string_lossy().ends_with(".tar.zst") {
             return Ok(Artifacts::CraneZstd {
                 archive: path.to_path_buf(),
             });
         }
-        if path.join(CRANE_ARCHIVE).is_file() {
+        if exists(&path.join(CRANE_ARCHIVE)) {
             return Ok(Artifacts::CraneZstd {
                 archive: path.join(CRANE_ARCHIVE),
             });
@@ -132,7 +143,7 @@ impl Artifacts {
 }
 
 fn read_manifest(path: &Path, store: &StoreDir) -> Result<Manifest, ArtifactsError> {
-    let text = fsutil::read_to_string(path)?;
+    let text = fsutil::read_input_to_string(path, MAX_MANIFEST_BYTES, "manifest")?;
     let manifest: Manifest =
         serde_json::from_str(&text).map_err(|e| ArtifactsError::BadManifest {
             path: path.into(),
@@ -182,7 +193,7 @@ pub fn render_anchor(store: &StoreDir, paths: &BTreeSet<StorePath>) -> String {
 
 /// Reads an anchor back into the set of store paths it keeps alive.
 pub fn read_anchor(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>, ArtifactsError> {
-    let text = fsutil::read_to_string(path)?;
+    let text = fsutil::read_input_to_string(path, MAX_ANCHOR_BYTES, "GC anchor")?;
     let mut set = BTreeSet::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
         let (store_path, rest) =
@@ -191,10 +202,13 @@ pub fn read_anchor(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>,
                 .map_err(|e| ArtifactsError::BadAnchor {
                     path: path.into(),
                     line: i + 1,
-                    reason: e.to_string(),
+                    reason: display_bytes(e.to_string().as_bytes()),
                 })?;
         if !rest.as_os_str().is_empty() {
-            let reason = format!("`{line}` is not a bare store path");
+            let reason = format!(
+                "`{}` is not a bare store path",
+                display_bytes(line.as_bytes())
+            );
             return Err(ArtifactsError::BadAnchor {
                 path: path.into(),
                 line: i + 1,
@@ -218,7 +232,7 @@ const STOP_SIGN_LINK: &str = "see-docs-nix.md-of-cargo-nixcache";
 /// manifest and archive as junk and rebuild everything. With it, crane runs
 /// `zstd -d | tar -x`, GNU tar fails ("Cannot hard link to ..."), naming this member, and the
 /// build stops (crane's hooks run under errexit and pipefail). Our own readers never look at it:
-/// the manifest comes first. 140 bytes, always the same.
+/// the manifest comes first. 144 bytes, always the same.
 pub fn write_crane_stop_sign(dir: &Path) -> Result<(), FsError> {
     let path = dir.join(CRANE_ARCHIVE);
     fsutil::write_atomic(&path, |w| {
@@ -232,8 +246,11 @@ pub fn write_crane_stop_sign(dir: &Path) -> Result<(), FsError> {
         header.set_cksum();
         let mut tar = tar::Builder::new(Vec::new());
         tar.append(&header, std::io::empty())?;
-        let compressed = zstd::encode_all(&tar.into_inner()?[..], 3)?;
-        w.write_all(&compressed)
+        // With a checksum, like every zstd frame cargo-nixcache writes or reads.
+        let mut encoder = zstd::Encoder::new(Vec::new(), 3)?;
+        encoder.include_checksum(true)?;
+        std::io::Write::write_all(&mut encoder, &tar.into_inner()?)?;
+        w.write_all(&encoder.finish()?)
     })
 }
 

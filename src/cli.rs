@@ -401,11 +401,7 @@ fn unpack_options(args: &UnpackArgs) -> Result<unpack::UnpackOptions> {
 fn run_hydrate(args: UnpackArgs) -> Result<i32> {
     let start = Instant::now();
     let opts = unpack_options(&args)?;
-    // An unpack error stays itself in the chain, so a rejected archive maps to its exit code.
-    let r = hydrate::hydrate(&opts).map_err(|e| match e {
-        hydrate::HydrateError::Unpack(e) => anyhow::Error::from(e),
-        e => e.into(),
-    })?;
+    let r = hydrate::hydrate(&opts)?;
     args.report.report(
         || {
             let (target, artifacts) = (r.target_dir.display(), r.artifacts.display());

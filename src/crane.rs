@@ -9,11 +9,15 @@
 //!   derivations' `target/` dirs (chains crane itself cannot follow past 40 hops). Files cargo
 //!   rewrites are copied; everything else becomes a one-hop symlink to its final target.
 //!
-//! Both are validated completely before the destination is touched.
+//! Both are validated completely before the destination is touched, as strictly as ours:
+//! every zstd frame must carry a checksum and is read to its end, the tar must end with its
+//! end-of-archive marker and nothing but zeros after it, and every link (a symlink member, a
+//! linked or copied file) must resolve inside the store dir.
 
-use crate::archive::RelPath;
+use crate::archive::{check_tar_end, CheckedZstd, RelPath};
 use crate::classify::{self, Disposition, Place};
-use crate::fsutil::{self, FsError, IoContext};
+use crate::fsutil::{self, FsError, InputFileError, IoContext};
+use crate::linkcheck::LinkCheck;
 use crate::store::StoreDir;
 use crate::tree::Tree;
 use crate::unpack::UnpackReport;
@@ -35,6 +39,8 @@ const COPY_BUFFER: usize = 1 << 16;
 pub enum CraneError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error("crane archive {0}")]
+    File(#[from] InputFileError),
     #[error("crane archive `{archive}` is corrupt or truncated ({detail}); rebuild the derivation that produced it")]
     Corrupt { archive: PathBuf, detail: String },
     #[error("crane archive `{archive}`: entry `{entry}` is rejected: {reason}")]
@@ -101,13 +107,15 @@ fn for_each_member(
         archive: archive.into(),
         detail: e.to_string(),
     };
-    let file = File::open(archive).with_path("open", archive)?;
-    let decoder = zstd::Decoder::new(BufReader::new(file)).map_err(corrupt)?;
+    let file = fsutil::open_regular(archive)?;
+    // Every frame checksummed and read to its end, nothing after the tar's end-of-archive marker
+    // but zeros: crane archives are read as strictly as ours.
+    let decoder = CheckedZstd::new(file).map_err(corrupt)?;
     let mut tar = tar::Archive::new(decoder);
     for item in tar.entries().map_err(corrupt)? {
         let mut item = item.map_err(corrupt)?;
         let raw = item.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let shown = crate::archive::path::display_bytes(&raw);
         let reject = |reason: String| CraneError::Entry {
             archive: archive.into(),
             entry: shown.clone(),
@@ -163,7 +171,9 @@ fn for_each_member(
         let header = item.header().clone();
         visit(rel.as_ref(), member, &mut item, &header)?;
     }
-    Ok(())
+    // tar-rs stops at the first zero block, or at the end of input: what is left must complete
+    // the end-of-archive marker and be zeros (which also drains the zstd frames to their ends).
+    check_tar_end(&mut tar.into_inner(), 512).map_err(corrupt)
 }
 
 /// `target/debug/x` -> `debug/x`, as GNU tar's `--strip-components=1` (None for the top entry).
@@ -176,8 +186,16 @@ fn strip_first_component(raw: &[u8]) -> Option<&[u8]> {
 /// Checks one archive completely: every member, and that the zstd and tar streams end cleanly.
 fn validate_zstd(archive: &Path, store: &StoreDir) -> Result<(), CraneError> {
     let mut files = HashSet::new();
+    let mut links = LinkCheck::new(store);
     for_each_member(archive, store, |rel, member, contents, _| {
         match (&member, rel) {
+            (Member::Symlink(target), Some(r)) => {
+                links.check(target).map_err(|problem| CraneError::Entry {
+                    archive: archive.into(),
+                    entry: r.to_string(),
+                    reason: problem.to_string(),
+                })?;
+            }
             (Member::File, Some(r)) => {
                 io::copy(contents, &mut io::sink()).map_err(|e| CraneError::Corrupt {
                     archive: archive.into(),
@@ -276,6 +294,7 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
         reason,
     };
     let root_meta = fsutil::symlink_metadata(&target)?;
+    let mut links = LinkCheck::new(store);
     let mut items = Vec::new();
     // The place of each directory on the current path, the root's first (see `classify`).
     let mut places = vec![Place::Root];
@@ -327,6 +346,9 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
                 ),
             ));
         }
+        links
+            .check(&source)
+            .map_err(|problem| bad(path, problem.to_string()))?;
         let source_meta = fs::metadata(&source).with_path("stat", &source)?;
         if !source_meta.is_file() {
             return Err(bad(

@@ -3,9 +3,12 @@
 //! Modeled on cargo-util's `paths`: each helper carries the name of the `std::fs` function it
 //! wraps, so call sites read like std while error messages say which file was involved.
 //! Atomic writes go through a temporary file in the destination directory plus a rename.
+//! Files that are input (a manifest, an anchor, an archive) are opened with [`open_regular`]:
+//! a fifo, a device or a directory there is refused before a byte is read.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// An I/O failure on a named path.
@@ -36,6 +39,105 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn with_path(self, op: &'static str, path: &Path) -> Result<T, FsError> {
         self.map_err(|e| FsError::new(op, path, e))
+    }
+}
+
+/// Why a file that is input cannot be read as such. Apart from [`InputFileError::Fs`] (the
+/// environment failed), the input itself is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum InputFileError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("`{0}` does not exist")]
+    Missing(PathBuf),
+    #[error("`{path}` is not a regular file but a {kind}")]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("`{path}` is {len} bytes long, more than the {max} bytes a {what} may have")]
+    TooBig {
+        path: PathBuf,
+        len: u64,
+        max: u64,
+        what: &'static str,
+    },
+    #[error("`{0}` is not UTF-8")]
+    NotUtf8(PathBuf),
+}
+
+/// Opens `path` (following symlinks) for reading if it is a regular file. The open does not
+/// block (`O_NONBLOCK`: a fifo would wait for a writer), and the check is made on the opened
+/// file, so what was checked is what is read.
+pub fn open_regular(path: &Path) -> Result<fs::File, InputFileError> {
+    use ::nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(::nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => InputFileError::Missing(path.into()),
+            _ => FsError::new("open", path, e).into(),
+        })?;
+    let meta = file.metadata().with_path("stat", path)?;
+    if !meta.is_file() {
+        return Err(InputFileError::NotRegular {
+            path: path.into(),
+            kind: kind_name(&meta.file_type()),
+        });
+    }
+    // A regular file ignores O_NONBLOCK; clear it anyway so reads mean what they say.
+    let flags = fcntl(&file, FcntlArg::F_GETFL).map_err(io::Error::from);
+    let flags = OFlag::from_bits_truncate(flags.with_path("read the flags of", path)?);
+    fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))
+        .map_err(io::Error::from)
+        .with_path("set the flags of", path)?;
+    Ok(file)
+}
+
+/// Reads a whole regular file of at most `max` bytes (a `what`) as UTF-8, without ever holding
+/// more than `max` bytes of it.
+pub fn read_input_to_string(
+    path: &Path,
+    max: u64,
+    what: &'static str,
+) -> Result<String, InputFileError> {
+    let file = open_regular(path)?;
+    let too_big = |len| InputFileError::TooBig {
+        path: path.into(),
+        len,
+        max,
+        what,
+    };
+    let len = file.metadata().with_path("stat", path)?.len();
+    if len > max {
+        return Err(too_big(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_path("read", path)?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| InputFileError::NotUtf8(path.into()))
+}
+
+/// What kind of file a non-regular file is, for messages.
+pub fn kind_name(t: &fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "directory"
+    } else if t.is_symlink() {
+        "symlink"
+    } else if t.is_fifo() {
+        "fifo"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
     }
 }
 
@@ -75,8 +177,10 @@ pub fn write_atomic(
     persist(tmp, path)
 }
 
-/// Creates a temporary file in the directory of `path`, named after it, removed on drop.
+/// Creates a temporary file `.<name>.<random>.tmp` in the directory of `path`, removed on drop,
+/// readable like any file (mode 0644 less the umask; tempfile's own default is 0600).
 pub fn new_temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, FsError> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     let stem = path
         .file_name()
@@ -85,8 +189,18 @@ pub fn new_temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, FsError> 
     tempfile::Builder::new()
         .prefix(&format!(".{stem}."))
         .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .with_path("create a temporary file in", dir)
+}
+
+/// Whether `name` is what [`new_temp_beside`] names a temporary file for `target`.
+pub fn is_temp_name_for(name: &std::ffi::OsStr, target: &str) -> bool {
+    let name = name.as_encoded_bytes();
+    name.strip_prefix(b".")
+        .and_then(|n| n.strip_prefix(target.as_bytes()))
+        .and_then(|n| n.strip_prefix(b"."))
+        .is_some_and(|n| n.ends_with(b".tmp"))
 }
 
 /// Renames a finished temporary file to its final name.

@@ -6,7 +6,10 @@
 //! - [`classify`]: which target-dir files become store symlinks and which stay real files, in
 //!   both build-dir layouts.
 //! - [`builddir`]: where cargo puts intermediate artifacts (`build.build-dir`), asked of cargo.
-//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats.
+//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats;
+//!   [`outdir`]: the output one pack owns at a time.
+//! - [`validate`]: reading artifacts completely and checking all unpack relies on (unpack's
+//!   first pass, and verify); [`linkcheck`]: where a link into the store really leads.
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
 //! - [`dirlist`]: a directory's names in byte order, in memory bounded however big it is.
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
@@ -15,6 +18,7 @@
 //! - [`hydrate`]: filling a dev shell's target dir from a deps output, never over the user's work.
 //! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages whose sources changed).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
+//! - [`fault`]: whose fault an error is (input, environment, usage): the CLI's exit codes.
 
 pub mod archive;
 pub mod artifacts;
@@ -22,14 +26,18 @@ pub mod builddir;
 pub mod classify;
 pub mod crane;
 pub mod dirlist;
+pub mod fault;
 pub mod freshen;
 pub mod fsutil;
 pub mod hydrate;
+pub mod linkcheck;
+pub mod outdir;
 pub mod pack;
 pub mod refs;
 pub mod sources;
 pub mod store;
 pub mod tree;
 pub mod unpack;
+pub mod validate;
 pub mod verify;
 pub mod workspace;

@@ -25,17 +25,19 @@ fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            let rejected = err.chain().any(|c| {
-                c.downcast_ref::<nixcache::unpack::UnpackError>()
-                    .is_some_and(|e| e.is_bad_input())
-                    || c.downcast_ref::<nixcache::verify::VerifyError>().is_some()
-            });
-            ExitCode::from(if rejected {
-                cli::EXIT_REJECTED as u8
-            } else {
-                1
-            })
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// The one place errors become exit codes: 3 when the input was rejected (wherever that was
+/// found), 1 when the environment failed, 2 for usage (clap exits 2 for its own usage errors).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    use nixcache::fault::Fault;
+    match nixcache::fault::of(err.as_ref()) {
+        Fault::Input => cli::EXIT_REJECTED as u8,
+        Fault::Environment => 1,
+        Fault::Usage => 2,
     }
 }
 

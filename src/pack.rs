@@ -13,12 +13,28 @@
 //! a new mtime (crane's `check --all-targets` and test units of the dummy sources, say). Their
 //! outputs stay; without a fingerprint cargo rebuilds them, so what is packed is all built from
 //! the recorded sources, and a later derivation with the same digests may trust it.
+//!
+//! # Security
+//! What pack promises (docs/format.md, Security):
+//! - it writes only into OUT, which it holds locked and which holds no other tree's artifacts
+//!   ([`outdir`](crate::outdir)); in the target dir it only replaces artifacts by links to
+//!   their moved bytes;
+//! - a pack that fails leaves the target dir as it was (an undo log moves every artifact back)
+//!   and removes what it created in OUT; a killed pack's temporary files go with the next pack;
+//! - an inherited link must resolve inside the store dir ([`linkcheck`](crate::linkcheck));
+//!   fifos, sockets and devices are refused before they are opened; the files it writes are
+//!   readable.
+//!
+//! Not promised: anything about a tree another process changes during the walk; a SIGKILLed
+//! pack leaves the target dir linking into an OUT without manifest until the next pack.
 
 use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
 use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::dirlist::{Budget, SortedNames};
 use crate::fsutil::{self, FsError, IoContext};
+use crate::linkcheck::{LinkCheck, LinkProblem};
+use crate::outdir::OutDir;
 use crate::sources::{self, SourceDigests};
 use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
 use crate::workspace::{Workspace, WorkspaceError};
@@ -103,6 +119,17 @@ pub enum PackError {
     Write { archive: PathBuf, source: io::Error },
     #[error("cannot digest the local packages' sources (for `freshen`); pass the workspace's Cargo.toml with --manifest-path")]
     Workspace(#[from] WorkspaceError),
+    #[error("`{path}` cannot be packed: {problem}")]
+    Link { path: PathBuf, problem: LinkProblem },
+    #[error("another `cargo nixcache pack` is writing into `{0}`; wait for it, or pack into another output")]
+    Busy(PathBuf),
+    #[error("`{out}` holds the artifacts of another pack ({owner}); pack each target dir into an output of its own")]
+    ForeignOut { out: PathBuf, owner: String },
+    #[error("{cause}; and then moving the artifacts back into the target dir failed too ({failed}): the target dir may link into the output")]
+    Undo {
+        cause: Box<PackError>,
+        failed: FsError,
+    },
 }
 
 /// Packs `opts.target_dir` (and the build dir) into `opts.out`.
@@ -125,20 +152,20 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
             source,
         });
     }
-    let (digests, left_out) = match &opts.workspace {
-        Some(manifest) => {
-            let (digests, left_out) = local_sources(manifest, &roots)?;
-            (Some(Box::new(digests)), left_out)
+    // OUT may not exist yet: judge where it would be.
+    let out_real = match (opts.out.parent(), opts.out.file_name()) {
+        (Some(parent), Some(name)) if !opts.out.exists() => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            fs::canonicalize(parent)
+                .with_path("resolve", parent)?
+                .join(name)
         }
-        None => (None, HashSet::new()),
+        _ => fs::canonicalize(&opts.out).with_path("resolve", &opts.out)?,
     };
-    fsutil::create_dir_all(&opts.out)?;
-    // Packing again into the same output: until the new manifest lands, there are no artifacts.
-    let manifest_path = opts.out.join(artifacts::MANIFEST);
-    if manifest_path.exists() {
-        fs::remove_file(&manifest_path).with_path("remove the old manifest", &manifest_path)?;
-    }
-    let out_real = fs::canonicalize(&opts.out).with_path("resolve", &opts.out)?;
     for (_, root) in &roots {
         let root_real = fs::canonicalize(root).with_path("resolve", root)?;
         if out_real.starts_with(&root_real) || root_real.starts_with(&out_real) {
@@ -148,7 +175,44 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
             });
         }
     }
+    let (digests, left_out) = match &opts.workspace {
+        Some(manifest) => {
+            let (digests, left_out) = local_sources(manifest, &roots)?;
+            (Some(Box::new(digests)), left_out)
+        }
+        None => (None, HashSet::new()),
+    };
+    let out = OutDir::claim(&opts.out, &roots)?;
+    let mut undo = Undo::default();
+    match pack_into(opts, &out, &roots, digests, left_out, &mut undo) {
+        Ok(report) => Ok(report),
+        Err(cause) => {
+            // The target dir as it was, and OUT as it was (the temporary archive is gone with
+            // its handle); only then release the lock.
+            let undone = undo.run();
+            out.abandon();
+            match undone {
+                Ok(()) => Err(cause),
+                Err(failed) => Err(PackError::Undo {
+                    cause: Box::new(cause),
+                    failed,
+                }),
+            }
+        }
+    }
+}
 
+/// The pack itself, into a claimed OUT; every artifact moved out of the target dir is noted
+/// in `undo`.
+fn pack_into(
+    opts: &PackOptions,
+    out: &OutDir,
+    roots: &[(&'static str, PathBuf)],
+    digests: Option<Box<SourceDigests>>,
+    left_out: HashSet<PathBuf>,
+    undo: &mut Undo,
+) -> Result<PackReport, PackError> {
+    out.forget_old_artifacts(opts.compression)?;
     let archive_path = opts.out.join(opts.compression.archive_file_name());
     let tmp = fsutil::new_temp_beside(&archive_path)?;
     let write_err = |source| PackError::Write {
@@ -160,7 +224,8 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         Compression::None => Sink::Plain(file),
         Compression::Zstd => {
             let mut encoder = zstd::Encoder::new(file, opts.zstd_level).map_err(write_err)?;
-            // Without a checksum some corruption would decode into plausible garbage.
+            // Without a checksum some corruption would decode into plausible garbage (and
+            // readers refuse frames without one).
             encoder.include_checksum(true).map_err(write_err)?;
             if opts.zstd_threads > 0 {
                 encoder.multithread(opts.zstd_threads).map_err(write_err)?;
@@ -182,8 +247,10 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         made_blob_dir: None,
         layouts: LayoutsSeen::default(),
         left_out: &left_out,
+        links: LinkCheck::new(&opts.store),
+        undo,
     };
-    for (name, root) in &roots {
+    for (name, root) in roots {
         let skip: Vec<&Path> = roots
             .iter()
             .map(|(_, p)| p.as_path())
@@ -216,15 +283,6 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         w.write_all(anchor_text.as_bytes())
     })?;
     fsutil::persist(tmp, &archive_path)?;
-    // A pack with the other compression may have run into this directory before.
-    for other in [Compression::None, Compression::Zstd] {
-        if other != opts.compression {
-            let stale = opts.out.join(other.archive_file_name());
-            if stale.exists() {
-                fs::remove_file(&stale).with_path("remove stale archive", &stale)?;
-            }
-        }
-    }
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
@@ -259,12 +317,13 @@ fn roots(opts: &PackOptions) -> Result<Vec<(&'static str, PathBuf)>, PackError> 
     Ok(roots)
 }
 
-struct Packer<'a, W: Write> {
+struct Packer<'a, 'u, W: Write> {
     opts: &'a PackOptions,
     writer: ArchiveWriter<W>,
     report: PackReport,
-    /// Hard-linked files (cargo's uplifted binaries) already moved, by (device, inode).
-    moved_inodes: HashMap<(u64, u64), PathBuf>,
+    /// Hard-linked files (cargo's uplifted binaries) already moved, by (device, inode): where to
+    /// and from where.
+    moved_inodes: HashMap<(u64, u64), (PathBuf, PathBuf)>,
     archive_path: PathBuf,
     /// The last blob directory created, to skip most `create_dir_all` calls.
     made_blob_dir: Option<PathBuf>,
@@ -272,9 +331,13 @@ struct Packer<'a, W: Write> {
     layouts: LayoutsSeen,
     /// Archive paths of fingerprint directories not to pack (see the module doc).
     left_out: &'a HashSet<PathBuf>,
+    /// Inherited links must resolve inside the store.
+    links: LinkCheck<'a>,
+    /// What was moved out of the target dir, to put back if the pack fails.
+    undo: &'u mut Undo,
 }
 
-impl<W: Write> Packer<'_, W> {
+impl<W: Write> Packer<'_, '_, W> {
     /// Packs `root` under the archive root `name`, skipping the other roots (a build dir
     /// inside the target dir) and what `classify` leaves out.
     fn walk(&mut self, name: &str, root: &Path, skip: &[&Path]) -> Result<(), PackError> {
@@ -354,7 +417,7 @@ impl<W: Write> Packer<'_, W> {
         } else {
             Err(PackError::Unsupported {
                 path: path.into(),
-                kind: kind_name(&file_type),
+                kind: fsutil::kind_name(&file_type),
             })
         }
     }
@@ -375,6 +438,18 @@ impl<W: Write> Packer<'_, W> {
                 store: self.opts.store.as_path().into(),
             });
         }
+        // A killed pack's half-made link (see `replace_with_symlink`): not part of the tree.
+        if is_link_leftover(&rel, &target, &self.opts.out) {
+            fs::remove_file(path).with_path("remove the leftover", path)?;
+            self.report.skipped += 1;
+            return Ok(());
+        }
+        self.links
+            .check(&target)
+            .map_err(|problem| PackError::Link {
+                path: path.into(),
+                problem,
+            })?;
         let meta = fs::metadata(&target).with_path("stat", &target)?;
         match place.file(rel.file_name(), is_executable(&meta)) {
             Disposition::Link => self.link(rel, target),
@@ -445,7 +520,11 @@ impl<W: Write> Packer<'_, W> {
     ) -> Result<PathBuf, PackError> {
         let inode = (meta.dev(), meta.ino());
         if meta.nlink() > 1 {
-            if let Some(blob) = self.moved_inodes.get(&inode) {
+            if let Some((blob, first)) = self.moved_inodes.get(&inode) {
+                self.undo.0.push(Moved::Alias {
+                    original: path.into(),
+                    of: first.clone(),
+                });
                 return Ok(blob.clone());
             }
         }
@@ -456,9 +535,18 @@ impl<W: Write> Packer<'_, W> {
             self.made_blob_dir = Some(dir.to_path_buf());
         }
         match fs::rename(path, &blob) {
-            Ok(()) => {}
+            Ok(()) => self.undo.0.push(Moved::Artifact {
+                original: path.into(),
+                blob: blob.clone(),
+                copied: false,
+            }),
             Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
                 fsutil::copy_new(path, &blob)?;
+                self.undo.0.push(Moved::Artifact {
+                    original: path.into(),
+                    blob: blob.clone(),
+                    copied: true,
+                });
                 let mtime = FileTime::from_last_modification_time(meta);
                 filetime::set_file_mtime(&blob, mtime).with_path("set mtime of", &blob)?;
                 fs::remove_file(path).with_path("remove", path)?;
@@ -468,7 +556,8 @@ impl<W: Write> Packer<'_, W> {
             }
         }
         if meta.nlink() > 1 {
-            self.moved_inodes.insert(inode, blob.clone());
+            self.moved_inodes
+                .insert(inode, (blob.clone(), path.to_path_buf()));
         }
         self.report.moved += 1;
         self.report.moved_bytes += meta.len();
@@ -595,27 +684,102 @@ fn unit_time(unit: &Path) -> Result<Option<FileTime>, FsError> {
     Ok(newest)
 }
 
+/// Suffix of the name a symlink is made under before it replaces an artifact.
+const LINK_SUFFIX: &str = ".nixcache-link";
+
 /// Leaves a symlink to the moved artifact where it was, so the target dir stays usable.
 fn replace_with_symlink(path: &Path, target: &Path) -> Result<(), FsError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".nixcache-link");
-    let tmp = PathBuf::from(tmp);
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).with_path("create symlink", &tmp)?;
-    fs::rename(&tmp, path).with_path("replace with a symlink", path)
+    replace_atomically(path, LINK_SUFFIX, |tmp| {
+        std::os::unix::fs::symlink(target, tmp)
+    })
 }
 
-fn kind_name(t: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_fifo() {
-        "fifo"
-    } else if t.is_socket() {
-        "socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "device"
-    } else {
-        "special file"
+/// Makes `path` anew under `path<suffix>` with `make`, then renames it over `path`.
+fn replace_atomically(
+    path: &Path,
+    suffix: &str,
+    make: impl FnOnce(&Path) -> io::Result<()>,
+) -> Result<(), FsError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(suffix);
+    let tmp = PathBuf::from(tmp);
+    let _ = fs::remove_file(&tmp);
+    make(&tmp).with_path("create", &tmp)?;
+    fs::rename(&tmp, path).with_path("replace", path)
+}
+
+/// Whether the symlink `rel` to `target` is one a killed pack made and never renamed into place.
+fn is_link_leftover(rel: &RelPath, target: &Path, out: &Path) -> bool {
+    rel.file_name()
+        .as_encoded_bytes()
+        .ends_with(LINK_SUFFIX.as_bytes())
+        && target.starts_with(out.join(BLOBS))
+}
+
+/// What a pack changed in the target dir, in order, so a failed pack can put it back.
+#[derive(Default)]
+struct Undo(Vec<Moved>);
+
+enum Moved {
+    /// `original` was renamed (or, across file systems, copied) to `blob`, then replaced by a
+    /// symlink to it.
+    Artifact {
+        original: PathBuf,
+        blob: PathBuf,
+        copied: bool,
+    },
+    /// `original` was another name (a hard link) of the file first found at `of`, and was
+    /// replaced by a symlink to the same blob.
+    Alias { original: PathBuf, of: PathBuf },
+}
+
+impl Undo {
+    /// Moves every artifact back to where it was (renaming over the symlink left there), then
+    /// restores the hard links. Goes on after a failure, and reports the first.
+    fn run(self) -> Result<(), FsError> {
+        let mut first = Ok(());
+        let mut note = |r: Result<(), FsError>| {
+            if first.is_ok() {
+                first = r;
+            }
+        };
+        for moved in &self.0 {
+            if let Moved::Artifact {
+                original,
+                blob,
+                copied,
+            } = moved
+            {
+                note(if *copied {
+                    copy_back(blob, original)
+                } else {
+                    fs::rename(blob, original).with_path("move back", original)
+                });
+            }
+        }
+        for moved in &self.0 {
+            if let Moved::Alias { original, of } = moved {
+                note(replace_atomically(original, ".nixcache-undo", |tmp| {
+                    fs::hard_link(of, tmp)
+                }));
+            }
+        }
+        first
     }
+}
+
+/// Undoes a move across file systems: a copy back (unless the original was never removed).
+fn copy_back(blob: &Path, original: &Path) -> Result<(), FsError> {
+    match fs::symlink_metadata(original) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(_) => fs::remove_file(original).with_path("remove", original)?,
+        Err(_) => {}
+    }
+    fsutil::copy_new(blob, original)?;
+    let meta = fsutil::symlink_metadata(blob)?;
+    let mtime = FileTime::from_last_modification_time(&meta);
+    filetime::set_file_mtime(original, mtime).with_path("set mtime of", original)?;
+    fs::remove_file(blob).with_path("remove", blob)
 }
 
 /// Where the tar stream goes: the archive file, directly or through a zstd encoder.

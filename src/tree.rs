@@ -5,12 +5,18 @@
 //! never be written through a symlink that is already in the tree (one planted by an earlier
 //! entry or by another process). Open parents are kept on a stack: for input in sorted order
 //! (our archives) each entry costs one syscall for its creation plus one per directory change.
+//! Only the deepest [`MAX_OPEN_DIRS`] directories of the stack keep their descriptor; one closed
+//! above them is reopened through `..` of its child when the walk climbs back to it (and must be
+//! the same directory), so a tree of any depth needs a bounded number of descriptors. Removing
+//! a tree ([`remove_tree`], what a failed unpack rolls back with) works the same way.
 //!
 //! # Security
 //! Defended: entry paths escaping the root (callers pass validated `RelPath`s, and parents are
-//! never resolved through symlinks), writes through pre-existing symlinks, replacing a directory.
-//! Not defended: a concurrent process with write access to the tree renaming directories around
-//! while we work; the root path itself is resolved once, normally, when the tree is opened.
+//! never resolved through symlinks), writes through pre-existing symlinks, replacing a directory,
+//! running out of file descriptors in a deep tree. Not defended: a concurrent process with write
+//! access to the tree renaming directories around while we work (a directory reopened through
+//! `..` that is not the one we left is an error, not a defence); the root path itself is resolved
+//! once, normally, when the tree is opened.
 
 use crate::archive::path;
 use crate::fsutil::{FsError, IoContext};
@@ -20,7 +26,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{futimens, mkdirat, utimensat, Mode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -36,9 +42,15 @@ pub enum Existing {
     Replace,
 }
 
+/// Directory descriptors a tree keeps open at most, whatever its depth.
+pub const MAX_OPEN_DIRS: usize = 32;
+
 struct Frame {
     rel: PathBuf,
-    fd: OwnedFd,
+    /// Open for the deepest [`MAX_OPEN_DIRS`] frames (always for the top one).
+    fd: Option<OwnedFd>,
+    /// Device and inode, recorded when `fd` is closed, to recognise the directory on reopening.
+    id: Option<(u64, u64)>,
     mtime: Option<FileTime>,
 }
 
@@ -232,22 +244,37 @@ impl DirStack {
                 .map(|(_, t)| t);
             self.stack.push(Frame {
                 rel: rel_dir,
-                fd,
+                fd: Some(fd),
+                id: None,
                 mtime,
             });
+            self.close_beyond_window(root)?;
         }
-        let fd = self
-            .stack
-            .last()
-            .map_or(self.root_fd.as_fd(), |f| f.fd.as_fd());
-        Ok((fd, name))
+        Ok((self.top_fd(), name))
+    }
+
+    /// The innermost open directory: the top frame's (always open), else the root's.
+    fn top_fd(&self) -> BorrowedFd<'_> {
+        self.stack.last().map_or(self.root_fd.as_fd(), |f| {
+            f.fd.as_ref().expect("the top frame is open").as_fd()
+        })
+    }
+
+    /// Closes the descriptor of the frame that just left the window of open ones.
+    fn close_beyond_window(&mut self, root: &Path) -> Result<(), FsError> {
+        let Some(i) = self.stack.len().checked_sub(MAX_OPEN_DIRS + 1) else {
+            return Ok(());
+        };
+        let frame = &mut self.stack[i];
+        if let Some(fd) = frame.fd.take() {
+            let id = dir_id(fd.as_fd()).map_err(|e| fs_err(root, "stat", &frame.rel, e))?;
+            frame.id = Some(id);
+        }
+        Ok(())
     }
 
     fn open_or_create_dir(&self, name: &OsStr) -> nix::Result<OwnedFd> {
-        let parent = self
-            .stack
-            .last()
-            .map_or(self.root_fd.as_fd(), |f| f.fd.as_fd());
+        let parent = self.top_fd();
         match openat(parent, name, DIR_FLAGS, Mode::empty()) {
             Err(Errno::ENOENT) => {
                 mkdirat(parent, name, Mode::from_bits_truncate(0o755))?;
@@ -267,10 +294,7 @@ impl DirStack {
             return Ok(());
         }
         // Nothing was opened or closed since it was created: the top of the stack is its parent.
-        let parent = self
-            .stack
-            .last()
-            .map_or(self.root_fd.as_fd(), |f| f.fd.as_fd());
+        let parent = self.top_fd();
         let name = dir.file_name().expect("a created directory has a name");
         set_times_at(parent, name, *mtime).map_err(|e| fs_err(root, "set mtime of", dir, e))?;
         self.last_dir = None;
@@ -279,13 +303,34 @@ impl DirStack {
 
     fn pop(&mut self, root: &Path) -> Result<(), FsError> {
         let frame = self.stack.pop().expect("pop on a non-empty stack");
+        let fd = frame.fd.expect("the top frame is open");
+        if let Some(parent) = self.stack.last_mut().filter(|p| p.fd.is_none()) {
+            let reopened = reopen_parent(fd.as_fd(), parent.id)
+                .map_err(|e| fs_err(root, "reopen directory", &parent.rel, e))?;
+            parent.fd = Some(reopened);
+        }
         if let Some(mtime) = frame.mtime {
             let t = timespec(mtime);
-            futimens(frame.fd.as_fd(), &t, &t)
+            futimens(fd.as_fd(), &t, &t)
                 .map_err(|e| fs_err(root, "set mtime of", &frame.rel, e))?;
         }
         Ok(())
     }
+}
+
+fn dir_id(fd: BorrowedFd<'_>) -> nix::Result<(u64, u64)> {
+    let st = nix::sys::stat::fstat(fd)?;
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// Opens the parent of the directory `child` through `..`, and checks it is the directory
+/// `expected` names (device, inode): a directory renamed meanwhile is an error, not followed.
+fn reopen_parent(child: BorrowedFd<'_>, expected: Option<(u64, u64)>) -> nix::Result<OwnedFd> {
+    let parent = openat(child, "..", DIR_FLAGS, Mode::empty())?;
+    if expected.is_some_and(|id| dir_id(parent.as_fd()) != Ok(id)) {
+        return Err(Errno::ESTALE);
+    }
+    Ok(parent)
 }
 
 /// Copies `from` to `to` a buffer at a time: contents held in memory go out in one `write`.
@@ -322,7 +367,8 @@ fn set_times_at(parent: BorrowedFd<'_>, name: &OsStr, mtime: FileTime) -> nix::R
 }
 
 /// Prepares a destination root: creates it if absent, accepts it if empty. Returns whether it was
-/// created (so a failed unpack knows whether to remove it or only empty it).
+/// created (so a failed unpack knows whether to remove it or only empty it), `None` when it is
+/// there but not an empty directory. Callers refuse a symlink first.
 pub fn prepare_empty_root(root: &Path) -> Result<Option<bool>, FsError> {
     match std::fs::symlink_metadata(root) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -343,16 +389,82 @@ pub fn prepare_empty_root(root: &Path) -> Result<Option<bool>, FsError> {
 }
 
 /// Undoes a failed unpack into a root prepared by `prepare_empty_root`.
-pub fn rollback_root(root: &Path, created: bool) {
-    if created {
-        let _ = std::fs::remove_dir_all(root);
-    } else if let Ok(entries) = std::fs::read_dir(root) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => drop(std::fs::remove_dir_all(&path)),
-                _ => drop(std::fs::remove_file(&path)),
+pub fn rollback_root(root: &Path, created: bool) -> Result<(), FsError> {
+    remove_tree(root, created)
+}
+
+/// Removes everything below the directory `root`, and `root` itself if `and_root`, never
+/// following a symlink and with at most three descriptors open, whatever the depth: it goes
+/// down one directory at a time and climbs back through `..` (checked to be the directory it
+/// came from). Memory grows with the depth (a name per level), not with the width.
+pub fn remove_tree(root: &Path, and_root: bool) -> Result<(), FsError> {
+    let failed = |op, rel: &Path, e: Errno| fs_err(root, op, rel, e);
+    let root_fd = nix::fcntl::open(root, DIR_FLAGS, Mode::empty())
+        .map_err(|e| failed("open directory", Path::new(""), e))?;
+    let root_id = dir_id(root_fd.as_fd()).map_err(|e| failed("stat", Path::new(""), e))?;
+    // The directories from the root down to the current one: name, and the parent's id.
+    let mut below: Vec<(OsString, (u64, u64))> = Vec::new();
+    let (mut dir, mut dir_id_now) = (root_fd, root_id);
+    let rel = |below: &[(OsString, (u64, u64))]| -> PathBuf {
+        below.iter().map(|(n, _)| n.as_os_str()).collect()
+    };
+    loop {
+        match clear_files(dir.as_fd())
+            .map_err(|e| failed("remove the contents of", &rel(&below), e))?
+        {
+            Some(name) => {
+                let child = openat(dir.as_fd(), name.as_os_str(), DIR_FLAGS, Mode::empty())
+                    .map_err(|e| failed("open directory", &rel(&below).join(&name), e))?;
+                below.push((name, dir_id_now));
+                dir_id_now = dir_id(child.as_fd()).map_err(|e| failed("stat", &rel(&below), e))?;
+                dir = child;
             }
+            None => {
+                let Some((name, parent_id)) = below.pop() else {
+                    break;
+                };
+                let path = rel(&below).join(&name);
+                let parent = reopen_parent(dir.as_fd(), Some(parent_id))
+                    .map_err(|e| failed("reopen the parent of", &path, e))?;
+                drop(dir);
+                unlinkat(parent.as_fd(), name.as_os_str(), UnlinkatFlags::RemoveDir)
+                    .map_err(|e| failed("remove directory", &path, e))?;
+                (dir, dir_id_now) = (parent, parent_id);
+            }
+        }
+    }
+    drop(dir);
+    if and_root {
+        std::fs::remove_dir(root).with_path("remove directory", root)?;
+    }
+    Ok(())
+}
+
+/// Unlinks every non-directory in `dir`; returns the name of a subdirectory, if one is left.
+fn clear_files(dir: BorrowedFd<'_>) -> nix::Result<Option<OsString>> {
+    use nix::dir::{Dir, Type};
+    loop {
+        let mut listing = Dir::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
+        let mut removed = false;
+        for entry in listing.iter() {
+            let entry = entry?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+            if name == "." || name == ".." {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                Some(t) => t == Type::Directory,
+                None => is_dir_at(dir, name),
+            };
+            if is_dir {
+                return Ok(Some(name.to_owned()));
+            }
+            unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)?;
+            removed = true;
+        }
+        // Names removed while listing: list again, so that none can have been skipped.
+        if !removed {
+            return Ok(None);
         }
     }
 }

@@ -1,27 +1,43 @@
 //! `unpack`: restores a target dir from artifacts, in two passes.
 //!
-//! Pass one reads the whole archive and checks everything (entry paths and types, order, links
-//! into the store, the GC anchor, that linked store paths exist) without touching the disk.
-//! Only then does pass two create the tree, into a destination that must be absent or empty;
-//! if pass two fails anyway (disk full, a race), what it created is removed again, so the
-//! destination is left exactly as it was. An archive whose uncompressed stream is at most
-//! [`IN_MEMORY_STREAM_LIMIT`] is decompressed once, into memory, for both passes; a bigger one
-//! is streamed from the file twice, in constant memory.
+//! Pass one ([`validate`]) reads the whole archive and checks everything (entry paths and types,
+//! order, zstd checksums and the tar's end, links resolving inside the store, the GC anchor, the
+//! member count and stream length) without touching the disk. Only then does pass two create the
+//! tree, into a destination that must be absent or empty; if pass two fails anyway (disk full, a
+//! race), what it created is removed again, so the destination is left exactly as it was. An
+//! archive whose uncompressed stream is at most [`IN_MEMORY_STREAM_LIMIT`] is decompressed once,
+//! into memory, for both passes; a bigger one is streamed from the file twice, in constant memory.
+//!
+//! # Security
+//! What unpack promises for any input, however hostile (docs/format.md lists the rules):
+//! - nothing is written before the whole input was checked, and nothing outside the target and
+//!   build dirs, whose paths are taken as given (after `..`-free archive paths, parents opened
+//!   without following symlinks, see [`tree`]);
+//! - every byte read is integrity-checked: the manifest, anchor and archive are regular files of
+//!   bounded size (archive: read in constant memory), opened without blocking; zstd frames carry
+//!   checksums, the tar its end-of-archive marker, nothing follows it but zeros;
+//! - every restored symlink points at an existing file or directory that resolves inside the
+//!   store dir, and every store path the archive names is in its GC anchor;
+//! - a failure leaves the destination as it was, with a bounded number of file descriptors
+//!   whatever the tree's depth; bad input exits 3, a failing environment 1.
+//!
+//! Not promised: that the linked store paths hold what the build that packed them made (the
+//! store and its closure are trusted); anything about a destination another process changes
+//! while unpack works in it; protection from a target or build dir path that itself leads
+//! somewhere unexpected (a symlinked target dir is refused, its parents are not checked).
 
-use crate::archive::{ArchiveError, ArchiveReader, EntryKind};
+use crate::archive::{ArchiveError, EntryKind};
 use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
 use crate::builddir::{BuildDir, BuildDirError};
 use crate::crane;
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
 use crate::tree::{self, Existing, Tree};
+use crate::validate;
+pub use crate::validate::IN_MEMORY_STREAM_LIMIT;
 use filetime::FileTime;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Largest uncompressed stream unpack holds in memory (the 186-crate corpus of
-/// docs/benchmarks.md has 4.9 MB). Bounds unpack's memory whatever the archive's size.
-pub const IN_MEMORY_STREAM_LIMIT: u64 = 16 << 20;
 
 /// Which mtimes restored files and directories get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -86,18 +102,20 @@ pub enum UnpackError {
          pass --build-dir, set CARGO_BUILD_BUILD_DIR or build.build-dir in cargo's config"
     )]
     NoBuildDir(PathBuf),
-}
-
-impl UnpackError {
-    /// Whether the artifacts themselves were rejected (as opposed to an environment problem).
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            UnpackError::Archive(_) | UnpackError::NoBuildDir(_) => true,
-            UnpackError::Crane(e) => !matches!(e, crane::CraneError::Fs(_)),
-            UnpackError::Artifacts(e) => !matches!(e, ArtifactsError::Fs(_)),
-            UnpackError::Fs(_) | UnpackError::NotEmpty(_) | UnpackError::BuildDir(_) => false,
-        }
-    }
+    #[error(
+        "`{0}` is a symlink; unpack restores into a real directory: pass the directory it \
+         points to, or remove the link"
+    )]
+    SymlinkRoot(PathBuf),
+    #[error(
+        "{cause}; and then undoing what was created in `{root}` failed too ({failed}): remove \
+         what is left there by hand"
+    )]
+    RollbackFailed {
+        cause: Box<UnpackError>,
+        root: PathBuf,
+        failed: FsError,
+    },
 }
 
 /// Unpacks `opts.artifacts` into the target (and build) dir.
@@ -139,19 +157,11 @@ fn unpack_nixcache(
     let archive = dir.join(&manifest.archive);
     let anchor_path = dir.join(&manifest.anchor);
     let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
-    let reader = match manifest.stream_bytes {
-        Some(len) if len <= IN_MEMORY_STREAM_LIMIT => {
-            ArchiveReader::new(&archive, &opts.store).decompress_once(len)?
-        }
-        _ => ArchiveReader::new(&archive, &opts.store),
-    };
+    let reader = validate::open_archive(&archive, manifest, &opts.store)?;
 
-    // Pass one: validate everything.
-    let mut has_build_root = false;
-    let summary = reader.read(|entry, _| {
-        has_build_root |= entry.path.root() == "build";
-        Ok::<_, UnpackError>(())
-    })?;
+    // Pass one: validate everything; the first problem stops it.
+    let checked = validate::validate(&reader, manifest, &anchor_path, &anchor, &opts.store, Err)?;
+    let (summary, has_build_root) = (checked.summary, checked.has_build_root);
     // Nix canonicalizes a store path's directories too, so its root tells the store's mtime.
     let canonical_store = !summary.link_targets.is_empty()
         && summary.link_targets.iter().all(|p| {
@@ -169,47 +179,6 @@ fn unpack_nixcache(
         MtimePolicy::Store => canonical,
         _ => entry.mtime,
     };
-    if summary.entries != manifest.entries {
-        return Err(ArchiveError::Truncated {
-            archive,
-            expected: manifest.entries,
-            found: summary.entries,
-        }
-        .into());
-    }
-    if let Some(expected) = manifest.stream_bytes.filter(|&n| n != summary.stream_bytes) {
-        return Err(ArchiveError::StreamLength {
-            archive,
-            expected,
-            found: summary.stream_bytes,
-        }
-        .into());
-    }
-    // By hash: Nix's scanner matches hashes, and a name read out of binary data may run on.
-    let anchored: std::collections::HashSet<_> = anchor.iter().map(|p| *p.digest()).collect();
-    if let Some(missing) = summary
-        .references
-        .iter()
-        .find(|p| !anchored.contains(p.digest()))
-    {
-        let store_path = opts.store.to_absolute(missing);
-        return Err(ArchiveError::NotAnchored {
-            archive,
-            anchor: anchor_path,
-            store_path,
-        }
-        .into());
-    }
-    for target in &summary.link_targets {
-        let store_path = opts.store.to_absolute(target);
-        if std::fs::symlink_metadata(&store_path).is_err() {
-            return Err(ArchiveError::MissingStorePath {
-                archive,
-                store_path,
-            }
-            .into());
-        }
-    }
     let build_dir = match has_build_root {
         false => None,
         true => match opts.build_dir.resolve()? {
@@ -265,13 +234,19 @@ fn into_empty_roots(
     existing: Existing,
     fill: impl FnOnce(&mut [Tree]) -> Result<UnpackReport, UnpackError>,
 ) -> Result<UnpackReport, UnpackError> {
+    // `dir/` and `dir/.` name what `dir` names, a symlink's target included: drop them, so the
+    // checks below see the path itself.
+    let roots: Vec<PathBuf> = roots.iter().map(|r| r.components().collect()).collect();
     let mut created = BTreeMap::new();
     let mut trees = Vec::new();
     let result = (|| {
-        for root in roots {
+        for root in &roots {
+            if std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(UnpackError::SymlinkRoot(root.clone()));
+            }
             match tree::prepare_empty_root(root)? {
-                Some(was_created) => created.insert(root.to_path_buf(), was_created),
-                None => return Err(UnpackError::NotEmpty(root.to_path_buf())),
+                Some(was_created) => created.insert(root.clone(), was_created),
+                None => return Err(UnpackError::NotEmpty(root.clone())),
             };
             trees.push(Tree::open(root, existing)?);
         }
@@ -281,11 +256,18 @@ fn into_empty_roots(
         }
         Ok(report)
     })();
-    if result.is_err() {
-        drop(trees);
-        for (root, was_created) in created {
-            tree::rollback_root(&root, was_created);
+    let Err(cause) = result else {
+        return result;
+    };
+    drop(trees);
+    for (root, was_created) in created {
+        if let Err(failed) = tree::rollback_root(&root, was_created) {
+            return Err(UnpackError::RollbackFailed {
+                cause: Box::new(cause),
+                root,
+                failed,
+            });
         }
     }
-    result
+    Err(cause)
 }

@@ -1,11 +1,20 @@
-//! `verify`: checks that artifacts are still whole: every symlink in the archive resolves and
-//! every store path in the archive stream is kept alive by the GC anchor.
+//! `verify`: checks that artifacts are whole, with exactly the checks unpack makes before it
+//! writes anything (`validate`): integrity of every byte, every member, every link resolving
+//! inside the store, the member count and stream length, the GC anchor.
 //!
-//! Unlike unpack, which stops at the first problem, verify reports all of them.
+//! Unlike unpack, which stops at the first problem, verify lists every problem that leaves the
+//! rest of the archive readable; one that does not (corruption, a bad member) ends it as an
+//! error. Either way "ok" means unpack will restore the archive, given an empty destination.
+//!
+//! # Security
+//! verify reads only the artifacts and the store paths their links name, writes nothing, and
+//! refuses what unpack refuses: special files, unbounded manifests and anchors, unchecksummed
+//! zstd frames, links leading out of the store. It does not look at what linked files contain.
 
-use crate::archive::{ArchiveError, ArchiveReader, EntryKind};
+use crate::archive::ArchiveError;
 use crate::artifacts::{self, Artifacts, ArtifactsError};
 use crate::store::StoreDir;
+use crate::validate;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -32,48 +41,19 @@ pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError
         Artifacts::Nixcache { dir, manifest } => (dir, manifest),
         _ => return Err(VerifyError::NotNixcache(path.into())),
     };
-    let anchor = artifacts::read_anchor(&dir.join(&manifest.anchor), store)?;
-    let mut report = VerifyReport {
-        anchored: anchor.len() as u64,
-        ..Default::default()
-    };
+    let anchor_path = dir.join(&manifest.anchor);
+    let anchor = artifacts::read_anchor(&anchor_path, store)?;
     let archive = dir.join(&manifest.archive);
-    let summary = ArchiveReader::new(&archive, store).read(|entry, _| {
-        if let EntryKind::Symlink { target } = &entry.kind {
-            report.links += 1;
-            if std::fs::metadata(target).is_err() {
-                report.problems.push(format!(
-                    "`{}` -> `{}` does not resolve",
-                    entry.path,
-                    target.display()
-                ));
-            }
-        }
-        Ok::<_, VerifyError>(())
+    let reader = validate::open_archive(&archive, &manifest, store)?;
+    let mut problems = Vec::new();
+    let checked = validate::validate(&reader, &manifest, &anchor_path, &anchor, store, |e| {
+        problems.push(e.to_string());
+        Ok(())
     })?;
-    report.entries = summary.entries;
-    if summary.entries != manifest.entries {
-        report.problems.push(format!(
-            "the archive holds {} entries but the manifest says {}: truncated",
-            summary.entries, manifest.entries
-        ));
-    }
-    if let Some(expected) = manifest.stream_bytes.filter(|&n| n != summary.stream_bytes) {
-        report.problems.push(format!(
-            "the archive's uncompressed stream holds {} bytes but the manifest says {expected}",
-            summary.stream_bytes
-        ));
-    }
-    let anchored: std::collections::HashSet<_> = anchor.iter().map(|p| *p.digest()).collect();
-    for missing in summary
-        .references
-        .iter()
-        .filter(|p| !anchored.contains(p.digest()))
-    {
-        report.problems.push(format!(
-            "`{}` is named in the archive but not in the GC anchor",
-            store.to_absolute(missing).display()
-        ));
-    }
-    Ok(report)
+    Ok(VerifyReport {
+        entries: checked.summary.entries,
+        links: checked.links,
+        anchored: anchor.len() as u64,
+        problems,
+    })
 }

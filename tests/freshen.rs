@@ -181,14 +181,16 @@ fn freshen_outside_a_workspace_says_what_to_do() {
     let mut cmd = fx.command(support::nixcache_bin());
     cmd.current_dir(&dir).arg("freshen");
     let out = support::output_of(&mut cmd);
-    assert_eq!(out.status.code(), Some(1));
+    // Usage: the command was run in the wrong place.
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("found no `Cargo.toml` in") && err.contains("pass --manifest-path"),
         "{err}"
     );
+    // Input rejected: what --inherited names holds no artifacts.
     let out = fx.nixcache(["freshen", "--inherited", dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("holds no cargo artifacts"), "{err}");
 }
@@ -210,7 +212,7 @@ fn pack_with_a_missing_manifest_writes_nothing() {
         support::output_of(&mut cmd)
     };
     let o = run(&gone);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with(&format!(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust suites (unit tests and real cargo builds of the fixtures), the same
-# core and wrapper suites again with a second cargo (1.97) in both build-dir layouts
+# core, wrapper and harden suites again with a second cargo (1.97) in both build-dir layouts
 # (tests/cargo-matrix.sh; it builds that cargo once per machine, 15-25 min, then reuses it;
 # NIXCACHE_SKIP_CARGO_MATRIX=1 skips it), and the Nix suite (real Nix, private stores, sandboxed
 # build users). As root it installs what is missing from Debian's archive first (nix-bin, zstd).

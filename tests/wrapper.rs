@@ -697,6 +697,39 @@ eval "$FAKE_END"
         assert!(mentions_tmp(&deps).is_empty());
     }
 
+    /// `-C extra-filename` is free text: one holding `/` or `..` must not move the redirect's
+    /// temporary out-dir (which it removes before and after rustc) outside the out-dir.
+    #[test]
+    fn redirect_never_leaves_the_out_dir_whatever_extra_filename_says() {
+        let (dir, fake) = setup();
+        let deps = dir.path().join("deps");
+        // The odd precondition: the name the unit's temp dir starts with exists, so that
+        // `<out-dir>/.nixcache-tmp-x/../../victim` resolves.
+        std::fs::create_dir(deps.join(".nixcache-tmp-x")).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::create_dir(&victim).unwrap();
+        std::fs::write(victim.join("precious"), "keep").unwrap();
+        for strategy in ["redirect", "in-place"] {
+            let mut cmd = Command::new(WRAPPER);
+            cmd.arg(&fake)
+                .args(["--crate-name", "x", "-C", "extra-filename=/../../victim"])
+                .arg("--out-dir")
+                .arg(&deps)
+                .env("NIXCACHE_WRAPPER_STRATEGY", strategy)
+                .env("FAKE_END", "exit 0")
+                .env_remove("NIXCACHE_USER_WRAPPER");
+            let out = output_of(&mut cmd);
+            assert!(out.status.success(), "{strategy}: {out:?}");
+            assert_eq!(
+                std::fs::read_to_string(victim.join("precious"))
+                    .ok()
+                    .as_deref(),
+                Some("keep"),
+                "{strategy} removed a directory outside the out-dir"
+            );
+        }
+    }
+
     #[test]
     fn own_errors_are_prefixed_with_documented_codes() {
         let (dir, _) = setup();

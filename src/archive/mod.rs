@@ -13,10 +13,13 @@ mod reader;
 mod stream_buffer;
 mod ustar;
 mod writer;
+mod zstd_checked;
 
 pub use path::{RelPath, RelPathError};
-pub use reader::{ArchiveError, ArchiveReader, EntryProblem};
+pub use reader::{ArchiveError, ArchiveReader, EntryProblem, StreamSummary};
+pub(crate) use ustar::check_end as check_tar_end;
 pub use writer::ArchiveWriter;
+pub(crate) use zstd_checked::CheckedZstd;
 
 use filetime::FileTime;
 use std::path::PathBuf;

@@ -22,13 +22,31 @@ pub enum RelPathError {
     ParentComponent,
     #[error("the path has a `.` component")]
     CurrentComponent,
+    #[error("the path has a NUL byte")]
+    Nul,
+    #[error(
+        "the path has a component of {0} bytes, more than the {NAME_MAX} a file name may have"
+    )]
+    NameTooLong(usize),
 }
+
+/// The longest file name Linux file systems take (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
 
 impl RelPath {
     pub fn new(path: impl Into<PathBuf>) -> Result<Self, RelPathError> {
         let path = path.into();
+        let bytes = path.as_os_str().as_encoded_bytes();
+        // A name no file system can hold is refused here, before anything is created, rather
+        // than by the first syscall that meets it halfway through an unpack.
+        if bytes.contains(&0) {
+            return Err(RelPathError::Nul);
+        }
+        if let Some(long) = bytes.split(|&b| b == b'/').find(|c| c.len() > NAME_MAX) {
+            return Err(RelPathError::NameTooLong(long.len()));
+        }
         // Fast path, taken for every archive entry: already normal, nothing to rebuild.
-        if is_normal(path.as_os_str().as_encoded_bytes()) {
+        if is_normal(bytes) {
             return Ok(RelPath(path));
         }
         let mut any = false;
@@ -165,9 +183,22 @@ impl PartialOrd for RelPath {
     }
 }
 
+/// `bytes` as text for a message: invalid UTF-8 replaced, control characters escaped (`\0`,
+/// `\n`, `\u{1b}`), so a hostile name can neither hide nor rewrite the terminal.
+pub fn display_bytes(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| match c {
+            c if c.is_control() => c.escape_debug().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 impl fmt::Display for RelPath {
+    /// For messages: control characters escaped (see [`display_bytes`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.display().fmt(f)
+        f.write_str(&display_bytes(self.bytes()))
     }
 }
 
@@ -182,7 +213,9 @@ mod tests {
     }
 
     #[test]
-    fn rejects_escapes() {
+    fn rejects_escapes_and_names_no_file_system_holds() {
+        let long = format!("a/{}", "n".repeat(256));
+        assert!(RelPath::new(format!("a/{}", "n".repeat(255))).is_ok());
         let cases = [
             ("", RelPathError::Empty),
             ("/etc/passwd", RelPathError::Absolute),
@@ -191,10 +224,20 @@ mod tests {
             ("./a", RelPathError::CurrentComponent),
             ("a/./b", RelPathError::CurrentComponent),
             (".", RelPathError::CurrentComponent),
+            ("a/b\0c", RelPathError::Nul),
+            (&long, RelPathError::NameTooLong(256)),
         ];
         for (input, want) in cases {
             assert_eq!(RelPath::new(input), Err(want), "{input:?}");
         }
+    }
+
+    #[test]
+    fn displays_control_bytes_escaped() {
+        assert_eq!(
+            display_bytes(b"a\0b\x1b[2J\n\xff"),
+            "a\\0b\\u{1b}[2J\\n\u{fffd}"
+        );
     }
 
     #[test]

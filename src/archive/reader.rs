@@ -9,7 +9,9 @@
 //! every later pass reads memory instead of decompressing the file again.
 
 use super::stream_buffer::StreamBuffer;
+use super::zstd_checked::{self, CheckedZstd};
 use super::{path, ustar, Entry, EntryKind, RelPath, RelPathError};
+use crate::fsutil::{self, InputFileError};
 use crate::store::{RefScanner, StoreDir, StorePath};
 use filetime::FileTime;
 use std::collections::BTreeSet;
@@ -23,8 +25,13 @@ use zstd::zstd_safe::compress_bound;
 /// The root components an archive may hold: the target dir and a separate build dir.
 pub const ROOTS: [&str; 2] = ["build", "target"];
 
+/// The longest symlink target Linux stores (`PATH_MAX` less its NUL).
+pub const MAX_LINK: usize = 4095;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
+    #[error("archive {0}")]
+    File(#[from] InputFileError),
     #[error("failed to open archive `{archive}`")]
     Open { archive: PathBuf, source: io::Error },
     #[error("archive `{archive}` is corrupt or truncated ({detail}); recreate it with `cargo nixcache pack`")]
@@ -87,10 +94,16 @@ pub enum EntryProblem {
     BelowNonDirectory(String),
     #[error("it is a symlink without a target")]
     NoLinkTarget,
+    #[error("its symlink target has a NUL byte")]
+    LinkTargetNul,
+    #[error("its symlink target is {0} bytes long, more than the {MAX_LINK} a symlink may hold")]
+    LinkTargetTooLong(usize),
     #[error("its symlink target `{target}` is not inside the store dir `{store}`")]
     LinkOutsideStore { target: String, store: String },
     #[error("its pax mtime `{0}` is malformed")]
     BadMtime(String),
+    #[error("{0}")]
+    Link(crate::linkcheck::LinkProblem),
 }
 
 /// What a full pass over an archive found.
@@ -113,8 +126,6 @@ pub struct ArchiveReader<'a> {
     /// The whole uncompressed stream, once `decompress_once` has read it.
     loaded: Option<StreamBuffer>,
 }
-
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 impl<'a> ArchiveReader<'a> {
     pub fn new(path: &'a Path, store: &'a StoreDir) -> Self {
@@ -147,6 +158,8 @@ impl<'a> ArchiveReader<'a> {
         };
         let mut compressed = Vec::new();
         file.read_to_end(&mut compressed).map_err(open_err)?;
+        // Checksummed frames and nothing else (decompressing verifies the checksums).
+        zstd_checked::check_frames(&compressed).map_err(|e| self.corrupt(e))?;
         let mut stream = StreamBuffer::new(len_usize).map_err(open_err)?;
         match zstd::bulk::Decompressor::new()
             .and_then(|mut d| d.decompress_to_buffer(&compressed[..], &mut stream[..]))
@@ -176,6 +189,11 @@ impl<'a> ArchiveReader<'a> {
                 found,
             },
         }
+    }
+
+    /// The archive file.
+    pub fn path(&self) -> &'a Path {
+        self.path
     }
 
     /// Skips the reference scan (`StreamSummary::references` stays empty): for a second pass
@@ -244,7 +262,7 @@ impl<'a> ArchiveReader<'a> {
                     self.reject(
                         &entry.path.to_string(),
                         EntryProblem::LinkOutsideStore {
-                            target: target.display().to_string(),
+                            target: path::display_bytes(target.as_os_str().as_bytes()),
                             store: self.store.as_path().display().to_string(),
                         },
                     )
@@ -268,22 +286,19 @@ impl<'a> ArchiveReader<'a> {
     /// The uncompressed stream, unbuffered (callers buffer it as they need).
     fn open(&self) -> Result<Box<dyn Read + 'a>, ArchiveError> {
         match self.open_file()? {
-            (file, true) => {
-                let compressed = BufReader::with_capacity(1 << 16, file);
-                let decoder =
-                    zstd::Decoder::with_buffer(compressed).map_err(|e| self.open_err(e))?;
-                Ok(Box::new(decoder))
-            }
+            (file, true) => Ok(Box::new(
+                CheckedZstd::new(file).map_err(|e| self.open_err(e))?,
+            )),
             (file, false) => Ok(Box::new(file)),
         }
     }
 
     /// The archive file, and whether it is zstd-compressed (by its magic bytes).
     fn open_file(&self) -> Result<(File, bool), ArchiveError> {
-        let file = File::open(self.path).map_err(|e| self.open_err(e))?;
-        let mut magic = [0; ZSTD_MAGIC.len()];
+        let file = fsutil::open_regular(self.path)?;
+        let mut magic = [0; zstd_checked::MAGIC.len()];
         let n = file.read_at(&mut magic, 0).map_err(|e| self.open_err(e))?;
-        Ok((file, magic[..n] == ZSTD_MAGIC))
+        Ok((file, magic[..n] == zstd_checked::MAGIC))
     }
 
     fn open_err(&self, source: io::Error) -> ArchiveError {
@@ -304,21 +319,33 @@ impl<'a> ArchiveReader<'a> {
 
 /// Turns a tar member into an `Entry`, or names the member and what is wrong with it.
 fn convert(header: ustar::Header) -> Result<Entry, (String, EntryProblem)> {
-    let shown = || String::from_utf8_lossy(&header.path).into_owned();
+    let shown = || path::display_bytes(&header.path);
+    // The type first: the name of a member we refuse anyway (a GNU long name is `././@LongLink`)
+    // says nothing about what is wrong with it.
+    if !matches!(header.kind, b'5' | b'0' | 0 | b'7' | b'2') {
+        return Err((
+            shown(),
+            EntryProblem::UnsupportedType(type_name(header.kind)),
+        ));
+    }
     let path = RelPath::new(PathBuf::from(std::ffi::OsStr::from_bytes(&header.path)))
         .map_err(|e| (shown(), EntryProblem::Path(e)))?;
     let mode = header.mode;
     let kind = match header.kind {
         b'5' => EntryKind::Dir { mode },
-        b'0' | 0 | b'7' => EntryKind::File {
-            mode,
-            size: header.size,
-        },
         b'2' if header.link.is_empty() => return Err((shown(), EntryProblem::NoLinkTarget)),
+        b'2' if header.link.contains(&0) => return Err((shown(), EntryProblem::LinkTargetNul)),
+        b'2' if header.link.len() > MAX_LINK => {
+            let problem = EntryProblem::LinkTargetTooLong(header.link.len());
+            return Err((shown(), problem));
+        }
         b'2' => EntryKind::Symlink {
             target: PathBuf::from(std::ffi::OsStr::from_bytes(&header.link)),
         },
-        other => return Err((shown(), EntryProblem::UnsupportedType(type_name(other)))),
+        _ => EntryKind::File {
+            mode,
+            size: header.size,
+        },
     };
     let mtime = match header.mtime {
         ustar::Mtime::Seconds(secs) => FileTime::from_unix_time(secs, 0),
@@ -338,6 +365,8 @@ fn type_name(kind: u8) -> &'static str {
         b'6' => "fifo",
         b'S' => "sparse file",
         b'g' => "pax global header",
+        b'L' => "GNU long name",
+        b'K' => "GNU long link name",
         _ => "non-standard tar member",
     }
 }
@@ -369,7 +398,7 @@ struct OrderCheck {
 impl OrderCheck {
     fn check(&mut self, entry: &Entry) -> Result<(), EntryProblem> {
         let path = entry.path.bytes();
-        let shown = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let shown = path::display_bytes;
         if !self.chain.is_empty() {
             match path::cmp(path, &self.last) {
                 std::cmp::Ordering::Equal => return Err(EntryProblem::Duplicate),
@@ -513,7 +542,10 @@ mod tests {
         w.append(&entry("target/a", true), None).unwrap();
         w.append(&file, Some(&mut &b"hello"[..])).unwrap();
         let plain = w.finish().unwrap();
-        let zstd = zstd::encode_all(&plain[..], 3).unwrap();
+        let mut encoder = zstd::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_checksum(true).unwrap();
+        std::io::Write::write_all(&mut encoder, &plain).unwrap();
+        let zstd = encoder.finish().unwrap();
         (plain, zstd)
     }
 

@@ -64,8 +64,10 @@ impl<R: BufRead> Members<R> {
         self.inner
     }
 
-    /// The next member, or `None` at the end-of-archive marker (or at end of input on a block
-    /// boundary, which callers must tell from truncation by counting members).
+    /// The next member, or `None` after the end-of-archive marker (two zero blocks), once the
+    /// rest of the input has been read and found to be zeros (GNU tar pads to its record size).
+    /// Input that ends without the marker is an error: a tar cut at a member boundary reads
+    /// like a complete one up to there.
     pub fn next(&mut self) -> io::Result<Option<Header>> {
         self.skip_pending()?;
         let mut pax_path = None;
@@ -74,9 +76,13 @@ impl<R: BufRead> Members<R> {
         loop {
             let mut block = [0u8; BLOCK];
             if !self.read_block(&mut block)? {
-                return Ok(None);
+                return Err(bad(NO_END_MARKER));
             }
             if block.iter().all(|&b| b == 0) {
+                if pax_path.is_some() || pax_link.is_some() || pax_mtime.is_some() {
+                    return Err(bad("a pax header without a member after it"));
+                }
+                check_end(&mut self.inner, BLOCK as u64)?;
                 return Ok(None);
             }
             verify_checksum(&block)?;
@@ -207,6 +213,32 @@ impl<R: BufRead> BufRead for Contents<'_, R> {
         m.remaining -= n as u64;
         m.pending -= n as u64;
     }
+}
+
+const NO_END_MARKER: &str = "the archive ends without its end-of-archive marker";
+
+/// Reads `rest`, what follows the first zero block of an end-of-archive marker (or, from a reader
+/// that does not tell, the marker's first block too), to its end: it must hold `zeros` more zero
+/// bytes to complete the marker, and nothing but zeros.
+pub(crate) fn check_end(rest: &mut impl Read, zeros: u64) -> io::Result<()> {
+    let mut buf = [0u8; 8192];
+    let mut seen = 0u64;
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(bad("data after the end-of-archive marker"));
+        }
+        seen += n as u64;
+    }
+    if seen < zeros {
+        return Err(bad(NO_END_MARKER));
+    }
+    Ok(())
 }
 
 fn truncated(e: io::Error) -> io::Error {
@@ -365,6 +397,36 @@ mod tests {
         let mut m = Members::new(cut);
         m.next().unwrap();
         assert!(m.next().is_err(), "a member cut short is an error");
+    }
+
+    #[test]
+    fn requires_the_end_marker_and_only_zeros_after_it() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_path("x").unwrap();
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+        let bytes = b.into_inner().unwrap();
+        let ends = |stream: &[u8]| {
+            let mut m = Members::new(stream);
+            m.next()?;
+            m.next().map(|end| assert!(end.is_none()))
+        };
+        ends(&bytes).unwrap();
+        let mut padded = bytes.clone();
+        padded.resize(10240, 0);
+        ends(&padded).unwrap();
+        for (cut, needle) in [(512, NO_END_MARKER), (1024, NO_END_MARKER)] {
+            let err = ends(&bytes[..bytes.len() - cut]).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+        let mut trailing = padded;
+        trailing[5000] = 1;
+        let err = ends(&trailing).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("data after the end-of-archive marker"));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub mod caps;
 pub mod cargo;
+pub mod hostile;
 pub mod layout;
 pub mod snapshot;
 pub mod store;

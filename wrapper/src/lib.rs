@@ -82,10 +82,11 @@ pub fn run(
         Call::Compile(unit) => unit,
     };
     let strategy = Strategy::from_env(env(ENV_STRATEGY).as_deref())?;
-    // Split debuginfo makes binaries name their `.dwo` files by path: never redirect those.
-    match strategy {
-        Strategy::Redirect if !unit.split_debuginfo => {
-            strategy::redirect(&unit, &words, user_wrapper)
+    // Split debuginfo makes binaries name their `.dwo` files by path: never redirect those;
+    // nor a unit whose temporary out-dir could not stay inside its out-dir.
+    match (strategy, plan::tmp_dir(&unit)) {
+        (Strategy::Redirect, Some(tmp)) if !unit.split_debuginfo => {
+            strategy::redirect(&unit, tmp, &words, user_wrapper)
         }
         _ => Err(strategy::in_place(
             &unit,

@@ -23,8 +23,14 @@ pub fn stem(unit: &Unit) -> String {
 /// The temporary out-dir for the redirect strategy: inside the real out-dir (same file system, so
 /// moves are renames) and named after the unit, so it is stable across runs (a chained sccache
 /// sees the same arguments every time) and two units never share one.
-pub fn tmp_dir(unit: &Unit) -> PathBuf {
-    unit.out_dir.join(format!("{TMP_PREFIX}{}", stem(unit)))
+///
+/// `None` when the stem cannot be one file name: `-C extra-filename` is free text, and one
+/// holding `/` (say `/../../x`) would put the directory, which is removed before and after
+/// rustc runs, outside the out-dir. Such a unit is compiled in place.
+pub fn tmp_dir(unit: &Unit) -> Option<PathBuf> {
+    let name = format!("{TMP_PREFIX}{}", stem(unit));
+    let plain = !name.contains(['/', '\0']) && name.len() <= 255;
+    plain.then(|| unit.out_dir.join(name))
 }
 
 /// Whether `file_name` in the out-dir is one of this unit's outputs: `STEM`, `libSTEM`, or either
@@ -176,9 +182,16 @@ mod tests {
             split_debuginfo: false,
         };
         assert_eq!(
-            tmp_dir(&unit),
+            tmp_dir(&unit).unwrap(),
             Path::new("/t/debug/deps/.nixcache-tmp-foo-abc")
         );
+        for extra in ["/../../x", "-a/b", "-\0"] {
+            let odd = Unit {
+                extra_filename: extra.into(),
+                ..unit.clone()
+            };
+            assert_eq!(tmp_dir(&odd), None, "{extra:?}");
+        }
     }
 
     #[test]

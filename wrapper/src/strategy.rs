@@ -113,13 +113,14 @@ impl Drop for TmpNames {
     }
 }
 
-/// The redirect strategy; returns rustc's status once its outputs are in place.
+/// The redirect strategy; returns rustc's status once its outputs are in place. `tmp` is the
+/// unit's temporary out-dir ([`plan::tmp_dir`]).
 pub fn redirect(
     unit: &Unit,
+    tmp: PathBuf,
     words: &[Word],
     user_wrapper: Option<&std::ffi::OsStr>,
 ) -> Result<ExitStatus, Error> {
-    let tmp = plan::tmp_dir(unit);
     let link_tmp = with_suffix(&tmp, ".link");
     let argfile_tmp = with_suffix(&tmp, ".args");
     let _cleanup = TmpNames(vec![tmp.clone(), link_tmp.clone(), argfile_tmp.clone()]);

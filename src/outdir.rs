@@ -1,0 +1,162 @@
+//! The artifacts directory a pack writes into (`$out`): one pack at a time, only the packs of
+//! one tree, and nothing left over from a pack that was killed.
+//!
+//! pack moves the artifacts it finds into `OUT/artifacts/<path>` by rename, which replaces what
+//! is there. Two packs of different target dirs into one OUT would therefore replace each
+//! other's artifacts, and one tree's links would run the other build's binaries. So:
+//! - a pack holds an exclusive `flock` on OUT for its whole run; a second one fails at once;
+//! - OUT records which tree it holds (`.nixcache-pack`: the packed roots' absolute paths),
+//!   written before the first artifact moves, and a pack of another tree is refused (a repack
+//!   of the same tree, in the same derivation, stays allowed);
+//! - temporary files a killed pack left (`.<name>.<random>.tmp`) are removed by the next pack,
+//!   and a failed pack removes what it created ([`OutDir::abandon`]).
+
+use crate::archive::Compression;
+use crate::artifacts::{ANCHOR, BLOBS, CRANE_ARCHIVE, MANIFEST};
+use crate::fsutil::{self, FsError, IoContext};
+use crate::pack::PackError;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The owner record: which target (and build) dir the artifacts in OUT come from.
+pub const OWNER: &str = ".nixcache-pack";
+
+/// The files pack writes through temporary files (whose leftovers it removes).
+const WRITTEN: [&str; 6] = [
+    MANIFEST,
+    ANCHOR,
+    CRANE_ARCHIVE,
+    OWNER,
+    "symlinks.tar",
+    "symlinks.tar.zst",
+];
+
+/// OUT, locked for this pack.
+pub struct OutDir {
+    path: PathBuf,
+    _lock: Flock<File>,
+    /// This pack created OUT, or `OUT/artifacts`, or the owner record: a failed pack removes them.
+    created: bool,
+    created_blobs: bool,
+    created_owner: bool,
+}
+
+impl OutDir {
+    /// Creates OUT if need be, locks it, makes sure it holds nothing but this tree's artifacts,
+    /// removes a killed pack's temporary files, and records this tree as the owner.
+    /// `roots` are the packed roots by archive name (`target`, `build`).
+    pub fn claim(out: &Path, roots: &[(&str, PathBuf)]) -> Result<OutDir, PackError> {
+        let mut owner = BTreeMap::new();
+        for (name, root) in roots {
+            let real = fs::canonicalize(root).with_path("resolve", root)?;
+            owner.insert(name.to_string(), real);
+        }
+        let created = fs::symlink_metadata(out).is_err();
+        if created {
+            fsutil::create_dir_all(out)?;
+        }
+        let dir = File::open(out).with_path("open", out)?;
+        let lock = Flock::lock(dir, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| match e {
+            Errno::EWOULDBLOCK => PackError::Busy(out.into()),
+            e => FsError::new("lock", out, io::Error::from(e)).into(),
+        })?;
+        let owner_path = out.join(OWNER);
+        let recorded = match fs::read(&owner_path) {
+            Ok(bytes) => Some(serde_json::from_slice::<BTreeMap<String, PathBuf>>(&bytes).ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(FsError::new("read", &owner_path, e).into()),
+        };
+        let holds_artifacts = [MANIFEST, BLOBS, "symlinks.tar", "symlinks.tar.zst"]
+            .iter()
+            .any(|name| fs::symlink_metadata(out.join(name)).is_ok());
+        let created_owner = recorded.is_none();
+        match recorded {
+            Some(Some(theirs)) if theirs == owner => {}
+            Some(theirs) => {
+                let of = theirs
+                    .and_then(|t| t.get("target").cloned())
+                    .map_or("of an unknown target dir".into(), |t| {
+                        format!("of `{}`", t.display())
+                    });
+                return Err(PackError::ForeignOut {
+                    out: out.into(),
+                    owner: of,
+                });
+            }
+            None if holds_artifacts => {
+                return Err(PackError::ForeignOut {
+                    out: out.into(),
+                    owner: "whose target dir was not recorded".into(),
+                })
+            }
+            None => {}
+        }
+        remove_leftovers(out)?;
+        let created_blobs = fs::symlink_metadata(out.join(BLOBS)).is_err();
+        if created_owner {
+            let json = serde_json::to_vec_pretty(&owner).map_err(io::Error::from);
+            let json = json.with_path("write", &owner_path)?;
+            fsutil::write_atomic(&owner_path, |w| w.write_all(&json))?;
+        }
+        Ok(OutDir {
+            path: out.into(),
+            _lock: lock,
+            created,
+            created_blobs,
+            created_owner,
+        })
+    }
+
+    /// After a failed pack (whose moves were undone): removes what this pack created, so OUT is
+    /// as it was, or gone if it was not there. Best effort: the pack's own error is what counts.
+    pub fn abandon(self) {
+        if self.created {
+            let _ = fs::remove_dir_all(&self.path);
+            return;
+        }
+        if self.created_blobs {
+            let _ = fs::remove_dir_all(self.path.join(BLOBS));
+        }
+        if self.created_owner {
+            let _ = fs::remove_file(self.path.join(OWNER));
+        }
+    }
+
+    /// Before a repack: what describes the old artifacts goes first, so until the new manifest
+    /// lands OUT holds no artifacts (and a failed repack leaves none that lie).
+    pub fn forget_old_artifacts(&self, keep: Compression) -> Result<(), FsError> {
+        let mut stale = vec![MANIFEST, CRANE_ARCHIVE];
+        for other in [Compression::None, Compression::Zstd] {
+            if other != keep {
+                stale.push(other.archive_file_name());
+            }
+        }
+        for name in stale {
+            let path = self.path.join(name);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(FsError::new("remove", &path, e))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes the temporary files of a killed pack (this one holds the lock: nobody else writes).
+fn remove_leftovers(out: &Path) -> Result<(), FsError> {
+    for entry in fs::read_dir(out).with_path("read directory", out)? {
+        let entry = entry.with_path("read directory", out)?;
+        let name = entry.file_name();
+        if WRITTEN.iter().any(|w| fsutil::is_temp_name_for(&name, w)) {
+            let path = entry.path();
+            fs::remove_file(&path).with_path("remove the leftover", &path)?;
+        }
+    }
+    Ok(())
+}

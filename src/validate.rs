@@ -1,0 +1,135 @@
+//! Reading our artifacts completely and checking everything unpack relies on, without writing
+//! anything: pass one of `unpack`, and all of `verify`. One function for both, so that verify's
+//! "ok" means unpack will succeed (short of the destination and the environment).
+//!
+//! Checked: the manifest (by `artifacts`), the archive's zstd frames and tar structure, every
+//! member (by the archive reader), every link target resolving inside the store dir
+//! (`linkcheck`), the member count and stream length against the manifest, and every store
+//! path in the stream against the GC anchor.
+
+use crate::archive::{ArchiveError, ArchiveReader, EntryKind, EntryProblem, StreamSummary};
+use crate::artifacts::Manifest;
+use crate::linkcheck::{LinkCheck, LinkProblem};
+use crate::store::{StoreDir, StorePath};
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+/// Largest uncompressed stream read into memory once (the 186-crate corpus of
+/// docs/benchmarks.md has 4.9 MB); a bigger one is streamed from the file for each pass.
+pub const IN_MEMORY_STREAM_LIMIT: u64 = 16 << 20;
+
+/// What a complete check found.
+#[derive(Debug)]
+pub struct Validated {
+    pub summary: StreamSummary,
+    /// Symlink members.
+    pub links: u64,
+    /// Whether the archive holds a separate build dir (a `build` root).
+    pub has_build_root: bool,
+}
+
+/// A reader of `manifest`'s archive in `dir`: a zstd stream of at most
+/// [`IN_MEMORY_STREAM_LIMIT`] bytes is decompressed once, into memory, for every later pass.
+pub fn open_archive<'a>(
+    archive: &'a Path,
+    manifest: &Manifest,
+    store: &'a StoreDir,
+) -> Result<ArchiveReader<'a>, ArchiveError> {
+    match manifest.stream_bytes {
+        Some(len) if len <= IN_MEMORY_STREAM_LIMIT => {
+            ArchiveReader::new(archive, store).decompress_once(len)
+        }
+        _ => Ok(ArchiveReader::new(archive, store)),
+    }
+}
+
+/// Reads the whole archive through `reader` and checks it against `manifest` and `anchor`.
+///
+/// A problem that leaves the rest readable (a link, the count, the length, an unanchored store
+/// path) goes to `problem`: returning it stops the check (unpack), returning `Ok` goes on
+/// (verify lists them all). One that does not (corruption, a bad member) ends it with an error.
+pub fn validate(
+    reader: &ArchiveReader,
+    manifest: &Manifest,
+    anchor_path: &Path,
+    anchor: &BTreeSet<StorePath>,
+    store: &StoreDir,
+    mut problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
+) -> Result<Validated, ArchiveError> {
+    let archive = reader.path();
+    let mut links = LinkCheck::new(store);
+    let (mut link_count, mut has_build_root) = (0, false);
+    let summary = reader.read(|entry, _| {
+        has_build_root |= entry.path.root() == "build";
+        if let EntryKind::Symlink { target } = &entry.kind {
+            link_count += 1;
+            if let Err(link) = links.check(target) {
+                problem(link_error(
+                    archive,
+                    store,
+                    &entry.path.to_string(),
+                    target,
+                    link,
+                ))?;
+            }
+        }
+        Ok::<_, ArchiveError>(())
+    })?;
+    if summary.entries != manifest.entries {
+        problem(ArchiveError::Truncated {
+            archive: archive.into(),
+            expected: manifest.entries,
+            found: summary.entries,
+        })?;
+    }
+    if let Some(expected) = manifest.stream_bytes.filter(|&n| n != summary.stream_bytes) {
+        problem(ArchiveError::StreamLength {
+            archive: archive.into(),
+            expected,
+            found: summary.stream_bytes,
+        })?;
+    }
+    // By hash: Nix's scanner matches hashes, and a name read out of binary data may run on.
+    let anchored: HashSet<_> = anchor.iter().map(|p| *p.digest()).collect();
+    for missing in summary
+        .references
+        .iter()
+        .filter(|p| !anchored.contains(p.digest()))
+    {
+        problem(ArchiveError::NotAnchored {
+            archive: archive.into(),
+            anchor: anchor_path.into(),
+            store_path: store.to_absolute(missing),
+        })?;
+    }
+    Ok(Validated {
+        summary,
+        links: link_count,
+        has_build_root,
+    })
+}
+
+/// A link that does not resolve inside the store: a store path that is gone gets its own,
+/// more helpful message (realise it); anything else names the entry.
+fn link_error(
+    archive: &Path,
+    store: &StoreDir,
+    entry: &str,
+    target: &Path,
+    problem: LinkProblem,
+) -> ArchiveError {
+    if let (LinkProblem::Missing { .. }, Ok((store_path, _))) = (&problem, store.parse(target)) {
+        let store_path = store.to_absolute(&store_path);
+        if std::fs::symlink_metadata(&store_path).is_err() {
+            return ArchiveError::MissingStorePath {
+                archive: archive.into(),
+                store_path,
+            };
+        }
+    }
+    ArchiveError::Entry {
+        archive: archive.into(),
+        entry: entry.into(),
+        problem: EntryProblem::Link(problem),
+    }
+}
