@@ -31,14 +31,14 @@ pub struct Cli {
 /// is never accepted and then ignored. (clap's `global` options would be accepted everywhere.)
 #[derive(Args)]
 struct Leading {
-    /// The Nix store directory, for pack, unpack, refs, verify and freshen [default: $NIX_STORE,
-    /// else $NIX_STORE_DIR, else /nix/store]
+    /// The Nix store directory, for pack, unpack, hydrate, refs, verify and freshen [default:
+    /// $NIX_STORE, else $NIX_STORE_DIR, else /nix/store]
     #[arg(long, value_name = "DIR")]
     store_dir: Option<PathBuf>,
-    /// Print no summary line (pack, unpack, verify, freshen)
+    /// Print no summary line (pack, unpack, hydrate, verify, freshen)
     #[arg(short, long)]
     quiet: bool,
-    /// Print the result as JSON on stdout (pack, unpack, refs, verify, freshen, env)
+    /// Print the result as JSON on stdout (pack, unpack, hydrate, refs, verify, freshen, env)
     #[arg(long)]
     json: bool,
 }
