@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use nixcache::archive::Compression;
 use nixcache::builddir::BuildDir;
 use nixcache::store::StoreDir;
-use nixcache::{freshen, pack, refs, unpack, verify, workspace};
+use nixcache::{explain, freshen, pack, refs, unpack, verify, workspace};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,32 @@ pub enum Command {
     Freshen(FreshenArgs),
     /// Run the whole cycle on the bundled example workspace and print a timing table
     Demo(crate::demo::DemoArgs),
+    /// Run a cargo command (or read its log) and say why each unit that was not Fresh was
+    /// rebuilt: a newer file, an env var, rustflags, features, profile, a missing output...
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  cargo nixcache explain -- build --release\n  \
+    CARGO_LOG=cargo::core::compiler::fingerprint=info cargo build --message-format json \
+    >build.log 2>&1; cargo nixcache explain --log build.log"
+)]
+pub struct ExplainArgs {
+    /// Read a saved log instead of running cargo (`-`: standard input): cargo's stderr with
+    /// CARGO_LOG=cargo::core::compiler::fingerprint=info, and optionally its stdout with
+    /// --message-format json, in one file
+    #[arg(long, value_name = "FILE", conflicts_with = "cargo_args")]
+    pub log: Option<PathBuf>,
+    /// The cargo command to run and explain (after `--`), e.g. `build --release`; its output
+    /// is passed through, and JSON messages are asked for when the subcommand compiles
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CARGO_ARGS",
+        required_unless_present = "log"
+    )]
+    pub cargo_args: Vec<std::ffi::OsString>,
 }
 
 #[derive(Args)]
@@ -196,6 +222,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exec(args) => run_exec(args),
         Command::Freshen(args) => run_freshen(g, args),
         Command::Demo(args) => crate::demo::run(g, args),
+        Command::Explain(args) => run_explain(g, args),
     }
 }
 
@@ -416,6 +443,46 @@ fn run_freshen(g: &Global, args: FreshenArgs) -> Result<i32> {
         &r,
     )?;
     Ok(0)
+}
+
+fn run_explain(g: &Global, args: ExplainArgs) -> Result<i32> {
+    let start = Instant::now();
+    let (log, code) = match &args.log {
+        Some(path) => (explain::read_log(path)?, 0),
+        None => {
+            // Set by cargo for its subcommands: the cargo that ran `cargo nixcache`.
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let to = if g.json {
+                explain::run::Passthrough::Stderr
+            } else {
+                explain::run::Passthrough::Stdout
+            };
+            let run = explain::run::run(&cargo, &args.cargo_args, to)?;
+            (run.log, run.status.code().unwrap_or(1))
+        }
+    };
+    let report = explain::Report::new(&log);
+    if g.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        print!("{}", report.table(&cwd));
+    }
+    if args.log.is_some() && !log.saw_log && !log.saw_messages {
+        eprintln!(
+            "note: the log holds no fingerprint lines and no cargo messages; if cargo rebuilt \
+             anything, run it with CARGO_LOG={}",
+            explain::LOG_FILTER
+        );
+    }
+    if !g.quiet && !g.json {
+        eprintln!(
+            "   Explained {} in {}",
+            report.summary(),
+            elapsed(start.elapsed())
+        );
+    }
+    Ok(code)
 }
 
 /// `: sources differ: app, applib; kept (same sources): workspace root`.

@@ -13,6 +13,7 @@
 //! - [`workspace`]: the workspace's local (path) packages, from its manifests, without cargo.
 //! - [`sources`]: each local package's own files, their digest and newest mtime.
 //! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages whose sources changed).
+//! - [`explain`]: why cargo did not call a unit Fresh, from its fingerprint log.
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
 
 pub mod archive;
@@ -21,6 +22,7 @@ pub mod builddir;
 pub mod classify;
 pub mod crane;
 pub mod dirlist;
+pub mod explain;
 pub mod freshen;
 pub mod fsutil;
 pub mod pack;

@@ -383,10 +383,14 @@ fn crane_stock_extraction_of_an_output_fails_naming_the_adapter() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&extract.stderr);
-    assert!(!extract.status.success(), "GNU tar extracted the stop sign: {stderr}");
     assert!(
-        stderr.contains("this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter")
-            && stderr.contains("Cannot hard link"),
+        !extract.status.success(),
+        "GNU tar extracted the stop sign: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter"
+        ) && stderr.contains("Cannot hard link"),
         "GNU tar's message does not name the adapter: {stderr}"
     );
     // Our own readers still see our format.
