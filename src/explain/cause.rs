@@ -189,7 +189,7 @@ impl Cause {
             Cause::NewUnit {
                 nearest: Some(n), ..
             } => match n.differences.first() {
-                Some(d) => format!("new unit: {}", d.field),
+                Some(d) => format!("new unit ({})", d.field),
                 None => "new unit".into(),
             },
             Cause::NewUnit { .. } => "new unit".into(),
@@ -284,14 +284,21 @@ impl Cause {
             Cause::Forced => "the command always rebuilds this unit".into(),
             Cause::Other { reason } => reason.clone(),
             Cause::Unexplained => {
-                "cargo reported it not Fresh but logged no reason (was CARGO_LOG overridden?)".into()
+                "cargo reported it not Fresh but logged no reason (a command that forces it, or a CARGO_LOG without the fingerprint log)".into()
             }
         }
     }
 
-    /// Whether this is a consequence of another unit's rebuild rather than a cause of its own.
+    /// Whether this is a consequence of another unit's rebuild rather than a cause of its own:
+    /// a rebuilt dependency, or a new unit that differs from its nearest build only there.
     pub fn is_consequence(&self) -> bool {
-        matches!(self, Cause::DependencyRebuilt { .. })
+        match self {
+            Cause::DependencyRebuilt { .. } => true,
+            Cause::NewUnit {
+                nearest: Some(n), ..
+            } => !n.differences.is_empty() && n.differences.iter().all(|d| d.field == "deps"),
+            _ => false,
+        }
     }
 }
 

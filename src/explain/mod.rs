@@ -140,7 +140,8 @@ impl Report {
             .collect()
     }
 
-    /// `2 units not Fresh: 1 file changed, 1 dependency rebuilt`.
+    /// `2 units not Fresh: 1 file changed, 1 dependency rebuilt; 5 of 7 compiled units Fresh`
+    /// (build-script runs are units without a message of their own, so the counts differ).
     pub fn summary(&self) -> String {
         let mut counts: Vec<(String, usize)> = Vec::new();
         for u in &self.units {
@@ -150,19 +151,17 @@ impl Report {
                 None => counts.push((title, 1)),
             }
         }
-        let of = match (self.fresh, self.not_fresh) {
-            (Some(f), Some(n)) => format!(" of {}", f + n),
+        let compiled = match (self.fresh, self.not_fresh) {
+            (Some(f), Some(n)) => format!("; {f} of {} compiled units Fresh", f + n),
             _ => String::new(),
         };
-        if counts.is_empty() {
-            return format!("0 units not Fresh{of}");
-        }
         let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
-        format!(
-            "{} units not Fresh{of}: {}",
-            self.units.len(),
-            parts.join(", ")
-        )
+        let causes = if parts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", parts.join(", "))
+        };
+        format!("{} units not Fresh{causes}{compiled}", self.units.len())
     }
 }
 
