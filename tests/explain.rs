@@ -144,6 +144,7 @@ fn touched_source_names_the_file_and_both_mtimes() {
         "{e}"
     );
     assert!(s(&row["reference"]).contains("dep-lib-applib"), "{e}");
+    assert_eq!(e.row("app bin:app")["change"], "stale", "{e}");
     assert_eq!(e.report["not_fresh"], 2, "{e}");
 
     // Negative control: another file touched is named instead, and applib stays out.
@@ -237,11 +238,9 @@ fn env_var_watched_by_a_build_script_names_the_variable_and_both_values() {
     assert_eq!(row["new"], "two", "{e}");
     assert_eq!(row["watched_by"], "build-script", "{e}");
     // The lib and the bin follow their build script.
-    assert_eq!(
-        e.row("applib lib:applib")["cause"],
-        "dependency-rebuilt",
-        "{e}"
-    );
+    let lib = e.row("applib lib:applib");
+    assert_eq!(lib["cause"], "dependency-rebuilt", "{e}");
+    assert_eq!(lib["change"], "fingerprint-changed", "{e}");
 }
 
 #[test]

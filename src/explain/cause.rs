@@ -69,6 +69,20 @@ pub enum EnvWatch {
     BuildScript,
 }
 
+/// How a dependency made a unit dirty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DependencyChange {
+    /// The dependency is not Fresh in this build either (`StaleDepFingerprint`): its own row
+    /// says why.
+    Stale,
+    /// The dependency's fingerprint differs from the one this unit was built with
+    /// (`UnitDependencyInfoChanged`): it was rebuilt since, in this build or an earlier one.
+    FingerprintChanged,
+    /// The dependency's output is newer than this unit's (`StaleDependency`).
+    NewerOutput,
+}
+
 /// Why cargo did not call a unit Fresh.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
@@ -114,10 +128,11 @@ pub enum Cause {
     /// different workspace location for a non-member).
     SourcePathChanged,
     ToolchainChanged,
-    /// A dependency was rebuilt (or had a newer output), so this unit must be too; the
-    /// dependency's own row says why. Cargo names it (and gives both mtimes) only when its
+    /// A dependency was rebuilt (now or since this unit was built) or has a newer output, so
+    /// this unit must be rebuilt too. Cargo names it (and gives both mtimes) only when its
     /// output was newer than this unit's.
     DependencyRebuilt {
+        change: DependencyChange,
         dependency: Option<String>,
         dependency_mtime: Option<Mtime>,
         own_mtime: Option<Mtime>,
@@ -241,21 +256,26 @@ impl Cause {
             Cause::SourcePathChanged => "the path of the crate's source files changed".into(),
             Cause::ToolchainChanged => "rustc's version differs".into(),
             Cause::DependencyRebuilt {
+                change,
                 dependency,
                 dependency_mtime,
                 own_mtime,
             } => {
-                let mut text = match dependency {
+                let name = match dependency {
                     Some(d) => format!("`{d}`"),
                     None => "a dependency".into(),
                 };
-                match (dependency_mtime, own_mtime) {
-                    (Some(d), Some(o)) => {
-                        text += &format!(" has a newer output (mtime {d}) than this unit's (mtime {o})")
+                match (change, dependency_mtime, own_mtime) {
+                    (DependencyChange::NewerOutput, Some(d), Some(o)) => {
+                        format!("{name} has a newer output (mtime {d}) than this unit (mtime {o})")
                     }
-                    _ => text += " was rebuilt first (see its row)",
+                    (DependencyChange::Stale, ..) => {
+                        format!("{name} is rebuilt in this build (see its row)")
+                    }
+                    _ => format!(
+                        "{name} was rebuilt since this unit was built (its fingerprint differs)"
+                    ),
                 }
-                text
             }
             Cause::NewUnit {
                 fingerprint,
@@ -338,6 +358,7 @@ fn from_value(v: &Value) -> Option<Cause> {
             watched_by: EnvWatch::BuildScript,
         },
         "UnitDependencyInfoChanged" => Cause::DependencyRebuilt {
+            change: DependencyChange::FingerprintChanged,
             dependency: None,
             dependency_mtime: None,
             own_mtime: None,
@@ -350,11 +371,13 @@ fn from_value(v: &Value) -> Option<Cause> {
 fn from_fs_status(status: &Value) -> Option<Cause> {
     Some(match status.name()? {
         "StaleDependency" => Cause::DependencyRebuilt {
+            change: DependencyChange::NewerOutput,
             dependency: None,
             dependency_mtime: Some(Mtime::from_value(status.field("dep_mtime")?)?),
             own_mtime: Some(Mtime::from_value(status.field("max_mtime")?)?),
         },
         "StaleDepFingerprint" => Cause::DependencyRebuilt {
+            change: DependencyChange::Stale,
             dependency: None,
             dependency_mtime: None,
             own_mtime: None,
@@ -469,6 +492,7 @@ mod tests {
                 "dependency rebuilt",
                 "FsStatusOutdated(StaleDepFingerprint { unit: UnitIndex(1) })",
                 Cause::DependencyRebuilt {
+                    change: DependencyChange::Stale,
                     dependency: none(),
                     dependency_mtime: None,
                     own_mtime: None,
@@ -478,6 +502,7 @@ mod tests {
                 "dependency info",
                 "UnitDependencyInfoChanged { unit: UnitIndex(3) }",
                 Cause::DependencyRebuilt {
+                    change: DependencyChange::FingerprintChanged,
                     dependency: none(),
                     dependency_mtime: None,
                     own_mtime: None,
@@ -487,6 +512,7 @@ mod tests {
                 "dependency newer",
                 "FsStatusOutdated(StaleDependency { unit: UnitIndex(3), dep_mtime: FileTime { seconds: 5, nanos: 1 }, max_mtime: FileTime { seconds: 1, nanos: 0 } })",
                 Cause::DependencyRebuilt {
+                    change: DependencyChange::NewerOutput,
                     dependency: none(),
                     dependency_mtime: Some(t(5, 1)),
                     own_mtime: Some(t(1, 0)),

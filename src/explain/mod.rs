@@ -22,7 +22,7 @@ pub mod fingerprint;
 pub mod log;
 pub mod run;
 
-pub use cause::{Cause, EnvWatch, Mtime};
+pub use cause::{Cause, DependencyChange, EnvWatch, Mtime};
 pub use log::{CargoLog, Unit, LOG_FILTER};
 
 use serde::Serialize;
@@ -152,7 +152,13 @@ impl Report {
             }
         }
         let compiled = match (self.fresh, self.not_fresh) {
-            (Some(f), Some(n)) => format!("; {f} of {} compiled units Fresh", f + n),
+            (Some(f), Some(n)) => {
+                format!(
+                    "; {f} of {} compiled {} Fresh",
+                    f + n,
+                    plural(f + n, "unit")
+                )
+            }
             _ => String::new(),
         };
         let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
@@ -161,7 +167,16 @@ impl Report {
         } else {
             format!(": {}", parts.join(", "))
         };
-        format!("{} units not Fresh{causes}{compiled}", self.units.len())
+        let n = self.units.len();
+        format!("{n} {} not Fresh{causes}{compiled}", plural(n, "unit"))
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
     }
 }
 
@@ -170,10 +185,12 @@ impl Report {
 fn complete(cause: Cause, log: &CargoLog) -> Cause {
     match cause {
         Cause::DependencyRebuilt {
+            change,
             dependency: None,
             dependency_mtime: Some(dep),
             own_mtime: Some(own),
         } => Cause::DependencyRebuilt {
+            change,
             dependency: log
                 .newer_dependencies
                 .iter()
