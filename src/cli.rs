@@ -462,12 +462,14 @@ fn run_explain(g: &Global, args: ExplainArgs) -> Result<i32> {
         }
     };
     let report = explain::Report::new(&log);
-    if g.json {
-        println!("{}", serde_json::to_string(&report)?);
+    let text = if g.json {
+        serde_json::to_string(&report)? + "\n"
     } else {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        print!("{}", report.table(&cwd));
-    }
+        report.table(&cwd)
+    };
+    // An error (a closed pipe: `explain ... | head`) goes to main, not to a panic in print!.
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
     if args.log.is_some() && !log.saw_log && !log.saw_messages {
         eprintln!(
             "note: the log holds no fingerprint lines and no cargo messages; if cargo rebuilt \

@@ -14,6 +14,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The fields of cargo's fingerprint JSON, in the order cargo compares them.
@@ -93,13 +94,15 @@ fn names(entries: &Value) -> Vec<String> {
 }
 
 /// For a unit cargo found no fingerprint for (`hash_file`, the path it logged), the most
-/// similar other build of the same target: the one with the fewest differing fields, the
-/// newest on a tie. `None` when the new unit's JSON does not exist (the build failed before
-/// it) or there is no other build.
-pub fn nearest_build(hash_file: &Path) -> Option<NearestBuild> {
+/// similar earlier build of the same target: one of the same source path if any (two versions
+/// of a crate share a name, not a path), then the fewest differing fields, then the newest.
+/// Units in `this_run` (the other new units of the same build) are no earlier build. `None`
+/// when the new unit's JSON does not exist (the build failed before it) or there is no other
+/// build.
+pub fn nearest_build(hash_file: &Path, this_run: &HashSet<PathBuf>) -> Option<NearestBuild> {
     let place = HashPlace::find(hash_file)?;
     let new = read_json(&hash_file.with_extension("json"), &place.hash)?;
-    let mut best: Option<(usize, std::time::SystemTime, NearestBuild)> = None;
+    let mut best: Option<(Rank, NearestBuild)> = None;
     for entry in std::fs::read_dir(&place.dir).ok()?.flatten() {
         let name = entry.file_name();
         let Some(hash) = name
@@ -109,7 +112,11 @@ pub fn nearest_build(hash_file: &Path) -> Option<NearestBuild> {
         else {
             continue;
         };
-        let json = entry.path().join(&place.below).with_extension("json");
+        let file = entry.path().join(&place.below);
+        if this_run.contains(&file) {
+            continue;
+        }
+        let json = file.with_extension("json");
         let Some(old) = read_json(&json, hash) else {
             continue;
         };
@@ -117,22 +124,24 @@ pub fn nearest_build(hash_file: &Path) -> Option<NearestBuild> {
             .and_then(|m| m.modified())
             .unwrap_or(std::time::UNIX_EPOCH);
         let differences = differences(&old, &new);
-        let better = match &best {
-            None => true,
-            Some((n, time, _)) => {
-                (differences.len(), std::cmp::Reverse(modified)) < (*n, std::cmp::Reverse(*time))
-            }
-        };
-        if better {
+        let rank = (
+            old.get("path") != new.get("path"),
+            differences.len(),
+            std::cmp::Reverse(modified),
+        );
+        if best.as_ref().is_none_or(|(r, _)| rank < *r) {
             let nearest = NearestBuild {
                 fingerprint: json,
                 differences,
             };
-            best = Some((nearest.differences.len(), modified, nearest));
+            best = Some((rank, nearest));
         }
     }
-    best.map(|(_, _, nearest)| nearest)
+    best.map(|(_, nearest)| nearest)
 }
+
+/// Other source path, number of differences, newer first: smaller is nearer.
+type Rank = (bool, usize, std::cmp::Reverse<std::time::SystemTime>);
 
 /// Where the unit hash sits in a fingerprint path.
 struct HashPlace {
@@ -254,7 +263,7 @@ mod tests {
         // Another package whose name extends this one's is not a sibling.
         write(&fp, "applib-extra-0123456789abcdef/lib-applib", OLD);
         let new = write(&fp, "applib-ef1079f596685baa/lib-applib", RUSTFLAGS);
-        let nearest = nearest_build(&new).unwrap();
+        let nearest = nearest_build(&new, &HashSet::new()).unwrap();
         let fields: Vec<&str> = nearest.differences.iter().map(|d| &*d.field).collect();
         // From OLD: rustflags and deps; from FEATURES: features, rustflags and deps.
         assert_eq!(fields, ["rustflags", "deps"]);
@@ -270,6 +279,26 @@ mod tests {
             nearest.differences[1].describe(),
             "dependencies built differently: nc_beta, nc_macro"
         );
+    }
+
+    #[test]
+    fn skips_units_of_the_same_run_and_prefers_the_same_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fp = tmp.path().join(".fingerprint");
+        write(&fp, "applib-01d67ce5cf22b7d3/lib-applib", OLD);
+        // Identical to the new unit but built in the same run: no earlier build.
+        let twin = write(&fp, "applib-1111111111111111/lib-applib", RUSTFLAGS);
+        // Another version of the crate (another source path) with the same flags: fewer
+        // differences, but not the same crate.
+        let other = RUSTFLAGS.replace("9921118875860060840", "1");
+        write(&fp, "applib-2222222222222222/lib-applib", &other);
+        let new = write(&fp, "applib-ef1079f596685baa/lib-applib", RUSTFLAGS);
+        let nearest = nearest_build(&new, &HashSet::from([twin])).unwrap();
+        assert_eq!(
+            nearest.fingerprint,
+            fp.join("applib-01d67ce5cf22b7d3/lib-applib.json")
+        );
+        assert_eq!(nearest.differences[0].field, "rustflags");
     }
 
     #[test]
@@ -289,7 +318,7 @@ mod tests {
             "a8dbda921f5f672c/fingerprint/lib-applib",
             &v2(FEATURES, "a8dbda921f5f672c"),
         );
-        let nearest = nearest_build(&new).unwrap();
+        let nearest = nearest_build(&new, &HashSet::new()).unwrap();
         assert_eq!(nearest.differences.len(), 1, "{nearest:?}");
         assert_eq!(
             nearest.differences[0].describe(),
@@ -302,13 +331,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let fp = tmp.path().join(".fingerprint");
         let new = write(&fp, "applib-ef1079f596685baa/lib-applib", RUSTFLAGS);
-        assert_eq!(nearest_build(&new), None);
+        assert_eq!(nearest_build(&new, &HashSet::new()), None);
         // The new unit's JSON is missing (its build failed): nothing to compare.
         write(&fp, "applib-01d67ce5cf22b7d3/lib-applib", OLD);
         assert_eq!(
-            nearest_build(&fp.join("applib-a8dbda921f5f672c/lib-applib")),
+            nearest_build(
+                &fp.join("applib-a8dbda921f5f672c/lib-applib"),
+                &HashSet::new()
+            ),
             None
         );
-        assert_eq!(nearest_build(Path::new("/no/hash/here")), None);
+        assert_eq!(
+            nearest_build(Path::new("/no/hash/here"), &HashSet::new()),
+            None
+        );
     }
 }

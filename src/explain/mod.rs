@@ -26,6 +26,7 @@ pub use cause::{Cause, DependencyChange, EnvWatch, Mtime};
 pub use log::{CargoLog, Unit, LOG_FILTER};
 
 use serde::Serialize;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,17 @@ impl Report {
     /// Builds the report from what cargo said; reads the target dir only for units without a
     /// fingerprint (to compare with their siblings).
     pub fn new(log: &CargoLog) -> Report {
+        let this_run: HashSet<PathBuf> = log
+            .units
+            .iter()
+            .filter_map(|u| match &u.verdict {
+                log::Verdict::NoFingerprint(error) => match Cause::from_fingerprint_error(error) {
+                    Cause::NewUnit { fingerprint, .. } => Some(fingerprint),
+                    _ => None,
+                },
+                log::Verdict::Dirty(_) => None,
+            })
+            .collect();
         let mut units: Vec<UnitReport> = log
             .units
             .iter()
@@ -84,7 +96,7 @@ impl Report {
                 UnitReport {
                     unit: logged.unit.label(),
                     id: logged.unit.clone(),
-                    cause: complete(cause, log),
+                    cause: complete(cause, log, &this_run),
                 }
             })
             .collect();
@@ -181,8 +193,9 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// Adds what the rest of the log (or the target dir) knows to a cause: the dependency cargo
-/// named in another line, what differs from the nearest earlier build.
-fn complete(cause: Cause, log: &CargoLog) -> Cause {
+/// named in another line, what differs from the nearest earlier build (not one of `this_run`'s
+/// new units).
+fn complete(cause: Cause, log: &CargoLog, this_run: &HashSet<PathBuf>) -> Cause {
     match cause {
         Cause::DependencyRebuilt {
             change,
@@ -206,7 +219,7 @@ fn complete(cause: Cause, log: &CargoLog) -> Cause {
             fingerprint,
             nearest: None,
         } => Cause::NewUnit {
-            nearest: fingerprint::nearest_build(&fingerprint),
+            nearest: fingerprint::nearest_build(&fingerprint, this_run),
             fingerprint,
         },
         other => other,
