@@ -340,6 +340,29 @@ fn feature_change_names_both_feature_lists() {
     assert!(e.units().iter().all(|u| u["package"] != "nc-beta"), "{e}");
 }
 
+/// The vendored sources moved (crane vendors into a store path that differs between
+/// derivations): cargo passes rustc the absolute path of a registry crate's root, so every
+/// registry unit is dirty.
+#[test]
+fn moved_vendor_dir_is_a_source_path_change() {
+    let fx = Fixture::copy("ws-basic");
+    fx.cargo(["build"]);
+    Store::new(&fx).vendor(&fx);
+    let e = explain(&fx, &["build"], &[]);
+    for unit in [
+        "nc-alpha lib:nc_alpha",
+        "nc-beta lib:nc_beta",
+        "nc-macro proc-macro:nc_macro",
+    ] {
+        assert_eq!(e.row(unit)["cause"], "source-path-changed", "{e}");
+    }
+    // Negative control: the workspace's own crates (paths relative to the workspace) only
+    // follow their dependencies.
+    for unit in ["applib lib:applib", "app bin:app"] {
+        assert_eq!(e.row(unit)["cause"], "dependency-rebuilt", "{e}");
+    }
+}
+
 #[test]
 fn deleted_output_is_named() {
     let fx = Fixture::copy("ws-basic");
