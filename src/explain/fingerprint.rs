@@ -129,7 +129,11 @@ pub fn nearest_build(hash_file: &Path, this_run: &HashSet<PathBuf>) -> Option<Ne
             differences.len(),
             std::cmp::Reverse(modified),
         );
-        if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+        let nearer = match &best {
+            None => true,
+            Some((r, _)) => rank < *r,
+        };
+        if nearer {
             let nearest = NearestBuild {
                 fingerprint: json,
                 differences,
