@@ -458,7 +458,13 @@ fn run_explain(g: &Global, args: ExplainArgs) -> Result<i32> {
                 explain::run::Passthrough::Stdout
             };
             let run = explain::run::run(&cargo, &args.cargo_args, to)?;
-            (run.log, run.status.code().unwrap_or(1))
+            let code = run.status.code().unwrap_or(1);
+            if code != 0 && !run.log.saw_log && !run.log.saw_messages {
+                // cargo stopped before building anything (a bad argument, a broken manifest):
+                // its own error says why, and there is nothing to explain.
+                return Ok(code);
+            }
+            (run.log, code)
         }
     };
     let report = explain::Report::new(&log);

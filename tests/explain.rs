@@ -540,3 +540,22 @@ fn a_missing_log_is_an_error_naming_it() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// cargo stops before building (a bad argument): its error and exit code pass through, and
+/// explain adds no report.
+#[test]
+fn cargo_failing_early_passes_its_error_through() {
+    let fx = Fixture::copy("ws-basic");
+    let mut cmd = nixcache_cmd(&fx, false);
+    cmd.args(["explain", "--", "build", "--no-such-flag"]);
+    let out = output_of(&mut cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+    assert!(!stderr.contains("Explained"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
