@@ -7,7 +7,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use nixcache::archive::Compression;
 use nixcache::builddir::BuildDir;
 use nixcache::store::StoreDir;
-use nixcache::{freshen, hydrate, pack, refs, unpack, verify, workspace};
+use nixcache::{explain, freshen, hydrate, pack, refs, unpack, verify, workspace};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,10 +35,11 @@ struct Leading {
     /// $NIX_STORE, else $NIX_STORE_DIR, else /nix/store]
     #[arg(long, value_name = "DIR")]
     store_dir: Option<PathBuf>,
-    /// Print no summary line (pack, unpack, hydrate, verify, freshen)
+    /// Print no summary line (pack, unpack, hydrate, verify, freshen, explain)
     #[arg(short, long)]
     quiet: bool,
-    /// Print the result as JSON on stdout (pack, unpack, hydrate, refs, verify, freshen, env)
+    /// Print the result as JSON on stdout (pack, unpack, hydrate, refs, verify, freshen, env,
+    /// explain)
     #[arg(long)]
     json: bool,
 }
@@ -164,6 +165,7 @@ impl Cli {
                 args.json.take_from(&mut json);
             }
             Command::Env(args) => args.json.take_from(&mut json),
+            Command::Explain(args) => args.report.take_from(&mut quiet, &mut json),
             Command::Exec(_) | Command::Demo(_) => {}
         }
         match (store_dir, quiet, json) {
@@ -198,6 +200,34 @@ pub enum Command {
     Hydrate(UnpackArgs),
     /// Run the whole cycle on the bundled example workspace and print a timing table
     Demo(crate::demo::DemoArgs),
+    /// Run a cargo command (or read its log) and say why each unit that was not Fresh was
+    /// rebuilt: a newer file, an env var, rustflags, features, profile, a missing output...
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  cargo nixcache explain -- build --release\n  \
+    CARGO_LOG=cargo::core::compiler::fingerprint=info cargo build --message-format json \
+    >build.log 2>&1; cargo nixcache explain --log build.log"
+)]
+pub struct ExplainArgs {
+    /// Read a saved log instead of running cargo (`-`: standard input): cargo's stderr with
+    /// CARGO_LOG=cargo::core::compiler::fingerprint=info, and optionally its stdout with
+    /// --message-format json, in one file
+    #[arg(long, value_name = "FILE", conflicts_with = "cargo_args")]
+    pub log: Option<PathBuf>,
+    /// The cargo command to run and explain (after `--`), e.g. `build --release`; its output
+    /// is passed through, and JSON messages are asked for when the subcommand compiles
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CARGO_ARGS",
+        required_unless_present = "log"
+    )]
+    pub cargo_args: Vec<std::ffi::OsString>,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 #[derive(Args)]
@@ -344,6 +374,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Freshen(args) => run_freshen(args),
         Command::Hydrate(args) => run_hydrate(args),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Explain(args) => run_explain(args),
     }
 }
 
@@ -630,6 +661,54 @@ fn run_freshen(args: FreshenArgs) -> Result<i32> {
         &r,
     )?;
     Ok(0)
+}
+
+fn run_explain(args: ExplainArgs) -> Result<i32> {
+    let g = &args.report;
+    let start = Instant::now();
+    let (log, code) = match &args.log {
+        Some(path) => (explain::read_log(path)?, 0),
+        None => {
+            // Set by cargo for its subcommands: the cargo that ran `cargo nixcache`.
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let to = if g.json {
+                explain::run::Passthrough::Stderr
+            } else {
+                explain::run::Passthrough::Stdout
+            };
+            let run = explain::run::run(&cargo, &args.cargo_args, to)?;
+            let code = run.status.code().unwrap_or(1);
+            if code != 0 && !run.log.saw_log && !run.log.saw_messages {
+                // cargo stopped before building anything (a bad argument, a broken manifest):
+                // its own error says why, and there is nothing to explain.
+                return Ok(code);
+            }
+            (run.log, code)
+        }
+    };
+    let report = explain::Report::new(&log);
+    let text = if g.json {
+        serde_json::to_string(&report)? + "\n"
+    } else {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        report.table(&cwd)
+    };
+    print_stdout(&text)?;
+    if args.log.is_some() && !log.saw_log && !log.saw_messages {
+        eprintln!(
+            "note: the log holds no fingerprint lines and no cargo messages; if cargo rebuilt \
+             anything, run it with CARGO_LOG={}",
+            explain::LOG_FILTER
+        );
+    }
+    if !g.quiet && !g.json {
+        eprintln!(
+            "   Explained {} in {}",
+            report.summary(),
+            elapsed(start.elapsed())
+        );
+    }
+    Ok(code)
 }
 
 /// `: sources differ: app, applib; kept (same sources): workspace root`.

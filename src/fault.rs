@@ -17,6 +17,7 @@ use crate::builddir::BuildDirError;
 use crate::crane::CraneError;
 use crate::freshen::FreshenError;
 use crate::fsutil::{FsError, InputFileError};
+use crate::explain::ExplainError;
 use crate::hydrate::HydrateError;
 use crate::pack::PackError;
 use crate::refs::RefsError;
@@ -59,6 +60,7 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         };
     }
     first_of!(
+        ExplainError,
         HydrateError,
         UnpackError,
         VerifyError,
@@ -166,6 +168,16 @@ impl Classify for WorkspaceError {
             WorkspaceError::BadManifest { .. }
             | WorkspaceError::Missing { .. }
             | WorkspaceError::Pattern { .. } => Fault::Input,
+        }
+    }
+}
+
+impl Classify for ExplainError {
+    fn fault(&self) -> Fault {
+        match self {
+            ExplainError::Spawn { .. }
+            | ExplainError::ReadOutput(_)
+            | ExplainError::ReadLog { .. } => Fault::Environment,
         }
     }
 }

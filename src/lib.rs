@@ -17,6 +17,7 @@
 //! - [`sources`]: each local package's own files, their digest and newest mtime.
 //! - [`hydrate`]: filling a dev shell's target dir from a deps output, never over the user's work.
 //! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages whose sources changed).
+//! - [`explain`]: why cargo did not call a unit Fresh, from its fingerprint log.
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
 //! - [`fault`]: whose fault an error is (input, environment, usage): the CLI's exit codes.
 
@@ -26,6 +27,7 @@ pub mod builddir;
 pub mod classify;
 pub mod crane;
 pub mod dirlist;
+pub mod explain;
 pub mod fault;
 pub mod freshen;
 pub mod fsutil;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The second cargo of the test matrix: reruns the core, wrapper and harden suites (and the harness smoke
+# The second cargo of the test matrix: reruns the core, wrapper, harden and explain suites (and the harness smoke
 # test, which proves the settings take effect) with cargo 0.98 (= cargo 1.97), once in cargo's
 # classic build-dir layout and once in layout v2 (-Zbuild-dir-new-layout). rustc stays the
 # toolchain's (1.95): a cargo built from crates.io brings no compiler of its own. That cargo
@@ -44,7 +44,7 @@ flock -u 9
 # The suites run cargo-nixcache's binaries; build them with the toolchain's cargo first.
 cargo build --workspace --bins
 for layout in classic v2; do
-    echo "tests/cargo-matrix.sh: core, wrapper and harden suites, $("$cargo_new" --version), layout $layout" >&2
+    echo "tests/cargo-matrix.sh: core, wrapper, harden and explain suites, $("$cargo_new" --version), layout $layout" >&2
     NIXCACHE_TEST_CARGO="$cargo_new" NIXCACHE_TEST_LAYOUT="$layout" \
-        cargo test --test harness_smoke --test core --test wrapper --test harden
+        cargo test --test harness_smoke --test core --test wrapper --test harden --test explain
 done
