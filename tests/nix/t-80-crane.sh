@@ -319,7 +319,10 @@ test_crane_hooks_are_cranes_own() {
     nxt_crane_setup
     local fn file attr expr
     for fn in configureCargoVendoredDepsHook:configureCargoVendoredDepsHook.sh:deps \
-        compressAndInstallCargoArtifactsDir:installCargoArtifactsHook.sh:zstdDeps; do
+        compressAndInstallCargoArtifactsDir:installCargoArtifactsHook.sh:zstdDeps \
+        inheritCargoArtifacts:inheritCargoArtifactsHook.sh:onZstd \
+        cargoWithProfile:cargoHelperFunctionsHook.sh:deps \
+        configureCargoCommonVars:configureCargoCommonVarsHook.sh:deps; do
         IFS=: read -r fn file attr <<<"$fn"
         rm -rf "$T/crane-broken"
         cp -r "$NXT_CRANE_SRC" "$T/crane-broken"
@@ -327,7 +330,8 @@ test_crane_hooks_are_cranes_own() {
         printf '\n%s() { echo "BROKEN-%s" >&2; return 1; }\n' "$fn" "$fn" \
             >>"$T/crane-broken/lib/setupHooks/$file"
         expr=$(NXT_CRANE_SRC="$T/crane-broken" nxt_crane_expr "broken-$fn" <<'NIX'
-{ deps = nixcacheLib.buildDepsOnly common; zstdDeps = craneLib.buildDepsOnly common; }
+rec { deps = nixcacheLib.buildDepsOnly common; zstdDeps = craneLib.buildDepsOnly common;
+  onZstd = nixcacheLib.cargoBuild (common // { cargoArtifacts = zstdDeps; }); }
 NIX
         )
         nxt_build_fails "$expr" -A "$attr"
