@@ -522,10 +522,40 @@ impl Sccache {
             dir: sc.fx.scratch_dir("sccache"),
             port,
         };
-        // The server runs the compilers, so it must not have capabilities either.
-        let mut cmd = caps::unprivileged_command("sccache");
-        run_ok(s.vars(cmd.arg("--start-server")));
-        s
+        // The server runs the compilers, so it must not have capabilities either. sccache waits
+        // a fixed 10 s for its server to say it is up; on a loaded machine (CI seen once) that
+        // can run out while the server is still starting. Then it either answers a moment later
+        // or is started again, three times at most.
+        for attempt in 1..=3 {
+            let mut cmd = caps::unprivileged_command("sccache");
+            let out = s.vars(cmd.arg("--start-server")).output().unwrap();
+            if out.status.success() || s.answers() {
+                return s;
+            }
+            eprintln!(
+                "sccache --start-server, attempt {attempt}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            let _ = s
+                .vars(Command::new("sccache").arg("--stop-server"))
+                .output();
+        }
+        panic!("the sccache server did not start in three attempts");
+    }
+
+    /// Whether the server answers (`--show-stats` succeeds), within a few seconds. Without
+    /// capabilities too: a client that finds no server starts one.
+    fn answers(&self) -> bool {
+        (0..10).any(|_| {
+            let ok = self
+                .vars(caps::unprivileged_command("sccache").arg("--show-stats"))
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            ok
+        })
     }
 
     fn vars<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
