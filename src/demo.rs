@@ -9,7 +9,8 @@
 //! in), so `cargo run --release -- demo` works on a fresh clone. Under `cargo run` cargo has
 //! built only `cargo-nixcache`, so the demo has that cargo build the wrapper too.
 
-use crate::cli::{elapsed, installed_wrapper, print_stdout, wrapper_env};
+use crate::output::{elapsed, print_stdout};
+use crate::wrapping::{installed_wrapper, wrapper_env};
 use anyhow::{bail, Context, Result};
 use nixcache::archive::Compression;
 use nixcache::store::{nixbase32, StoreDir, CANONICAL_MTIME};

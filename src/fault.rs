@@ -14,14 +14,14 @@
 use crate::archive::{ArchiveError, EntryProblem};
 use crate::artifacts::ArtifactsError;
 use crate::builddir::BuildDirError;
-use crate::crane::CraneError;
+use crate::explain::ExplainError;
 use crate::freshen::FreshenError;
 use crate::fsutil::{FsError, InputFileError};
-use crate::explain::ExplainError;
 use crate::hydrate::HydrateError;
 use crate::pack::PackError;
 use crate::refs::RefsError;
 use crate::store::StoreError;
+use crate::unpack::crane::CraneError;
 use crate::unpack::UnpackError;
 use crate::verify::VerifyError;
 use crate::workspace::WorkspaceError;

@@ -6,7 +6,7 @@
 //! - [`classify`]: which target-dir files become store symlinks and which stay real files, in
 //!   both build-dir layouts.
 //! - [`builddir`]: where cargo puts intermediate artifacts (`build.build-dir`), asked of cargo.
-//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats;
+//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`unpack::crane`] reads crane's formats;
 //!   [`outdir`]: the output one pack owns at a time.
 //! - [`validate`]: reading artifacts completely and checking all unpack relies on (unpack's
 //!   first pass, and verify); [`linkcheck`]: where a link into the store really leads.
@@ -25,7 +25,6 @@ pub mod archive;
 pub mod artifacts;
 pub mod builddir;
 pub mod classify;
-pub mod crane;
 pub mod dirlist;
 pub mod explain;
 pub mod fault;
