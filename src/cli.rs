@@ -559,14 +559,14 @@ fn run_env(args: EnvArgs) -> Result<i32> {
             .collect::<Result<serde_json::Map<_, _>>>()?;
         print_json(&object)?;
     } else {
-        print_stdout(&nixcache_rustc_wrapper::frontend::shell_exports(&vars))?;
+        print_stdout(&nixcache::userwrapper::shell_exports(&vars))?;
     }
     Ok(0)
 }
 
 fn run_exec(args: ExecArgs) -> Result<i32> {
     use std::os::unix::process::CommandExt;
-    let config = nixcache_rustc_wrapper::frontend::cargo_config_args(&args.command);
+    let config = nixcache::userwrapper::cargo_config_args(&args.command);
     let mut cmd = std::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..])
         .envs(wrapper_env_here(&config)?);

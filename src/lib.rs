@@ -18,6 +18,8 @@
 //! - [`hydrate`]: filling a dev shell's target dir from a deps output, never over the user's work.
 //! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages whose sources changed).
 //! - [`explain`]: why cargo did not call a unit Fresh, from its fingerprint log.
+//! - [`userwrapper`]: the rustc wrapper cargo would run, resolved with cargo's precedence, and the
+//!   environment that chains `nixcache-rustc-wrapper` in front of it (`env`, `exec`).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
 //! - [`fault`]: whose fault an error is (input, environment, usage): the CLI's exit codes.
 
@@ -39,6 +41,7 @@ pub mod sources;
 pub mod store;
 pub mod tree;
 pub mod unpack;
+pub mod userwrapper;
 pub mod validate;
 pub mod verify;
 pub mod workspace;

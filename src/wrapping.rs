@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// and `cargo build` put it).
 pub fn installed_wrapper() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot locate the cargo-nixcache binary")?;
-    let wrapper = nixcache_rustc_wrapper::frontend::wrapper_next_to(&exe);
+    let wrapper = nixcache::userwrapper::wrapper_next_to(&exe);
     if !wrapper.is_file() {
         anyhow::bail!(
             "`{}` is missing: install nixcache-rustc-wrapper beside cargo-nixcache \
@@ -28,7 +28,7 @@ pub fn wrapper_env(
     env: &dyn Fn(&str) -> Option<OsString>,
     cli_config: &[String],
 ) -> Result<Vec<(String, OsString)>> {
-    Ok(nixcache_rustc_wrapper::frontend::plan_env(
+    Ok(nixcache::userwrapper::plan_env(
         wrapper, cwd, env, cli_config,
     )?)
 }
