@@ -1,6 +1,8 @@
 //! The command line: clap definitions (their doc comments are the help text) and one function
 //! per subcommand, each a thin call into the library plus a summary line.
 
+use crate::output::{bytes, elapsed, print_json, print_stdout};
+use crate::wrapping::wrapper_env_here;
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -9,9 +11,8 @@ use nixcache::builddir::BuildDir;
 use nixcache::store::StoreDir;
 use nixcache::{explain, freshen, hydrate, pack, refs, unpack, verify, workspace};
 use std::ffi::OsString;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
 
 /// Exit code: the input was rejected (bad archive, forbidden reference, failed verification).
 pub const EXIT_REJECTED: i32 = 3;
@@ -104,21 +105,6 @@ impl JsonArg {
     fn take_from(&mut self, json: &mut bool) {
         self.json |= std::mem::take(json);
     }
-}
-
-/// Writes `text` to stdout. A reader that went away (`cargo nixcache refs DIR | head -1`) is a
-/// normal way to stop reading: the rest is dropped quietly and the command still ends with the
-/// exit code of its result (a forbidden reference stays an error). `println!` would panic.
-pub fn print_stdout(text: &str) -> Result<()> {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("failed to write to stdout"),
-    }
-}
-
-/// One line of JSON on stdout.
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    print_stdout(&(serde_json::to_string(value)? + "\n"))
 }
 
 /// Parses the command line, exiting as clap does on a usage error: also on an option given
@@ -225,7 +211,7 @@ pub struct ExplainArgs {
         value_name = "CARGO_ARGS",
         required_unless_present = "log"
     )]
-    pub cargo_args: Vec<std::ffi::OsString>,
+    pub cargo_args: Vec<OsString>,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -248,7 +234,7 @@ pub struct ExecArgs {
         allow_hyphen_values = true,
         value_name = "COMMAND"
     )]
-    pub command: Vec<std::ffi::OsString>,
+    pub command: Vec<OsString>,
 }
 
 #[derive(Args)]
@@ -558,45 +544,6 @@ fn run_verify(args: VerifyArgs) -> Result<i32> {
     })
 }
 
-/// `nixcache-rustc-wrapper` installed beside the running `cargo-nixcache` (as `cargo install`
-/// and `cargo build` put it).
-pub fn installed_wrapper() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot locate the cargo-nixcache binary")?;
-    let wrapper = nixcache_rustc_wrapper::frontend::wrapper_next_to(&exe);
-    if !wrapper.is_file() {
-        anyhow::bail!(
-            "`{}` is missing: install nixcache-rustc-wrapper beside cargo-nixcache \
-             (`cargo install --path .` installs both; in a checkout, `cargo build` builds both)",
-            wrapper.display()
-        );
-    }
-    Ok(wrapper)
-}
-
-/// The environment that puts `wrapper` in front of rustc for a cargo command line with these
-/// `--config` values, run in `cwd` with the environment `env`.
-pub fn wrapper_env(
-    wrapper: &Path,
-    cwd: &Path,
-    env: &dyn Fn(&str) -> Option<OsString>,
-    cli_config: &[String],
-) -> Result<Vec<(String, OsString)>> {
-    Ok(nixcache_rustc_wrapper::frontend::plan_env(
-        wrapper, cwd, env, cli_config,
-    )?)
-}
-
-/// [`wrapper_env`] for the installed wrapper, here and now.
-fn wrapper_env_here(cli_config: &[String]) -> Result<Vec<(String, OsString)>> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    wrapper_env(
-        &installed_wrapper()?,
-        &cwd,
-        &|k| std::env::var_os(k),
-        cli_config,
-    )
-}
-
 fn run_env(args: EnvArgs) -> Result<i32> {
     let vars = wrapper_env_here(&args.config)?;
     if args.json.json {
@@ -612,14 +559,14 @@ fn run_env(args: EnvArgs) -> Result<i32> {
             .collect::<Result<serde_json::Map<_, _>>>()?;
         print_json(&object)?;
     } else {
-        print_stdout(&nixcache_rustc_wrapper::frontend::shell_exports(&vars))?;
+        print_stdout(&nixcache::userwrapper::shell_exports(&vars))?;
     }
     Ok(0)
 }
 
 fn run_exec(args: ExecArgs) -> Result<i32> {
     use std::os::unix::process::CommandExt;
-    let config = nixcache_rustc_wrapper::frontend::cargo_config_args(&args.command);
+    let config = nixcache::userwrapper::cargo_config_args(&args.command);
     let mut cmd = std::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..])
         .envs(wrapper_env_here(&config)?);
@@ -740,30 +687,6 @@ fn freshen_details(packages: &[freshen::PackageReport]) -> String {
         String::new()
     } else {
         format!(": {}", parts.join("; "))
-    }
-}
-
-/// `1.5 MiB`-style sizes.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-pub fn elapsed(d: Duration) -> String {
-    if d < Duration::from_secs(10) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -9,12 +9,13 @@
 //! in), so `cargo run --release -- demo` works on a fresh clone. Under `cargo run` cargo has
 //! built only `cargo-nixcache`, so the demo has that cargo build the wrapper too.
 
-use crate::cli::{elapsed, installed_wrapper, print_stdout, wrapper_env};
+use crate::output::{elapsed, print_stdout};
+use crate::wrapping::{installed_wrapper, wrapper_env};
 use anyhow::{bail, Context, Result};
 use nixcache::archive::Compression;
 use nixcache::store::{nixbase32, StoreDir, CANONICAL_MTIME};
+use nixcache::userwrapper::WRAPPER_BIN;
 use nixcache::{freshen, pack, unpack};
-use nixcache_rustc_wrapper::frontend::WRAPPER_BIN;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs::File;

@@ -14,14 +14,15 @@
 use crate::archive::{ArchiveError, EntryProblem};
 use crate::artifacts::ArtifactsError;
 use crate::builddir::BuildDirError;
-use crate::crane::CraneError;
 use crate::explain::ExplainError;
 use crate::freshen::FreshenError;
 use crate::fsutil::{FsError, InputFileError};
 use crate::hydrate::HydrateError;
+use crate::outdir::OutDirError;
 use crate::pack::PackError;
 use crate::refs::RefsError;
 use crate::store::StoreError;
+use crate::unpack::crane::CraneError;
 use crate::unpack::UnpackError;
 use crate::verify::VerifyError;
 use crate::workspace::WorkspaceError;
@@ -65,6 +66,7 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         UnpackError,
         VerifyError,
         PackError,
+        OutDirError,
         FreshenError,
         RefsError,
         ArtifactsError,
@@ -239,18 +241,26 @@ impl Classify for RefsError {
     }
 }
 
+impl Classify for OutDirError {
+    fn fault(&self) -> Fault {
+        match self {
+            OutDirError::Fs(e) => e.fault(),
+            OutDirError::Busy(_) => Fault::Environment,
+            OutDirError::ForeignOut { .. } => Fault::Usage,
+        }
+    }
+}
+
 impl Classify for PackError {
     fn fault(&self) -> Fault {
         match self {
             PackError::Fs(e) => e.fault(),
             PackError::Workspace(e) => e.fault(),
-            PackError::Write { .. } | PackError::Busy(_) | PackError::Undo { .. } => {
-                Fault::Environment
-            }
+            PackError::OutDir(e) => e.fault(),
+            PackError::Write { .. } | PackError::Undo { .. } => Fault::Environment,
             PackError::NoTargetDir(_)
             | PackError::OutNotStorePath { .. }
-            | PackError::Overlap { .. }
-            | PackError::ForeignOut { .. } => Fault::Usage,
+            | PackError::Overlap { .. } => Fault::Usage,
             PackError::Link { problem, .. } if problem.is_environment() => Fault::Environment,
             PackError::LinkOutsideStore { .. }
             | PackError::BadLink { .. }

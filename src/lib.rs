@@ -6,7 +6,7 @@
 //! - [`classify`]: which target-dir files become store symlinks and which stay real files, in
 //!   both build-dir layouts.
 //! - [`builddir`]: where cargo puts intermediate artifacts (`build.build-dir`), asked of cargo.
-//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`crane`] reads crane's formats;
+//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`unpack::crane`] reads crane's formats;
 //!   [`outdir`]: the output one pack owns at a time.
 //! - [`validate`]: reading artifacts completely and checking all unpack relies on (unpack's
 //!   first pass, and verify); [`linkcheck`]: where a link into the store really leads.
@@ -18,6 +18,8 @@
 //! - [`hydrate`]: filling a dev shell's target dir from a deps output, never over the user's work.
 //! - [`freshen`]: the stale-binary guard (fresh mtimes for local packages whose sources changed).
 //! - [`explain`]: why cargo did not call a unit Fresh, from its fingerprint log.
+//! - [`userwrapper`]: the rustc wrapper cargo would run, resolved with cargo's precedence, and the
+//!   environment that chains `nixcache-rustc-wrapper` in front of it (`env`, `exec`).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
 //! - [`fault`]: whose fault an error is (input, environment, usage): the CLI's exit codes.
 
@@ -25,7 +27,6 @@ pub mod archive;
 pub mod artifacts;
 pub mod builddir;
 pub mod classify;
-pub mod crane;
 pub mod dirlist;
 pub mod explain;
 pub mod fault;
@@ -40,6 +41,7 @@ pub mod sources;
 pub mod store;
 pub mod tree;
 pub mod unpack;
+pub mod userwrapper;
 pub mod validate;
 pub mod verify;
 pub mod workspace;

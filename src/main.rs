@@ -1,10 +1,12 @@
 //! `cargo-nixcache`: parse, run, and render any error once.
 
-// `println!` panics when stdout is a closed pipe; writes go through `cli::print_stdout`.
+// `println!` panics when stdout is a closed pipe; writes go through `output::print_stdout`.
 #![deny(clippy::print_stdout)]
 
 mod cli;
 mod demo;
+mod output;
+mod wrapping;
 
 use std::process::ExitCode;
 

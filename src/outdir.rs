@@ -14,13 +14,23 @@
 use crate::archive::Compression;
 use crate::artifacts::{ANCHOR, BLOBS, CRANE_ARCHIVE, MANIFEST};
 use crate::fsutil::{self, FsError, IoContext};
-use crate::pack::PackError;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// Why a pack cannot have OUT.
+#[derive(Debug, thiserror::Error)]
+pub enum OutDirError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("another `cargo nixcache pack` is writing into `{0}`; wait for it, or pack into another output")]
+    Busy(PathBuf),
+    #[error("`{out}` holds the artifacts of another pack ({owner}); pack each target dir into an output of its own")]
+    ForeignOut { out: PathBuf, owner: String },
+}
 
 /// The owner record: which target (and build) dir the artifacts in OUT come from.
 pub const OWNER: &str = ".nixcache-pack";
@@ -49,7 +59,7 @@ impl OutDir {
     /// Creates OUT if need be, locks it, makes sure it holds nothing but this tree's artifacts,
     /// removes a killed pack's temporary files, and records this tree as the owner.
     /// `roots` are the packed roots by archive name (`target`, `build`).
-    pub fn claim(out: &Path, roots: &[(&str, PathBuf)]) -> Result<OutDir, PackError> {
+    pub fn claim(out: &Path, roots: &[(&str, PathBuf)]) -> Result<OutDir, OutDirError> {
         let mut owner = BTreeMap::new();
         for (name, root) in roots {
             let real = fs::canonicalize(root).with_path("resolve", root)?;
@@ -61,7 +71,7 @@ impl OutDir {
         }
         let dir = File::open(out).with_path("open", out)?;
         let lock = Flock::lock(dir, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| match e {
-            Errno::EWOULDBLOCK => PackError::Busy(out.into()),
+            Errno::EWOULDBLOCK => OutDirError::Busy(out.into()),
             e => FsError::new("lock", out, io::Error::from(e)).into(),
         })?;
         let owner_path = out.join(OWNER);
@@ -82,13 +92,13 @@ impl OutDir {
                     .map_or("of an unknown target dir".into(), |t| {
                         format!("of `{}`", t.display())
                     });
-                return Err(PackError::ForeignOut {
+                return Err(OutDirError::ForeignOut {
                     out: out.into(),
                     owner: of,
                 });
             }
             None if holds_artifacts => {
-                return Err(PackError::ForeignOut {
+                return Err(OutDirError::ForeignOut {
                     out: out.into(),
                     owner: "whose target dir was not recorded".into(),
                 })

@@ -34,7 +34,7 @@ use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::dirlist::{Budget, SortedNames};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::linkcheck::{LinkCheck, LinkProblem};
-use crate::outdir::OutDir;
+use crate::outdir::{OutDir, OutDirError};
 use crate::sources::{self, SourceDigests};
 use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
 use crate::workspace::{Workspace, WorkspaceError};
@@ -121,10 +121,8 @@ pub enum PackError {
     Workspace(#[from] WorkspaceError),
     #[error("`{path}` cannot be packed: {problem}")]
     Link { path: PathBuf, problem: LinkProblem },
-    #[error("another `cargo nixcache pack` is writing into `{0}`; wait for it, or pack into another output")]
-    Busy(PathBuf),
-    #[error("`{out}` holds the artifacts of another pack ({owner}); pack each target dir into an output of its own")]
-    ForeignOut { out: PathBuf, owner: String },
+    #[error(transparent)]
+    OutDir(#[from] OutDirError),
     #[error("{cause}; and then moving the artifacts back into the target dir failed too ({failed}): the target dir may link into the output")]
     Undo {
         cause: Box<PackError>,

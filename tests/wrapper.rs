@@ -790,8 +790,8 @@ eval "$FAKE_END"
 
 /// The front end's resolution agrees with the wrapper real cargo runs, level by level.
 #[test]
-fn frontend_agrees_with_cargo_on_precedence() {
-    use nixcache_rustc_wrapper::frontend::resolve_user_wrapper;
+fn userwrapper_agrees_with_cargo_on_precedence() {
+    use nixcache::userwrapper::resolve_user_wrapper;
     let fx = support::Fixture::copy("ws-basic");
     let log = fx.base().join("which.log");
     let cargo_home = fx.base().join("cargo-home");

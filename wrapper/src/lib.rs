@@ -9,11 +9,11 @@
 //! - [`strategy`]: the two ways to rebuild (unlink own symlinks then exec; or redirect the out-dir
 //!   and publish outputs as rustc announces them).
 //! - [`process`]: exec/spawn, signals, exit status pass-through.
-//! - [`frontend`]: used by `cargo nixcache env`/`exec`, not by the wrapper binary: finds the rustc
-//!   wrapper cargo itself would have used and produces the environment that chains it behind us.
+//!
+//! Finding the user's wrapper for `cargo nixcache env`/`exec` (cargo's config precedence) is not
+//! the binary's job and lives in the CLI's crate (`nixcache::userwrapper`).
 
 pub mod args;
-pub mod frontend;
 pub mod plan;
 pub mod process;
 pub mod strategy;

@@ -1,5 +1,7 @@
-//! The front end behind `cargo nixcache env` and `cargo nixcache exec`: finds the rustc wrapper
-//! cargo itself would have run and produces the environment that puts us in front of it.
+//! The user's own rustc wrapper, for `cargo nixcache env` and `cargo nixcache exec` (not used by
+//! the wrapper binary, so its config reading stays out of the wrapper crate): finds the rustc
+//! wrapper cargo itself would have run and produces the environment that puts
+//! `nixcache-rustc-wrapper` in front of it.
 //!
 //! Cargo's precedence for `build.rustc-wrapper`, reproduced here:
 //! 1. env `RUSTC_WRAPPER` (a value with `/` is relative to the current directory);
@@ -17,15 +19,15 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::strategy::Strategy;
-use crate::{ENV_STRATEGY, ENV_USER_WRAPPER};
+use nixcache_rustc_wrapper::strategy::{BadStrategy, Strategy};
+use nixcache_rustc_wrapper::{ENV_STRATEGY, ENV_USER_WRAPPER};
 
 /// File name of the wrapper binary, installed next to `cargo-nixcache`.
 pub const WRAPPER_BIN: &str = "nixcache-rustc-wrapper";
 
 /// Errors resolving the user's wrapper.
 #[derive(Debug, thiserror::Error)]
-pub enum FrontendError {
+pub enum UserWrapperError {
     #[error("failed to read cargo config `{path}`")]
     ReadConfig {
         path: PathBuf,
@@ -49,7 +51,7 @@ pub enum FrontendError {
     #[error("rustc wrapper `{name}` (from {origin}) was not found in PATH")]
     NotInPath { name: String, origin: String },
     #[error(transparent)]
-    BadStrategy(#[from] crate::strategy::BadStrategy),
+    BadStrategy(#[from] BadStrategy),
 }
 
 /// Where the user's wrapper setting came from (for messages and `cargo nixcache env` comments).
@@ -94,7 +96,7 @@ pub fn plan_env(
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<OsString>,
     cli_config: &[String],
-) -> Result<Vec<(String, OsString)>, FrontendError> {
+) -> Result<Vec<(String, OsString)>, UserWrapperError> {
     let user = resolve_user_wrapper(wrapper_bin, cwd, env, cli_config)?;
     let strategy = Strategy::from_env(env(ENV_STRATEGY).as_deref())?;
     Ok(vec![
@@ -110,7 +112,12 @@ pub fn plan_env(
 /// `export K=V` lines for a shell (`cargo nixcache env`), values quoted when needed.
 pub fn shell_exports(vars: &[(String, OsString)]) -> String {
     vars.iter()
-        .map(|(k, v)| format!("export {k}={}\n", crate::process::shell_quote(v)))
+        .map(|(k, v)| {
+            format!(
+                "export {k}={}\n",
+                nixcache_rustc_wrapper::process::shell_quote(v)
+            )
+        })
         .collect()
 }
 
@@ -142,7 +149,7 @@ pub fn resolve_user_wrapper(
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<OsString>,
     cli_config: &[String],
-) -> Result<UserWrapper, FrontendError> {
+) -> Result<UserWrapper, UserWrapperError> {
     let (value, root, origin) = match find_setting(cwd, env, cli_config)? {
         Some(found) => found,
         None => {
@@ -175,7 +182,7 @@ fn find_setting(
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<OsString>,
     cli_config: &[String],
-) -> Result<Option<(OsString, PathBuf, Origin)>, FrontendError> {
+) -> Result<Option<(OsString, PathBuf, Origin)>, UserWrapperError> {
     if let Some(v) = env("RUSTC_WRAPPER") {
         return Ok(Some((v, cwd.to_owned(), Origin::EnvRustcWrapper)));
     }
@@ -187,7 +194,7 @@ fn find_setting(
         } else {
             let table = arg
                 .parse::<toml::Table>()
-                .map_err(|e| FrontendError::BadCliConfig {
+                .map_err(|e| UserWrapperError::BadCliConfig {
                     arg: arg.clone(),
                     source: Box::new(e),
                 })?;
@@ -240,25 +247,25 @@ fn config_root(file: &Path) -> PathBuf {
         .to_owned()
 }
 
-fn read_config(path: &Path) -> Result<toml::Table, FrontendError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FrontendError::ReadConfig {
+fn read_config(path: &Path) -> Result<toml::Table, UserWrapperError> {
+    let text = std::fs::read_to_string(path).map_err(|source| UserWrapperError::ReadConfig {
         path: path.to_owned(),
         source,
     })?;
     text.parse::<toml::Table>()
-        .map_err(|e| FrontendError::ParseConfig {
+        .map_err(|e| UserWrapperError::ParseConfig {
             path: path.to_owned(),
             source: Box::new(e),
         })
 }
 
-fn wrapper_value(table: &toml::Table, origin: &Origin) -> Result<Option<String>, FrontendError> {
+fn wrapper_value(table: &toml::Table, origin: &Origin) -> Result<Option<String>, UserWrapperError> {
     let Some(v) = table.get("build").and_then(|b| b.get("rustc-wrapper")) else {
         return Ok(None);
     };
     v.as_str()
         .map(|s| Some(s.to_owned()))
-        .ok_or_else(|| FrontendError::NotAString {
+        .ok_or_else(|| UserWrapperError::NotAString {
             origin: origin.to_string(),
         })
 }
@@ -270,7 +277,7 @@ fn resolve_program(
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<OsString>,
     origin: &Origin,
-) -> Result<Option<PathBuf>, FrontendError> {
+) -> Result<Option<PathBuf>, UserWrapperError> {
     if value.is_empty() {
         return Ok(None);
     }
@@ -285,7 +292,7 @@ fn resolve_program(
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
         .map(Some)
-        .ok_or_else(|| FrontendError::NotInPath {
+        .ok_or_else(|| UserWrapperError::NotInPath {
             name: value.to_string_lossy().into_owned(),
             origin: origin.to_string(),
         })
@@ -333,7 +340,7 @@ mod tests {
         fn set(&mut self, k: &str, v: impl Into<OsString>) {
             self.env.insert(k.into(), v.into());
         }
-        fn resolve(&self, cli: &[&str]) -> Result<UserWrapper, FrontendError> {
+        fn resolve(&self, cli: &[&str]) -> Result<UserWrapper, UserWrapperError> {
             let cli: Vec<String> = cli.iter().map(|s| s.to_string()).collect();
             let env = |k: &str| self.env.get(k).cloned();
             resolve_user_wrapper(
@@ -442,7 +449,7 @@ mod tests {
         fx.write("bin/sccache-like", "not executable");
         assert!(matches!(
             fx.resolve(&[]),
-            Err(FrontendError::NotInPath { .. })
+            Err(UserWrapperError::NotInPath { .. })
         ));
         fx.exe("bin/sccache-like");
         assert_eq!(fx.path(&[]), Some(fx.p("bin/sccache-like")));
@@ -510,7 +517,7 @@ mod tests {
         );
         assert!(matches!(
             fx.resolve(&["no-such-file"]),
-            Err(FrontendError::BadCliConfig { .. })
+            Err(UserWrapperError::BadCliConfig { .. })
         ));
     }
 
@@ -520,7 +527,7 @@ mod tests {
         fx.set("NIXCACHE_WRAPPER_STRATEGY", "bogus");
         let env = |k: &str| fx.env.get(k).cloned();
         let err = plan_env(Path::new("/w"), &fx.p("ws"), &env, &[]).unwrap_err();
-        assert!(matches!(err, FrontendError::BadStrategy { .. }));
+        assert!(matches!(err, UserWrapperError::BadStrategy { .. }));
         let vars = vec![
             ("A".to_string(), OsString::from("/x y")),
             ("B".to_string(), OsString::new()),

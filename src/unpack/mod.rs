@@ -26,34 +26,21 @@
 //! while unpack works in it; protection from a target or build dir path that itself leads
 //! somewhere unexpected (a symlinked target dir is refused, its parents are not checked).
 
+pub mod crane;
+mod report;
+
 use crate::archive::{ArchiveError, EntryKind};
 use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
 use crate::builddir::{BuildDir, BuildDirError};
-use crate::crane;
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
 use crate::tree::{self, Existing, Tree};
 use crate::validate;
 pub use crate::validate::IN_MEMORY_STREAM_LIMIT;
 use filetime::FileTime;
+pub use report::{MtimePolicy, UnpackReport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Which mtimes restored files and directories get.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum MtimePolicy {
-    /// `store` when the linked artifacts carry the store's canonical mtime, else `archive`.
-    #[default]
-    Auto,
-    /// The mtimes recorded in the archive.
-    Archive,
-    /// The store's canonical mtime (1) for everything: inside a real store the linked
-    /// artifacts lost their build-time mtimes to it, and cargo compares the mtimes of inline
-    /// files (build-script `output`, fingerprints) with theirs. Giving both the same time keeps
-    /// every such comparison "not newer", as it was when the deps were built.
-    Store,
-}
 
 #[derive(Clone, Debug)]
 pub struct UnpackOptions {
@@ -64,19 +51,6 @@ pub struct UnpackOptions {
     /// archive holds one.
     pub build_dir: BuildDir,
     pub store: StoreDir,
-    pub mtimes: MtimePolicy,
-}
-
-/// What an unpack did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct UnpackReport {
-    /// `nixcache`, `crane-zstd` or `crane-dir`.
-    pub format: &'static str,
-    pub dirs: u64,
-    pub links: u64,
-    pub files: u64,
-    pub file_bytes: u64,
-    /// The policy applied (`archive` or `store`; never `auto`).
     pub mtimes: MtimePolicy,
 }
 

@@ -14,13 +14,13 @@
 //! end-of-archive marker and nothing but zeros after it, and every link (a symlink member, a
 //! linked or copied file) must resolve inside the store dir.
 
+use super::report::UnpackReport;
 use crate::archive::{check_tar_end, CheckedZstd, RelPath};
 use crate::classify::{self, Disposition, Place};
 use crate::fsutil::{self, FsError, InputFileError, IoContext};
 use crate::linkcheck::LinkCheck;
 use crate::store::StoreDir;
 use crate::tree::Tree;
-use crate::unpack::UnpackReport;
 use filetime::FileTime;
 use std::collections::HashSet;
 use std::ffi::OsStr;
