@@ -12,11 +12,13 @@
 //! A name is cut at [`MAX_NAME_LEN`] rather than rejected when longer: the hash alone identifies a
 //! store path, and dropping a hit because of what follows it could lose a GC root.
 //!
-//! The scan runs over whole rlibs (hundreds of MiB), so it looks for the first byte of the prefix
-//! with `memchr` (SIMD) and only then compares. [`RefScanner`] takes input in chunks and
-//! keeps the last `longest occurrence - 1` bytes of each chunk, so its results are identical for
-//! any chunking; [`scan_bytes`] is the same scan over one slice.
+//! The scan runs over whole rlibs (hundreds of MiB) and every archive stream, so it looks for the
+//! prefix with `memchr`'s SIMD substring search (`memmem`), and decodes a hash only when the
+//! occurrence differs from the last one. [`RefScanner`] takes input in chunks and keeps the last
+//! `longest occurrence - 1` bytes of each chunk, so its results are identical for any chunking;
+//! [`scan_bytes`] is the same scan over one slice.
 
+use memchr::memmem;
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -60,14 +62,16 @@ impl RefScanner {
         Self::with_seen(store, Some(HashSet::new()))
     }
 
-    fn with_seen(store: &StoreDir, seen: Option<HashSet<StorePath>>) -> Self {
+    fn with_seen(store: &StoreDir, seen: Option<HashSet<Box<[u8]>>>) -> Self {
         let mut prefix = store.as_path().as_os_str().as_bytes().to_vec();
         prefix.push(b'/');
         RefScanner {
             hits: Hits {
+                finder: memmem::Finder::new(&prefix).into_owned(),
                 prefix,
                 found: Vec::new(),
                 seen,
+                last: None,
             },
             carry: Vec::new(),
             carry_offset: 0,
@@ -152,9 +156,16 @@ pub fn scan_reader(store: &StoreDir, mut reader: impl Read) -> io::Result<Vec<Re
 struct Hits {
     /// `<store dir>/`.
     prefix: Vec<u8>,
+    /// Searches for the whole prefix. Not `memchr` for its first byte: that is `/`, which
+    /// paths-heavy streams (dep-info files, our archives' headers) hold every few bytes.
+    finder: memmem::Finder<'static>,
     found: Vec<Reference>,
-    /// For [`RefScanner::distinct`]: the paths already reported.
-    seen: Option<HashSet<StorePath>>,
+    /// For [`RefScanner::distinct`]: the paths already reported, by their bytes in the stream.
+    seen: Option<HashSet<Box<[u8]>>>,
+    /// The last occurrence's bytes and the path they named. A stream names the same path many
+    /// times in a row (every line of a dep-info file), and comparing bytes costs far less than
+    /// decoding a hash and hashing the result again.
+    last: Option<(Box<[u8]>, StorePath)>,
 }
 
 impl Hits {
@@ -163,29 +174,49 @@ impl Hits {
     /// pass a `starts_before` for which that cannot cut an occurrence short (or are at the end).
     fn scan(&mut self, hay: &[u8], starts_before: usize, base: u64) {
         let mut pos = 0;
-        while let Some(i) = memchr::memchr(self.prefix[0], &hay[pos..starts_before]) {
+        let search_end = (starts_before + self.prefix.len() - 1).min(hay.len());
+        while let Some(i) = self.finder.find(&hay[pos..search_end]) {
             let start = pos + i;
-            if hay[start..].starts_with(&self.prefix) {
-                if let Some(path) = match_after_prefix(&hay[start + self.prefix.len()..]) {
-                    let offset = base + start as u64;
-                    let first = match &mut self.seen {
-                        None => true,
-                        Some(seen) if seen.contains(&path) => false,
-                        Some(seen) => seen.insert(path.clone()),
-                    };
-                    if first {
-                        self.found.push(Reference { offset, path });
+            let rest = &hay[start + self.prefix.len()..];
+            if let Some(len) = occurrence_len(rest) {
+                let bytes = &rest[..len];
+                let offset = base + start as u64;
+                match &self.last {
+                    Some((last, path)) if **last == *bytes => {
+                        if self.seen.is_none() {
+                            let path = path.clone();
+                            self.found.push(Reference { offset, path });
+                        }
                     }
+                    _ => self.occurrence(bytes, offset),
                 }
             }
             // Not past the candidate: a store dir like `/s/s` can start again inside a failed one.
             pos = start + 1;
         }
     }
+
+    /// An occurrence that differs from the last one.
+    fn occurrence(&mut self, bytes: &[u8], offset: u64) {
+        if self.seen.as_ref().is_some_and(|seen| seen.contains(bytes)) {
+            return;
+        }
+        // Rejects what the byte rules do not cover (empty name, name starting with `.`).
+        let Ok(path) = StorePath::from_base_name_bytes(bytes) else {
+            return;
+        };
+        if let Some(seen) = &mut self.seen {
+            seen.insert(bytes.into());
+        }
+        self.last = Some((bytes.into(), path.clone()));
+        self.found.push(Reference { offset, path });
+    }
 }
 
-/// The store path at the start of `rest` (the bytes right after `<store dir>/`), if any.
-fn match_after_prefix(rest: &[u8]) -> Option<StorePath> {
+/// The length of the store path's base name at the start of `rest` (the bytes right after
+/// `<store dir>/`) by the byte rules: 32 nixbase32 characters, `-`, name characters (at most
+/// [`MAX_NAME_LEN`]).
+fn occurrence_len(rest: &[u8]) -> Option<usize> {
     let hash = rest.get(..HASH_PART_LEN)?;
     if !hash.iter().all(|&b| nixbase32::is_char(b)) || rest.get(HASH_PART_LEN) != Some(&b'-') {
         return None;
@@ -196,8 +227,7 @@ fn match_after_prefix(rest: &[u8]) -> Option<StorePath> {
         .take(MAX_NAME_LEN)
         .take_while(|&&b| is_name_char(b))
         .count();
-    // Rejects what the byte rules above do not cover (empty name, name starting with `.`).
-    StorePath::from_base_name_bytes(&rest[..name_start + name_len]).ok()
+    Some(name_start + name_len)
 }
 
 #[cfg(test)]
@@ -226,6 +256,26 @@ mod distinct_tests {
             got,
             [(0, "a".to_string()), (a.len() as u64 + 1, "b".to_string())]
         );
+    }
+
+    /// Runs of one path, and a path whose bytes begin with another's (the same hash, a longer
+    /// name): the shortcut for a repeat of the last occurrence must compare whole occurrences.
+    #[test]
+    fn repeats_and_names_sharing_a_prefix() {
+        let store = StoreDir::new("/s").unwrap();
+        let h = "0".repeat(32);
+        let (a, ab) = (format!("/s/{h}-a"), format!("/s/{h}-ab"));
+        let input = format!("{a} {a} {ab} {ab} {a}\n{a}/x {ab}");
+        let names = |refs: Vec<Reference>| -> Vec<String> {
+            refs.into_iter().map(|r| r.path.name().to_string()).collect()
+        };
+        assert_eq!(
+            names(scan_bytes(&store, input.as_bytes())),
+            ["a", "a", "ab", "ab", "a", "a", "ab"]
+        );
+        let mut distinct = RefScanner::distinct(&store);
+        distinct.feed(input.as_bytes());
+        assert_eq!(names(distinct.finish()), ["a", "ab"]);
     }
 }
 
