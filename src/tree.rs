@@ -106,16 +106,30 @@ impl Tree {
     }
 
     pub fn create_dir(&mut self, rel: &Path, mode: u32, mtime: FileTime) -> Result<(), FsError> {
+        self.create_dir_untimed(rel, mode)?;
+        self.dirs.last_dir = Some((rel.to_path_buf(), mtime));
+        Ok(())
+    }
+
+    /// Creates a directory and leaves its mtime to [`Tree::set_dir_mtime`], for entries that
+    /// other trees (threads) create in it later, each creation changing it.
+    pub fn create_dir_untimed(&mut self, rel: &Path, mode: u32) -> Result<(), FsError> {
         let (parent, name) = self.dirs.parent(&self.root, rel)?;
         let mode = Mode::from_bits_truncate((mode & 0o777) | 0o700);
         match mkdirat(parent, name, mode) {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(Errno::EEXIST) if self.existing == Existing::Replace && is_dir_at(parent, name) => {
+                Ok(())
             }
-            Err(e) => return Err(fs_err(&self.root, "create directory", rel, e)),
+            Err(e) => Err(fs_err(&self.root, "create directory", rel, e)),
         }
-        self.dirs.last_dir = Some((rel.to_path_buf(), mtime));
-        Ok(())
+    }
+
+    /// Sets the mtime of the directory `rel`, made by [`Tree::create_dir_untimed`], once
+    /// everything inside it exists.
+    pub fn set_dir_mtime(&mut self, rel: &Path, mtime: FileTime) -> Result<(), FsError> {
+        let (parent, name) = self.dirs.parent(&self.root, rel)?;
+        set_times_at(parent, name, mtime).map_err(|e| fs_err(&self.root, "set mtime of", rel, e))
     }
 
     pub fn create_symlink(&mut self, rel: &Path, target: &Path) -> Result<(), FsError> {

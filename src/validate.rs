@@ -7,11 +7,12 @@
 //! (`linkcheck`), the member count and stream length against the manifest, and every store
 //! path in the stream against the GC anchor.
 
-use crate::archive::{ArchiveError, ArchiveReader, EntryKind, EntryProblem, StreamSummary};
+use crate::archive::{ArchiveError, ArchiveReader, Entry, EntryKind, EntryProblem, StreamSummary};
 use crate::artifacts::Manifest;
 use crate::linkcheck::{LinkCheck, LinkProblem};
 use crate::store::{StoreDir, StorePath};
 use std::collections::{BTreeSet, HashSet};
+use std::io::{self, BufRead};
 use std::path::Path;
 
 /// Largest uncompressed stream read into memory once (the 186-crate corpus of
@@ -48,6 +49,9 @@ pub fn open_archive<'a>(
 /// A problem that leaves the rest readable (a link, the count, the length, an unanchored store
 /// path) goes to `problem`: returning it stops the check (unpack), returning `Ok` goes on
 /// (verify lists them all). One that does not (corruption, a bad member) ends it with an error.
+/// Every entry that passed the reader's checks also goes to `each`, with its contents (unpack
+/// records them, so that it need not read the archive again); what `each` fails with ends the
+/// check as corruption.
 pub fn validate(
     reader: &ArchiveReader,
     manifest: &Manifest,
@@ -55,12 +59,17 @@ pub fn validate(
     anchor: &BTreeSet<StorePath>,
     store: &StoreDir,
     mut problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
+    mut each: impl FnMut(&Entry, &mut dyn BufRead) -> io::Result<()>,
 ) -> Result<Validated, ArchiveError> {
     let archive = reader.path();
     let mut links = LinkCheck::new(store);
     let (mut link_count, mut has_build_root) = (0, false);
-    let summary = reader.read(|entry, _| {
+    let summary = reader.read(|entry, contents| {
         has_build_root |= entry.path.root() == "build";
+        each(entry, contents).map_err(|e| ArchiveError::Corrupt {
+            archive: archive.into(),
+            detail: e.to_string(),
+        })?;
         if let EntryKind::Symlink { target } = &entry.kind {
             link_count += 1;
             if let Err(link) = links.check(target) {

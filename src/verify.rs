@@ -46,10 +46,18 @@ pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError
     let archive = dir.join(&manifest.archive);
     let reader = validate::open_archive(&archive, &manifest, store)?;
     let mut problems = Vec::new();
-    let checked = validate::validate(&reader, &manifest, &anchor_path, &anchor, store, |e| {
-        problems.push(e.to_string());
-        Ok(())
-    })?;
+    let checked = validate::validate(
+        &reader,
+        &manifest,
+        &anchor_path,
+        &anchor,
+        store,
+        |e| {
+            problems.push(e.to_string());
+            Ok(())
+        },
+        |_, _| Ok(()),
+    )?;
     Ok(VerifyReport {
         entries: checked.summary.entries,
         links: checked.links,

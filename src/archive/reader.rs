@@ -122,7 +122,6 @@ pub struct StreamSummary {
 pub struct ArchiveReader<'a> {
     path: &'a Path,
     store: &'a StoreDir,
-    scan: bool,
     /// The whole uncompressed stream, once `decompress_once` has read it.
     loaded: Option<StreamBuffer>,
 }
@@ -132,7 +131,6 @@ impl<'a> ArchiveReader<'a> {
         ArchiveReader {
             path,
             store,
-            scan: true,
             loaded: None,
         }
     }
@@ -191,16 +189,15 @@ impl<'a> ArchiveReader<'a> {
         }
     }
 
+    /// The uncompressed stream, when it is held in memory (`decompress_once`): the contents a
+    /// pass hands out are slices of it.
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        self.loaded.as_deref()
+    }
+
     /// The archive file.
     pub fn path(&self) -> &'a Path {
         self.path
-    }
-
-    /// Skips the reference scan (`StreamSummary::references` stays empty): for a second pass
-    /// over an archive whose references were already checked.
-    pub fn without_scan(mut self) -> Self {
-        self.scan = false;
-        self
     }
 
     /// Streams every entry, validated, to `visit` together with a reader of its contents.
@@ -210,10 +207,27 @@ impl<'a> ArchiveReader<'a> {
     /// produced, is the error worth reporting.
     pub fn read<E: From<ArchiveError>>(
         &self,
+        visit: impl FnMut(&Entry, &mut dyn BufRead) -> Result<(), E>,
+    ) -> Result<StreamSummary, E> {
+        self.read_scanning(true, visit)
+    }
+
+    /// [`read`](Self::read) without the reference scan (`StreamSummary::references` stays
+    /// empty): for a second pass over an archive whose references were already checked.
+    pub fn read_without_scan<E: From<ArchiveError>>(
+        &self,
+        visit: impl FnMut(&Entry, &mut dyn BufRead) -> Result<(), E>,
+    ) -> Result<StreamSummary, E> {
+        self.read_scanning(false, visit)
+    }
+
+    fn read_scanning<E: From<ArchiveError>>(
+        &self,
+        scan: bool,
         mut visit: impl FnMut(&Entry, &mut dyn BufRead) -> Result<(), E>,
     ) -> Result<StreamSummary, E> {
         let mut summary = StreamSummary::default();
-        let scanner = self.scan.then(|| RefScanner::distinct(self.store));
+        let scanner = scan.then(|| RefScanner::distinct(self.store));
         if let Some(data) = &self.loaded {
             // Already decompressed and checked whole (length, checksum): nothing to drain.
             if let Some(mut scanner) = scanner {

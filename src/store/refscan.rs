@@ -267,7 +267,9 @@ mod distinct_tests {
         let (a, ab) = (format!("/s/{h}-a"), format!("/s/{h}-ab"));
         let input = format!("{a} {a} {ab} {ab} {a}\n{a}/x {ab}");
         let names = |refs: Vec<Reference>| -> Vec<String> {
-            refs.into_iter().map(|r| r.path.name().to_string()).collect()
+            refs.into_iter()
+                .map(|r| r.path.name().to_string())
+                .collect()
         };
         assert_eq!(
             names(scan_bytes(&store, input.as_bytes())),

@@ -6,7 +6,9 @@
 //! tree, into a destination that must be absent or empty; if pass two fails anyway (disk full, a
 //! race), what it created is removed again, so the destination is left exactly as it was. An
 //! archive whose uncompressed stream is at most [`IN_MEMORY_STREAM_LIMIT`] is decompressed once,
-//! into memory, for both passes; a bigger one is streamed from the file twice, in constant memory.
+//! into memory, where pass one also records its entries and pass two creates them from that
+//! recording, on several threads ([`create`]); a bigger one is streamed from the file twice, in
+//! constant memory, and created on one thread.
 //!
 //! # Security
 //! What unpack promises for any input, however hostile (docs/format.md lists the rules):
@@ -19,7 +21,8 @@
 //! - every restored symlink points at an existing file or directory that resolves inside the
 //!   store dir, and every store path the archive names is in its GC anchor;
 //! - a failure leaves the destination as it was, with a bounded number of file descriptors
-//!   whatever the tree's depth; bad input exits 3, a failing environment 1.
+//!   whatever the tree's depth (at most 32 directories open per thread); bad input exits 3, a
+//!   failing environment 1.
 //!
 //! Not promised: that the linked store paths hold what the build that packed them made (the
 //! store and its closure are trusted); anything about a destination another process changes
@@ -27,6 +30,7 @@
 //! somewhere unexpected (a symlinked target dir is refused, its parents are not checked).
 
 pub mod crane;
+mod create;
 mod report;
 
 use crate::archive::{ArchiveError, EntryKind};
@@ -133,8 +137,21 @@ fn unpack_nixcache(
     let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
     let reader = validate::open_archive(&archive, manifest, &opts.store)?;
 
-    // Pass one: validate everything; the first problem stops it.
-    let checked = validate::validate(&reader, manifest, &anchor_path, &anchor, &opts.store, Err)?;
+    // Pass one: validate everything; the first problem stops it. A stream held in memory is
+    // recorded on the way, so that pass two creates the tree without reading it again.
+    let mut recording = reader.in_memory().map(create::Recording::new);
+    let checked = validate::validate(
+        &reader,
+        manifest,
+        &anchor_path,
+        &anchor,
+        &opts.store,
+        Err,
+        |entry, contents| match &mut recording {
+            Some(recording) => recording.push(entry, contents),
+            None => Ok(()),
+        },
+    )?;
     let (summary, has_build_root) = (checked.summary, checked.has_build_root);
     // Nix canonicalizes a store path's directories too, so its root tells the store's mtime.
     let canonical_store = !summary.link_targets.is_empty()
@@ -153,6 +170,7 @@ fn unpack_nixcache(
         MtimePolicy::Store => canonical,
         _ => entry.mtime,
     };
+    let tree_of = |entry: &crate::archive::Entry| usize::from(entry.path.root() == "build");
     let build_dir = match has_build_root {
         false => None,
         true => match opts.build_dir.resolve()? {
@@ -170,12 +188,12 @@ fn unpack_nixcache(
             mtimes,
             ..Default::default()
         };
-        reader.without_scan().read(|entry, contents| {
-            let tree = if entry.path.root() == "build" {
-                &mut trees[1]
-            } else {
-                &mut trees[0]
-            };
+        if let Some(recording) = &recording {
+            create::create(recording, trees, tree_of, mtime_of, &mut report)?;
+            return Ok(report);
+        }
+        reader.read_without_scan(|entry, contents| {
+            let tree = &mut trees[tree_of(entry)];
             let rel = entry.path.below_root();
             if rel.as_os_str().is_empty() {
                 tree.set_root_mtime(mtime_of(entry));

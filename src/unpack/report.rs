@@ -29,3 +29,13 @@ pub struct UnpackReport {
     /// The policy applied (`archive` or `store`; never `auto`).
     pub mtimes: MtimePolicy,
 }
+
+impl UnpackReport {
+    /// Adds what `other` created (an unpack split over threads).
+    pub(super) fn add_counts(&mut self, other: &UnpackReport) {
+        self.dirs += other.dirs;
+        self.links += other.links;
+        self.files += other.files;
+        self.file_bytes += other.file_bytes;
+    }
+}
