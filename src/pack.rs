@@ -28,7 +28,9 @@
 //! Not promised: anything about a tree another process changes during the walk; a SIGKILLed
 //! pack leaves the target dir linking into an OUT without manifest until the next pack.
 
-use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
+mod stream;
+
+use crate::archive::{Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
 use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::dirlist::{Budget, SortedNames};
@@ -36,14 +38,15 @@ use crate::fsutil::{self, FsError, IoContext};
 use crate::linkcheck::{LinkCheck, LinkProblem};
 use crate::outdir::{OutDir, OutDirError};
 use crate::sources::{self, SourceDigests};
-use crate::store::{RefScanner, StoreDir, StoreError, StorePath};
+use crate::store::{StoreDir, StoreError};
 use crate::workspace::{Workspace, WorkspaceError};
 use filetime::FileTime;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use stream::{ArchiveStream, Contents, Finished, StreamStopped, INLINE_BYTES};
 
 #[derive(Clone, Debug)]
 pub struct PackOptions {
@@ -217,58 +220,46 @@ fn pack_into(
         archive: archive_path.clone(),
         source,
     };
-    let file = io::BufWriter::with_capacity(1 << 16, tmp.as_file().try_clone().map_err(write_err)?);
-    let sink = match opts.compression {
-        Compression::None => Sink::Plain(file),
-        Compression::Zstd => {
-            let mut encoder = zstd::Encoder::new(file, opts.zstd_level).map_err(write_err)?;
-            // Without a checksum some corruption would decode into plausible garbage (and
-            // readers refuse frames without one).
-            encoder.include_checksum(true).map_err(write_err)?;
-            if opts.zstd_threads > 0 {
-                encoder.multithread(opts.zstd_threads).map_err(write_err)?;
-            }
-            Sink::Zstd(encoder)
-        }
-    };
-    let scanning = ScanningWriter {
-        inner: sink,
-        scanner: RefScanner::distinct(&opts.store),
-        bytes: 0,
-    };
+    let stream = ArchiveStream::start(
+        tmp.as_file().try_clone().map_err(write_err)?,
+        opts.compression,
+        opts.zstd_level,
+        opts.zstd_threads,
+        &opts.store,
+    )
+    .map_err(write_err)?;
     let mut packer = Packer {
         opts,
-        writer: ArchiveWriter::new(scanning),
+        stream: Some(stream),
+        archive_path: archive_path.clone(),
         report: PackReport::default(),
         moved_inodes: HashMap::new(),
-        archive_path: archive_path.clone(),
         made_blob_dir: None,
         layouts: LayoutsSeen::default(),
         left_out: &left_out,
         links: LinkCheck::new(&opts.store),
         undo,
     };
-    for (name, root) in roots {
+    let walked = roots.iter().try_for_each(|(name, root)| {
         let skip: Vec<&Path> = roots
             .iter()
             .map(|(_, p)| p.as_path())
             .filter(|p| *p != root)
             .collect();
-        packer.walk(name, root, &skip)?;
-    }
+        packer.walk(name, root, &skip)
+    });
+    // Ended either way, so that its thread is gone before pack returns.
+    let finished = packer.finish_stream();
+    walked?;
+    let Finished {
+        references,
+        stream_bytes,
+    } = finished?;
     let Packer {
-        writer,
         mut report,
         layouts,
         ..
     } = packer;
-    let ScanningWriter {
-        inner: sink,
-        scanner,
-        bytes: stream_bytes,
-    } = writer.finish().map_err(write_err)?;
-    sink.finish().map_err(write_err)?;
-    let references: BTreeSet<StorePath> = scanner.finish().into_iter().map(|r| r.path).collect();
     report.archive_bytes = tmp.as_file().metadata().map_err(write_err)?.len();
     report.anchored = references.len() as u64;
     report.archive = archive_path.clone();
@@ -315,14 +306,15 @@ fn roots(opts: &PackOptions) -> Result<Vec<(&'static str, PathBuf)>, PackError> 
     Ok(roots)
 }
 
-struct Packer<'a, 'u, W: Write> {
+struct Packer<'a, 'u> {
     opts: &'a PackOptions,
-    writer: ArchiveWriter<W>,
+    /// Where the entries go, in archive order; taken when it ends.
+    stream: Option<ArchiveStream>,
+    archive_path: PathBuf,
     report: PackReport,
     /// Hard-linked files (cargo's uplifted binaries) already moved, by (device, inode): where to
     /// and from where.
     moved_inodes: HashMap<(u64, u64), (PathBuf, PathBuf)>,
-    archive_path: PathBuf,
     /// The last blob directory created, to skip most `create_dir_all` calls.
     made_blob_dir: Option<PathBuf>,
     /// The build-dir layouts the walk recognised, for the manifest.
@@ -335,7 +327,7 @@ struct Packer<'a, 'u, W: Write> {
     undo: &'u mut Undo,
 }
 
-impl<W: Write> Packer<'_, '_, W> {
+impl Packer<'_, '_> {
     /// Packs `root` under the archive root `name`, skipping the other roots (a build dir
     /// inside the target dir) and what `classify` leaves out.
     fn walk(&mut self, name: &str, root: &Path, skip: &[&Path]) -> Result<(), PackError> {
@@ -407,7 +399,7 @@ impl<W: Write> Packer<'_, '_, W> {
                     mode: meta.mode() & 0o7777,
                 },
             };
-            self.append(&entry, None)
+            self.append(entry, Contents::None)
         } else if file_type.is_symlink() {
             self.symlink(rel, path, place)
         } else if file_type.is_file() {
@@ -484,6 +476,16 @@ impl<W: Write> Packer<'_, '_, W> {
     ) -> Result<(), PackError> {
         let mut file = fs::File::open(source).with_path("open", source)?;
         let size = meta.len();
+        let contents = if size <= INLINE_BYTES {
+            let mut bytes = Vec::with_capacity(size as usize);
+            (&mut file)
+                .take(size)
+                .read_to_end(&mut bytes)
+                .with_path("read", source)?;
+            Contents::Bytes(bytes)
+        } else {
+            Contents::File(file)
+        };
         let entry = Entry {
             path: rel,
             mtime: FileTime::from_last_modification_time(meta),
@@ -492,7 +494,7 @@ impl<W: Write> Packer<'_, '_, W> {
                 size,
             },
         };
-        self.append(&entry, Some(&mut file))?;
+        self.append(entry, contents)?;
         self.report.inlined += 1;
         self.report.inlined_bytes += size;
         Ok(())
@@ -504,7 +506,7 @@ impl<W: Write> Packer<'_, '_, W> {
             mtime: SYMLINK_MTIME,
             kind: EntryKind::Symlink { target },
         };
-        self.append(&entry, None)?;
+        self.append(entry, Contents::None)?;
         self.report.linked += 1;
         Ok(())
     }
@@ -562,19 +564,34 @@ impl<W: Write> Packer<'_, '_, W> {
         Ok(blob)
     }
 
-    fn append(
-        &mut self,
-        entry: &Entry,
-        contents: Option<&mut dyn io::Read>,
-    ) -> Result<(), PackError> {
-        self.writer
-            .append(entry, contents)
-            .map_err(|source| PackError::Write {
-                archive: self.archive_path.clone(),
-                source,
-            })?;
+    fn append(&mut self, entry: Entry, contents: Contents) -> Result<(), PackError> {
+        let sent = match &self.stream {
+            Some(stream) => stream.append(entry, contents),
+            None => Err(StreamStopped),
+        };
+        if let Err(StreamStopped) = sent {
+            // The stream thread failed: its error is the cause.
+            return Err(self.finish_stream().err().unwrap_or_else(|| {
+                self.write_error(io::Error::other("the archive stream ended early"))
+            }));
+        }
         self.report.entries += 1;
         Ok(())
+    }
+
+    /// Ends the archive stream and returns what it found, or why it failed.
+    fn finish_stream(&mut self) -> Result<Finished, PackError> {
+        match self.stream.take() {
+            Some(stream) => stream.finish().map_err(|e| self.write_error(e)),
+            None => Err(self.write_error(io::Error::other("the archive stream ended early"))),
+        }
+    }
+
+    fn write_error(&self, source: io::Error) -> PackError {
+        PackError::Write {
+            archive: self.archive_path.clone(),
+            source,
+        }
     }
 }
 
@@ -778,57 +795,4 @@ fn copy_back(blob: &Path, original: &Path) -> Result<(), FsError> {
     let mtime = FileTime::from_last_modification_time(&meta);
     filetime::set_file_mtime(original, mtime).with_path("set mtime of", original)?;
     fs::remove_file(blob).with_path("remove", blob)
-}
-
-/// Where the tar stream goes: the archive file, directly or through a zstd encoder.
-enum Sink<W: Write> {
-    Plain(W),
-    Zstd(zstd::Encoder<'static, W>),
-}
-
-impl<W: Write> Sink<W> {
-    /// Ends the zstd frame (if any) and flushes, reporting errors a drop would swallow.
-    fn finish(self) -> io::Result<()> {
-        match self {
-            Sink::Plain(mut w) => w.flush(),
-            Sink::Zstd(encoder) => encoder.finish()?.flush(),
-        }
-    }
-}
-
-impl<W: Write> Write for Sink<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Zstd(w) => w.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Zstd(w) => w.flush(),
-        }
-    }
-}
-
-/// Feeds everything written through it to a reference scanner.
-struct ScanningWriter<W> {
-    inner: W,
-    scanner: RefScanner,
-    /// Length of the uncompressed stream so far.
-    bytes: u64,
-}
-
-impl<W: Write> Write for ScanningWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.scanner.feed(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }

@@ -490,6 +490,57 @@ fn two_packs_cannot_share_an_out() {
 
 // ---- (6) a failed or killed pack -------------------------------------------------------------
 
+/// The archive is written on a thread of its own (src/pack/stream.rs): when writing it fails
+/// (here: beyond the file size limit), pack fails with that error, naming the archive, and
+/// undoes what it did, as for a failure in the walk.
+#[test]
+fn a_pack_whose_archive_cannot_be_written_fails_with_the_write_error() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build", "-p", "app"]);
+    let target = fx.path("target");
+    // An unknown file is stored inline: 3 MiB of incompressible bytes, early in the archive.
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    let big: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            // xorshift64: bytes zstd cannot shrink.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(target.join("a-big.bin"), big).unwrap();
+    let before = TreeSnapshot::capture(&target);
+    for compress in ["none", "zstd"] {
+        let out = store.path(&format!("deps-{compress}"));
+        let mut cmd = fx.command("bash");
+        cmd.arg("-c")
+            .arg("ulimit -f 1024; trap '' XFSZ; exec \"$0\" \"$@\"")
+            .arg(support::nixcache_bin())
+            .arg(store.arg())
+            .args(["pack", "--target-dir", s(&target), "--out", s(&out)])
+            .args(["--compress", compress]);
+        let res = support::output_of(&mut cmd);
+        let err = failed_with(&res, EXIT_ERROR, "File too large");
+        assert!(err.contains("failed to write archive"), "{compress}: {err}");
+        assert!(
+            !out.exists(),
+            "{compress}: a failed pack left its output behind"
+        );
+        let diff = before.diff_with(&TreeSnapshot::capture(&target), Compare::IGNORE_DIR_MTIMES);
+        assert!(
+            diff.is_empty(),
+            "{compress}: the target dir changed:\n{}",
+            diff.join("\n")
+        );
+    }
+    // The control: without the limit the same pack succeeds.
+    let out = store.path("deps-control");
+    let res = support::output_of(&mut pack_cmd(&fx, &store, &target, &out, &[]));
+    assert!(res.status.success(), "{}", stderr(&res));
+}
+
 #[test]
 fn a_failed_pack_leaves_the_target_dir_as_it_was_and_no_temp_files() {
     let fx = Fixture::copy("ws-basic");
