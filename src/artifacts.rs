@@ -1,6 +1,8 @@
 //! The artifacts directory (`$out` of a deps derivation): its file names, the manifest, the GC
 //! anchor, and recognising which format a directory holds (ours or one of crane's).
 
+pub mod check;
+
 use crate::archive::path::display_bytes;
 use crate::archive::Compression;
 use crate::classify::TreeLayout;

@@ -8,8 +8,8 @@
 //! - [`builddir`]: where cargo puts intermediate artifacts (`build.build-dir`), asked of cargo.
 //! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`unpack::crane`] reads crane's formats;
 //!   [`outdir`]: the output one pack owns at a time.
-//! - [`validate`]: reading artifacts completely and checking all unpack relies on (unpack's
-//!   first pass, and verify); [`linkcheck`]: where a link into the store really leads.
+//! - [`artifacts::check`]: reading artifacts completely and checking all unpack relies on
+//!   (unpack's first pass, and verify); [`linkcheck`]: where a link into the store really leads.
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
 //! - [`dirlist`]: a directory's names in byte order, in memory bounded however big it is.
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
@@ -42,6 +42,5 @@ pub mod store;
 pub mod tree;
 pub mod unpack;
 pub mod userwrapper;
-pub mod validate;
 pub mod verify;
 pub mod workspace;

@@ -1,6 +1,6 @@
 //! `verify`: checks that artifacts are whole, with exactly the checks unpack makes before it
-//! writes anything (`validate`): integrity of every byte, every member, every link resolving
-//! inside the store, the member count and stream length, the GC anchor.
+//! writes anything (`artifacts::check`): integrity of every byte, every member, every link
+//! resolving inside the store, the member count and stream length, the GC anchor.
 //!
 //! Unlike unpack, which stops at the first problem, verify lists every problem that leaves the
 //! rest of the archive readable; one that does not (corruption, a bad member) ends it as an
@@ -12,9 +12,8 @@
 //! zstd frames, links leading out of the store. It does not look at what linked files contain.
 
 use crate::archive::ArchiveError;
-use crate::artifacts::{self, Artifacts, ArtifactsError};
+use crate::artifacts::{self, check, Artifacts, ArtifactsError};
 use crate::store::StoreDir;
-use crate::validate;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -44,9 +43,9 @@ pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError
     let anchor_path = dir.join(&manifest.anchor);
     let anchor = artifacts::read_anchor(&anchor_path, store)?;
     let archive = dir.join(&manifest.archive);
-    let reader = validate::open_archive(&archive, &manifest, store)?;
+    let reader = check::open_archive(&archive, &manifest, store)?;
     let mut problems = Vec::new();
-    let checked = validate::validate(&reader, &manifest, &anchor_path, &anchor, store, |e| {
+    let checked = check::validate(&reader, &manifest, &anchor_path, &anchor, store, |e| {
         problems.push(e.to_string());
         Ok(())
     })?;

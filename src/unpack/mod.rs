@@ -1,12 +1,13 @@
 //! `unpack`: restores a target dir from artifacts, in two passes.
 //!
-//! Pass one ([`validate`]) reads the whole archive and checks everything (entry paths and types,
+//! Pass one ([`check`]) reads the whole archive and checks everything (entry paths and types,
 //! order, zstd checksums and the tar's end, links resolving inside the store, the GC anchor, the
 //! member count and stream length) without touching the disk. Only then does pass two create the
 //! tree, into a destination that must be absent or empty; if pass two fails anyway (disk full, a
 //! race), what it created is removed again, so the destination is left exactly as it was. An
-//! archive whose uncompressed stream is at most [`IN_MEMORY_STREAM_LIMIT`] is decompressed once,
-//! into memory, for both passes; a bigger one is streamed from the file twice, in constant memory.
+//! archive whose uncompressed stream is at most [`check::IN_MEMORY_STREAM_LIMIT`] is decompressed
+//! once, into memory, for both passes; a bigger one is streamed from the file twice, in constant
+//! memory.
 //!
 //! # Security
 //! What unpack promises for any input, however hostile (docs/format.md lists the rules):
@@ -30,13 +31,12 @@ pub mod crane;
 mod report;
 
 use crate::archive::{ArchiveError, EntryKind};
+use crate::artifacts::check;
 use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
 use crate::builddir::{BuildDir, BuildDirError};
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
 use crate::tree::{self, Existing, Tree};
-use crate::validate;
-pub use crate::validate::IN_MEMORY_STREAM_LIMIT;
 use filetime::FileTime;
 pub use report::{MtimePolicy, UnpackReport};
 use std::collections::BTreeMap;
@@ -131,10 +131,10 @@ fn unpack_nixcache(
     let archive = dir.join(&manifest.archive);
     let anchor_path = dir.join(&manifest.anchor);
     let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
-    let reader = validate::open_archive(&archive, manifest, &opts.store)?;
+    let reader = check::open_archive(&archive, manifest, &opts.store)?;
 
     // Pass one: validate everything; the first problem stops it.
-    let checked = validate::validate(&reader, manifest, &anchor_path, &anchor, &opts.store, Err)?;
+    let checked = check::validate(&reader, manifest, &anchor_path, &anchor, &opts.store, Err)?;
     let (summary, has_build_root) = (checked.summary, checked.has_build_root);
     // Nix canonicalizes a store path's directories too, so its root tells the store's mtime.
     let canonical_store = !summary.link_targets.is_empty()
