@@ -131,6 +131,7 @@ impl Classify for ArtifactsError {
         match self {
             ArtifactsError::Fs(e) => e.fault(),
             ArtifactsError::Input(e) => e.fault(),
+            ArtifactsError::Archive(e) => e.fault(),
             ArtifactsError::BadManifest { .. }
             | ArtifactsError::UnsupportedVersion { .. }
             | ArtifactsError::StoreDirMismatch { .. }
@@ -214,7 +215,6 @@ impl Classify for VerifyError {
     fn fault(&self) -> Fault {
         match self {
             VerifyError::Artifacts(e) => e.fault(),
-            VerifyError::Archive(e) => e.fault(),
             VerifyError::NotNixcache(_) => Fault::Usage,
         }
     }

@@ -11,8 +11,7 @@
 //! refuses what unpack refuses: special files, unbounded manifests and anchors, unchecksummed
 //! zstd frames, links leading out of the store. It does not look at what linked files contain.
 
-use crate::archive::ArchiveError;
-use crate::artifacts::{self, check, Artifacts, ArtifactsError};
+use crate::artifacts::{Artifacts, ArtifactsError};
 use crate::store::StoreDir;
 use std::path::{Path, PathBuf};
 
@@ -29,30 +28,23 @@ pub struct VerifyReport {
 pub enum VerifyError {
     #[error(transparent)]
     Artifacts(#[from] ArtifactsError),
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
     #[error("`{0}` holds crane artifacts; verify checks cargo-nixcache artifacts only")]
     NotNixcache(PathBuf),
 }
 
 pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError> {
-    let (dir, manifest) = match Artifacts::detect(path, store)? {
-        Artifacts::Nixcache { dir, manifest } => (dir, manifest),
-        _ => return Err(VerifyError::NotNixcache(path.into())),
+    let Artifacts::Nixcache(ours) = Artifacts::detect(path, store)? else {
+        return Err(VerifyError::NotNixcache(path.into()));
     };
-    let anchor_path = dir.join(&manifest.anchor);
-    let anchor = artifacts::read_anchor(&anchor_path, store)?;
-    let archive = dir.join(&manifest.archive);
-    let reader = check::open_archive(&archive, &manifest, store)?;
     let mut problems = Vec::new();
-    let checked = check::validate(&reader, &manifest, &anchor_path, &anchor, store, |e| {
+    let checked = ours.check(store, |e| {
         problems.push(e.to_string());
         Ok(())
     })?;
     Ok(VerifyReport {
-        entries: checked.summary.entries,
-        links: checked.links,
-        anchored: anchor.len() as u64,
+        entries: checked.validated.summary.entries,
+        links: checked.validated.links,
+        anchored: checked.anchored,
         problems,
     })
 }

@@ -35,7 +35,8 @@ pub enum Compression {
 }
 
 impl Compression {
-    pub fn archive_file_name(self) -> &'static str {
+    /// The archive's file name in an artifacts directory.
+    pub const fn archive_file_name(self) -> &'static str {
         match self {
             Compression::None => "symlinks.tar",
             Compression::Zstd => "symlinks.tar.zst",

@@ -2,13 +2,13 @@
 //! anything: pass one of `unpack`, and all of `verify`. One function for both, so that verify's
 //! "ok" means unpack will succeed (short of the destination and the environment).
 //!
-//! Checked: the manifest (by `artifacts`), the archive's zstd frames and tar structure, every
-//! member (by the archive reader), every link target resolving inside the store dir
-//! (`linkcheck`), the member count and stream length against the manifest, and every store
-//! path in the stream against the GC anchor.
+//! Checked: the manifest (by [`manifest`](super::manifest), as it is detected), the archive's
+//! zstd frames and tar structure, every member (by the archive reader), every link target
+//! resolving inside the store dir (`linkcheck`), the member count and stream length against the
+//! manifest, and every store path in the stream against the GC anchor.
 
+use super::{anchor, ArtifactsError, Manifest, NixcacheDir};
 use crate::archive::{ArchiveError, ArchiveReader, EntryKind, EntryProblem, StreamSummary};
-use crate::artifacts::Manifest;
 use crate::linkcheck::{LinkCheck, LinkProblem};
 use crate::store::{StoreDir, StorePath};
 use std::collections::{BTreeSet, HashSet};
@@ -28,9 +28,44 @@ pub struct Validated {
     pub has_build_root: bool,
 }
 
-/// A reader of `manifest`'s archive in `dir`: a zstd stream of at most
+/// Our artifacts, read completely and checked.
+pub struct Checked<'a> {
+    /// The archive's reader, for a further pass (unpack's second).
+    pub reader: ArchiveReader<'a>,
+    pub validated: Validated,
+    /// Store paths in the GC anchor.
+    pub anchored: u64,
+}
+
+impl NixcacheDir {
+    /// Reads the GC anchor and the whole archive, and checks the archive against the manifest
+    /// and the anchor; `problem` as in [`validate`].
+    pub fn check<'a>(
+        &'a self,
+        store: &'a StoreDir,
+        problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
+    ) -> Result<Checked<'a>, ArtifactsError> {
+        let anchor = anchor::read(&self.anchor, store)?;
+        let reader = open_archive(&self.archive, &self.manifest, store)?;
+        let validated = validate(
+            &reader,
+            &self.manifest,
+            &self.anchor,
+            &anchor,
+            store,
+            problem,
+        )?;
+        Ok(Checked {
+            reader,
+            validated,
+            anchored: anchor.len() as u64,
+        })
+    }
+}
+
+/// A reader of `archive`: a zstd stream of at most
 /// [`IN_MEMORY_STREAM_LIMIT`] bytes is decompressed once, into memory, for every later pass.
-pub fn open_archive<'a>(
+fn open_archive<'a>(
     archive: &'a Path,
     manifest: &Manifest,
     store: &'a StoreDir,
@@ -48,7 +83,7 @@ pub fn open_archive<'a>(
 /// A problem that leaves the rest readable (a link, the count, the length, an unanchored store
 /// path) goes to `problem`: returning it stops the check (unpack), returning `Ok` goes on
 /// (verify lists them all). One that does not (corruption, a bad member) ends it with an error.
-pub fn validate(
+fn validate(
     reader: &ArchiveReader,
     manifest: &Manifest,
     anchor_path: &Path,

@@ -1,11 +1,12 @@
 //! `unpack`: restores a target dir from artifacts, in two passes.
 //!
-//! Pass one ([`check`]) reads the whole archive and checks everything (entry paths and types,
-//! order, zstd checksums and the tar's end, links resolving inside the store, the GC anchor, the
-//! member count and stream length) without touching the disk. Only then does pass two create the
-//! tree, into a destination that must be absent or empty; if pass two fails anyway (disk full, a
-//! race), what it created is removed again, so the destination is left exactly as it was. An
-//! archive whose uncompressed stream is at most [`check::IN_MEMORY_STREAM_LIMIT`] is decompressed
+//! Pass one ([`check`](crate::artifacts::check)) reads the whole archive and checks everything
+//! (entry paths and types, order, zstd checksums and the tar's end, links resolving inside the
+//! store, the GC anchor, the member count and stream length) without touching the disk. Only then
+//! does pass two create the tree, into a destination that must be absent or empty; if pass two
+//! fails anyway (disk full, a race), what it created is removed again, so the destination is left
+//! exactly as it was. An archive whose uncompressed stream is at most
+//! [`IN_MEMORY_STREAM_LIMIT`](crate::artifacts::check::IN_MEMORY_STREAM_LIMIT) is decompressed
 //! once, into memory, for both passes; a bigger one is streamed from the file twice, in constant
 //! memory.
 //!
@@ -31,8 +32,8 @@ pub mod crane;
 mod report;
 
 use crate::archive::{ArchiveError, EntryKind};
-use crate::artifacts::check;
-use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
+use crate::artifacts::check::Checked;
+use crate::artifacts::{Artifacts, ArtifactsError, NixcacheDir};
 use crate::builddir::{BuildDir, BuildDirError};
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
@@ -95,7 +96,7 @@ pub enum UnpackError {
 /// Unpacks `opts.artifacts` into the target (and build) dir.
 pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
     match Artifacts::detect(&opts.artifacts, &opts.store)? {
-        Artifacts::Nixcache { dir, manifest } => unpack_nixcache(opts, &dir, &manifest),
+        Artifacts::Nixcache(ours) => unpack_nixcache(opts, &ours),
         Artifacts::CraneZstd { archive } => {
             let chain = crane::zstd_chain(&archive, &opts.store)?;
             into_empty_roots(&[&opts.target_dir], Existing::Replace, |trees| {
@@ -123,19 +124,12 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
     }
 }
 
-fn unpack_nixcache(
-    opts: &UnpackOptions,
-    dir: &Path,
-    manifest: &Manifest,
-) -> Result<UnpackReport, UnpackError> {
-    let archive = dir.join(&manifest.archive);
-    let anchor_path = dir.join(&manifest.anchor);
-    let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
-    let reader = check::open_archive(&archive, manifest, &opts.store)?;
-
+fn unpack_nixcache(opts: &UnpackOptions, ours: &NixcacheDir) -> Result<UnpackReport, UnpackError> {
     // Pass one: validate everything; the first problem stops it.
-    let checked = check::validate(&reader, manifest, &anchor_path, &anchor, &opts.store, Err)?;
-    let (summary, has_build_root) = (checked.summary, checked.has_build_root);
+    let Checked {
+        reader, validated, ..
+    } = ours.check(&opts.store, Err)?;
+    let (summary, has_build_root) = (validated.summary, validated.has_build_root);
     // Nix canonicalizes a store path's directories too, so its root tells the store's mtime.
     let canonical_store = !summary.link_targets.is_empty()
         && summary.link_targets.iter().all(|p| {
@@ -157,7 +151,7 @@ fn unpack_nixcache(
         false => None,
         true => match opts.build_dir.resolve()? {
             Some(b) => Some(b),
-            None => return Err(UnpackError::NoBuildDir(archive)),
+            None => return Err(UnpackError::NoBuildDir(ours.archive.clone())),
         },
     };
 
