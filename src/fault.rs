@@ -35,7 +35,7 @@ pub enum Fault {
 }
 
 /// An error that knows whose fault it is.
-pub trait Classify {
+pub(crate) trait Classify {
     fn fault(&self) -> Fault;
 }
 

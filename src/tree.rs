@@ -96,10 +96,6 @@ impl Tree {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Sets the root's own mtime; applied in `finish`, after all its children exist.
     pub fn set_root_mtime(&mut self, mtime: FileTime) {
         self.root_mtime = Some(mtime);

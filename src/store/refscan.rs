@@ -203,6 +203,7 @@ fn match_after_prefix(rest: &[u8]) -> Option<StorePath> {
 #[cfg(test)]
 mod distinct_tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn distinct_reports_each_path_once_at_its_first_offset() {
@@ -217,15 +218,12 @@ mod distinct_tests {
             distinct.feed(std::slice::from_ref(byte));
         }
         assert_eq!(all.finish().len(), 5);
-        let got: Vec<(u64, String)> = distinct
+        let got: Vec<(u64, PathBuf)> = distinct
             .finish()
             .into_iter()
-            .map(|r| (r.offset, r.path.name().to_string()))
+            .map(|r| (r.offset, store.to_absolute(&r.path)))
             .collect();
-        assert_eq!(
-            got,
-            [(0, "a".to_string()), (a.len() as u64 + 1, "b".to_string())]
-        );
+        assert_eq!(got, [(0, a.clone().into()), (a.len() as u64 + 1, b.into())]);
     }
 }
 

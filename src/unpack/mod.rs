@@ -28,7 +28,7 @@
 //! while unpack works in it; protection from a target or build dir path that itself leads
 //! somewhere unexpected (a symlinked target dir is refused, its parents are not checked).
 
-pub mod crane;
+pub(crate) mod crane;
 mod report;
 
 use crate::archive::{ArchiveError, EntryKind};
