@@ -2,15 +2,29 @@
 //! archive names. Nix cannot see into a zstd stream, so this plain file is what keeps the
 //! linked store paths alive; readers check the archive's references against it.
 
-use super::ArtifactsError;
 use crate::archive::path::display_bytes;
-use crate::fsutil;
+use crate::fsutil::{self, InputFileError};
 use crate::store::{StoreDir, StorePath};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The GC anchor's file name.
+pub const ANCHOR: &str = "nixcache-refs";
 
 /// The largest GC anchor read (about 100 bytes a store path).
 const MAX_ANCHOR_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    #[error(transparent)]
+    Input(#[from] InputFileError),
+    #[error("GC anchor `{path}` line {line}: {reason}")]
+    Bad {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
 
 /// Renders the anchor: sorted absolute store paths, one per line.
 pub fn render(store: &StoreDir, paths: &BTreeSet<StorePath>) -> String {
@@ -23,24 +37,21 @@ pub fn render(store: &StoreDir, paths: &BTreeSet<StorePath>) -> String {
 }
 
 /// Reads an anchor back into the set of store paths it keeps alive.
-pub fn read(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>, ArtifactsError> {
+pub fn read(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>, AnchorError> {
     let text = fsutil::read_input_to_string(path, MAX_ANCHOR_BYTES, "GC anchor")?;
     let mut set = BTreeSet::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-        let (store_path, rest) =
-            store
-                .parse(Path::new(line))
-                .map_err(|e| ArtifactsError::BadAnchor {
-                    path: path.into(),
-                    line: i + 1,
-                    reason: display_bytes(e.to_string().as_bytes()),
-                })?;
+        let (store_path, rest) = store.parse(Path::new(line)).map_err(|e| AnchorError::Bad {
+            path: path.into(),
+            line: i + 1,
+            reason: display_bytes(e.to_string().as_bytes()),
+        })?;
         if !rest.as_os_str().is_empty() {
             let reason = format!(
                 "`{}` is not a bare store path",
                 display_bytes(line.as_bytes())
             );
-            return Err(ArtifactsError::BadAnchor {
+            return Err(AnchorError::Bad {
                 path: path.into(),
                 line: i + 1,
                 reason,

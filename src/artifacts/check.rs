@@ -1,13 +1,14 @@
-//! Reading our artifacts completely and checking everything unpack relies on, without writing
-//! anything: pass one of `unpack`, and all of `verify`. One function for both, so that verify's
+//! Reading our archive completely and checking everything unpack relies on, without writing
+//! anything: pass one of `unpack`, and all of `verify` (both through
+//! [`NixcacheDir::check`](super::NixcacheDir::check)). One function for both, so that verify's
 //! "ok" means unpack will succeed (short of the destination and the environment).
 //!
-//! Checked: the manifest (by [`manifest`](super::manifest), as it is detected), the archive's
-//! zstd frames and tar structure, every member (by the archive reader), every link target
-//! resolving inside the store dir (`linkcheck`), the member count and stream length against the
-//! manifest, and every store path in the stream against the GC anchor.
+//! Checked here: the archive's zstd frames and tar structure, every member (by the archive
+//! reader), every link target resolving inside the store dir (`linkcheck`), the member count
+//! and stream length against the manifest, and every store path in the stream against the GC
+//! anchor. The manifest and the anchor themselves were checked as they were read.
 
-use super::{anchor, ArtifactsError, Manifest, NixcacheDir};
+use super::manifest::Manifest;
 use crate::archive::{ArchiveError, ArchiveReader, EntryKind, EntryProblem, StreamSummary};
 use crate::linkcheck::{LinkCheck, LinkProblem};
 use crate::store::{StoreDir, StorePath};
@@ -37,30 +38,23 @@ pub struct Checked<'a> {
     pub anchored: u64,
 }
 
-impl NixcacheDir {
-    /// Reads the GC anchor and the whole archive, and checks the archive against the manifest
-    /// and the anchor; `problem` as in [`validate`].
-    pub fn check<'a>(
-        &'a self,
-        store: &'a StoreDir,
-        problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
-    ) -> Result<Checked<'a>, ArtifactsError> {
-        let anchor = anchor::read(&self.anchor, store)?;
-        let reader = open_archive(&self.archive, &self.manifest, store)?;
-        let validated = validate(
-            &reader,
-            &self.manifest,
-            &self.anchor,
-            &anchor,
-            store,
-            problem,
-        )?;
-        Ok(Checked {
-            reader,
-            validated,
-            anchored: anchor.len() as u64,
-        })
-    }
+/// Opens the archive at `archive` and checks all of it against `manifest` and the GC anchor
+/// (`anchor`, read from `anchor_path`); `problem` as in [`validate`].
+pub fn check<'a>(
+    archive: &'a Path,
+    manifest: &Manifest,
+    anchor_path: &Path,
+    anchor: &BTreeSet<StorePath>,
+    store: &'a StoreDir,
+    problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
+) -> Result<Checked<'a>, ArchiveError> {
+    let reader = open_archive(archive, manifest, store)?;
+    let validated = validate(&reader, manifest, anchor_path, anchor, store, problem)?;
+    Ok(Checked {
+        reader,
+        validated,
+        anchored: anchor.len() as u64,
+    })
 }
 
 /// A reader of `archive`: a zstd stream of at most

@@ -1,9 +1,11 @@
-//! crane's artifacts as they lie in a directory, the one place that knows crane's names:
-//! recognising its two formats, the `.prev` link from one `use-zstd` archive to the one before
-//! it, and the stop sign pack leaves under crane's archive name. Reading what crane's archives
-//! and directories hold is `unpack::crane`'s.
+//! crane's artifacts as they lie in a directory: the one place that knows crane's names (its
+//! archive, its target dir, the `.prev` link from one `use-zstd` archive to the one before it),
+//! and the stop sign pack leaves under crane's archive name. [`Artifacts::detect`] recognises
+//! crane's formats by these names; reading what its archives and directories hold is
+//! `unpack::crane`'s.
+//!
+//! [`Artifacts::detect`]: super::Artifacts::detect
 
-use super::Artifacts;
 use crate::fsutil::{self, FsError};
 use std::path::{Path, PathBuf};
 
@@ -15,26 +17,9 @@ pub(crate) const DIR: &str = "target";
 /// Beside a `use-zstd` archive, the link to the archive of the derivation before.
 const PREV_SUFFIX: &str = ".prev";
 
-/// Recognises crane's artifacts at `path`: one of its archives given directly, an output
-/// holding one, or an output holding its target dir. By names, as [`Artifacts::detect`].
-pub(crate) fn detect(path: &Path) -> Option<Artifacts> {
-    let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
-    if exists(path) && !path.is_dir() && path.to_string_lossy().ends_with(".tar.zst") {
-        return Some(Artifacts::CraneZstd {
-            archive: path.to_path_buf(),
-        });
-    }
-    if exists(&path.join(ARCHIVE)) {
-        return Some(Artifacts::CraneZstd {
-            archive: path.join(ARCHIVE),
-        });
-    }
-    if path.join(DIR).is_dir() {
-        return Some(Artifacts::CraneDir {
-            target: path.join(DIR),
-        });
-    }
-    None
+/// Whether `path` is named like one of crane's archives (given directly, not in an output).
+pub(crate) fn is_archive_name(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(".tar.zst")
 }
 
 /// Where the link to the previous archive of `archive`'s chain would be.

@@ -2,15 +2,16 @@
 //! counts, source digests). Read with every check a reader relies on, written atomically; pack
 //! writes it last, so its presence means the rest is complete.
 
-use super::{ArtifactsError, MANIFEST};
 use crate::archive::Compression;
 use crate::classify::TreeLayout;
-use crate::fsutil::{self, FsError};
+use crate::fsutil::{self, FsError, InputFileError};
 use crate::sources::SourceDigests;
 use crate::store::StoreDir;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The manifest's file name.
+pub const MANIFEST: &str = "nixcache.json";
 /// Value of the manifest's `format` field.
 pub const FORMAT_NAME: &str = "cargo-nixcache";
 /// The format version this build writes and reads; see docs/format.md.
@@ -52,24 +53,39 @@ pub struct Manifest {
     pub sources: Option<Box<SourceDigests>>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(transparent)]
+    Input(#[from] InputFileError),
+    #[error("`{path}` is not a cargo-nixcache manifest ({reason}); recreate the artifacts with `cargo nixcache pack`")]
+    Bad { path: PathBuf, reason: String },
+    #[error("`{path}` has format version {found}, but this cargo-nixcache reads version {FORMAT_VERSION}; use a matching cargo-nixcache or recreate the artifacts")]
+    UnsupportedVersion { path: PathBuf, found: u32 },
+    #[error("`{path}` was packed for the store dir `{packed}`, but the store dir here is `{here}`; pass --store-dir {packed} or repack")]
+    StoreDirMismatch {
+        path: PathBuf,
+        packed: PathBuf,
+        here: PathBuf,
+    },
+}
+
 /// Reads the manifest at `path`: our format, this version, files named inside its directory,
 /// packed for the store dir here.
-pub fn read(path: &Path, store: &StoreDir) -> Result<Manifest, ArtifactsError> {
+pub fn read(path: &Path, store: &StoreDir) -> Result<Manifest, ManifestError> {
     let text = fsutil::read_input_to_string(path, MAX_MANIFEST_BYTES, "manifest")?;
-    let manifest: Manifest =
-        serde_json::from_str(&text).map_err(|e| ArtifactsError::BadManifest {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ManifestError::Bad {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
     if manifest.format != FORMAT_NAME {
         let reason = format!("its format is `{}`", manifest.format);
-        return Err(ArtifactsError::BadManifest {
+        return Err(ManifestError::Bad {
             path: path.into(),
             reason,
         });
     }
     if manifest.version != FORMAT_VERSION {
-        return Err(ArtifactsError::UnsupportedVersion {
+        return Err(ManifestError::UnsupportedVersion {
             path: path.into(),
             found: manifest.version,
         });
@@ -77,14 +93,14 @@ pub fn read(path: &Path, store: &StoreDir) -> Result<Manifest, ArtifactsError> {
     for name in [&manifest.archive, &manifest.anchor] {
         if name.contains('/') || name.starts_with('.') {
             let reason = format!("it names the file `{name}` outside its directory");
-            return Err(ArtifactsError::BadManifest {
+            return Err(ManifestError::Bad {
                 path: path.into(),
                 reason,
             });
         }
     }
     if manifest.store_dir != store.as_path() {
-        return Err(ArtifactsError::StoreDirMismatch {
+        return Err(ManifestError::StoreDirMismatch {
             path: path.into(),
             packed: manifest.store_dir.clone(),
             here: store.as_path().into(),

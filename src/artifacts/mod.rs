@@ -2,54 +2,40 @@
 //! called, which format a directory holds (ours or one of crane's), and for ours, everything read
 //! from it before anything is written.
 //!
-//! - this file: the names of our files, [`Artifacts::detect`], the errors of all of it;
+//! - this file: [`Artifacts::detect`], our artifacts as found ([`NixcacheDir`]) and their
+//!   [`check`](NixcacheDir::check), the errors of all of it;
 //! - [`manifest`]: `nixcache.json`, read with its checks, and written;
 //! - [`anchor`]: the GC anchor `nixcache-refs`, rendered and read back;
 //! - [`check`]: reading our archive completely and checking it against both (unpack's first
 //!   pass, and all of verify);
-//! - [`crane`]: crane's names and formats, and the stop sign pack leaves for an unadapted crane.
+//! - [`crane`]: crane's names, the `.prev` link of its archive chains, and the stop sign pack
+//!   leaves for an unadapted crane.
 //!
-//! The archive's own file name depends on its compression
+//! The names of our files: [`MANIFEST`], [`ANCHOR`], [`BLOBS`], and the archive's, which
+//! depends on its compression
 //! ([`Compression::archive_file_name`](crate::archive::Compression::archive_file_name)).
+//! Imports point down: this file uses its submodules, which never use it.
 
 pub(crate) mod anchor;
 pub(crate) mod check;
 pub mod crane;
 pub(crate) mod manifest;
 
-pub(crate) use manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION};
+pub(crate) use anchor::ANCHOR;
+pub(crate) use manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST};
 
 use crate::archive::ArchiveError;
-use crate::fsutil::{FsError, InputFileError};
 use crate::store::StoreDir;
+use anchor::AnchorError;
+use check::Checked;
+use manifest::ManifestError;
 use std::path::{Path, PathBuf};
 
-/// Manifest file name; written last, so its presence means the artifacts are complete.
-pub(crate) const MANIFEST: &str = "nixcache.json";
-/// GC anchor file name: one absolute store path per line.
-pub(crate) const ANCHOR: &str = "nixcache-refs";
 /// Directory holding the real bytes of artifacts a build produced.
 pub(crate) const BLOBS: &str = "artifacts";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactsError {
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    #[error(transparent)]
-    Input(#[from] InputFileError),
-    /// Boxed: the other variants are small, and every caller's error holds this one.
-    #[error(transparent)]
-    Archive(Box<ArchiveError>),
-    #[error("`{path}` is not a cargo-nixcache manifest ({reason}); recreate the artifacts with `cargo nixcache pack`")]
-    BadManifest { path: PathBuf, reason: String },
-    #[error("`{path}` has format version {found}, but this cargo-nixcache reads version {FORMAT_VERSION}; use a matching cargo-nixcache or recreate the artifacts")]
-    UnsupportedVersion { path: PathBuf, found: u32 },
-    #[error("`{path}` was packed for the store dir `{packed}`, but the store dir here is `{here}`; pass --store-dir {packed} or repack")]
-    StoreDirMismatch {
-        path: PathBuf,
-        packed: PathBuf,
-        here: PathBuf,
-    },
     #[error("`{0}` does not exist; pass the artifacts (the output of a deps derivation)")]
     NotFound(PathBuf),
     #[error(
@@ -59,12 +45,13 @@ pub enum ArtifactsError {
         dir = crane::DIR
     )]
     Unrecognized(PathBuf),
-    #[error("GC anchor `{path}` line {line}: {reason}")]
-    BadAnchor {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Anchor(#[from] AnchorError),
+    /// Boxed: the other variants are small, and every caller's error holds this one.
+    #[error(transparent)]
+    Archive(Box<ArchiveError>),
 }
 
 impl From<ArchiveError> for ArtifactsError {
@@ -102,8 +89,9 @@ impl Artifacts {
         if matches!(path.try_exists(), Ok(false)) {
             return Err(ArtifactsError::NotFound(path.to_path_buf()));
         }
+        let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
         let manifest_path = path.join(MANIFEST);
-        if std::fs::symlink_metadata(&manifest_path).is_ok() {
+        if exists(&manifest_path) {
             let manifest = manifest::read(&manifest_path, store)?;
             return Ok(Artifacts::Nixcache(Box::new(NixcacheDir {
                 archive: path.join(&manifest.archive),
@@ -111,6 +99,43 @@ impl Artifacts {
                 manifest,
             })));
         }
-        crane::detect(path).ok_or_else(|| ArtifactsError::Unrecognized(path.to_path_buf()))
+        if exists(path) && !path.is_dir() && crane::is_archive_name(path) {
+            return Ok(Artifacts::CraneZstd {
+                archive: path.to_path_buf(),
+            });
+        }
+        if exists(&path.join(crane::ARCHIVE)) {
+            return Ok(Artifacts::CraneZstd {
+                archive: path.join(crane::ARCHIVE),
+            });
+        }
+        if path.join(crane::DIR).is_dir() {
+            return Ok(Artifacts::CraneDir {
+                target: path.join(crane::DIR),
+            });
+        }
+        Err(ArtifactsError::Unrecognized(path.to_path_buf()))
+    }
+}
+
+impl NixcacheDir {
+    /// Reads the GC anchor and the whole archive, and checks the archive against the manifest
+    /// and the anchor: unpack's first pass, and all of verify. `problem` gets each problem that
+    /// leaves the rest readable: returning it stops the check, returning `Ok` goes on.
+    pub fn check<'a>(
+        &'a self,
+        store: &'a StoreDir,
+        problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
+    ) -> Result<Checked<'a>, ArtifactsError> {
+        let anchor = anchor::read(&self.anchor, store)?;
+        let checked = check::check(
+            &self.archive,
+            &self.manifest,
+            &self.anchor,
+            &anchor,
+            store,
+            problem,
+        )?;
+        Ok(checked)
     }
 }
