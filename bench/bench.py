@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NIXBASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
+# Appended to a command's name for its run with --old-bin-dir's binary.
+OLD = " [old]"
 
 
 def store_hash(name: str) -> str:
@@ -278,6 +280,9 @@ class Bench:
         self.store = self.work / "store"
         self.store.mkdir(parents=True)
         self.nixcache = a.bin_dir + "/cargo-nixcache"
+        # --old-bin-dir: every suite that times cargo-nixcache times this one too, interleaved,
+        # under the same name with OLD appended (render() puts each pair side by side).
+        self.nixcache_old = a.old_bin_dir + "/cargo-nixcache" if a.old_bin_dir else None
         self.wrapper = a.bin_dir + "/nixcache-rustc-wrapper"
         self.rawloop = a.rawloop
         self.runner = Runner(a.measure, self.store, self.work)
@@ -297,6 +302,15 @@ class Bench:
     def nc(self, *args) -> list:
         return [self.nixcache, "--quiet", "--store-dir", str(self.store), *map(str, args)]
 
+    def with_old(self, cmds: list) -> list:
+        """`cmds`, and after each one that runs cargo-nixcache the same with the old binary."""
+        out = []
+        for c in cmds:
+            out.append(c)
+            if self.nixcache_old and c.argv and c.argv[0] == self.nixcache:
+                out.append(Cmd(c.name + OLD, [self.nixcache_old, *c.argv[1:]], c.prepare, c.runs, c.cwd, c.env))
+        return out
+
     def sh(self, cmd: str) -> None:
         subprocess.run(cmd, shell=True, check=True)
 
@@ -315,6 +329,7 @@ class Bench:
                 cmds.append(Cmd(name, ["sh", "-c", f"zstd -d '{path}' --stdout -q | {' '.join(TAR_X)} "
                                        "-C '{D}/target' --strip-components=1"],
                                 ["mkdir -p '{D}/target' && sync -f '{D}'"], runs=3))
+        cmds = self.with_old(cmds)
         cmds.append(Cmd("raw loop", [self.rawloop, listing_file, "{D}"], [fresh]))
         if with_mtimes_loop:
             cmds.append(Cmd("raw loop + mtimes", [self.rawloop, listing_file, "{D}", "--mtimes"], [fresh]))
@@ -364,7 +379,12 @@ class Bench:
             Cmd("re-pack --compress none", self.nc("pack", "--compress", "none", "--target-dir", unpacked, "--out", "{OUT}"),
                 [f"sync -f '{d}'"]),
         ]
-        res["pack"] = self.runner.measure_suite(f"synthetic {n} pack", pack_cmds, rss_rounds, disk)
+        res["pack"] = self.runner.measure_suite(f"synthetic {n} pack", self.with_old(pack_cmds), rss_rounds, disk)
+        # verify reads what unpack's first pass reads, and writes nothing.
+        verify_cmds = [Cmd("nixcache verify (zstd)", self.nc("verify", out_z)),
+                       Cmd("nixcache verify (plain)", self.nc("verify", out_p))]
+        res["verify"] = self.runner.measure_suite(f"synthetic {n} verify", self.with_old(verify_cmds),
+                                                  rounds[self.locs[0].name], self.locs[0])
         self.results["synthetic"][str(n)] = res
         if do_strace:
             loc = self.locs[0]
@@ -391,12 +411,12 @@ class Bench:
         crane_c = ("tar --sort=name --mtime=@1 --owner=0 --group=0 --mode=u+w --numeric-owner "
                    "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime -c target "
                    f"| zstd -q -T{os.cpu_count()} -o")
-        pack = self.runner.measure_suite("corpus pack", [
+        pack = self.runner.measure_suite("corpus pack", self.with_old([
             Cmd("nixcache pack", self.nc("pack", "--target-dir", "{D}/target", "--out", "{OUT}"),
                 [f"mkdir -p '{{D}}' && {cp} '{target}' '{{D}}/target' && sync -f '{{D}}'"]),
             Cmd("crane tar | zstd (use-zstd)", ["sh", "-c", crane_c + " '{D}/target.tar.zst'"],
                 ["mkdir -p '{D}' && sync -f '{D}'"], runs=3, cwd=str(target.parent)),
-        ], rounds["disk"], disk)
+        ]), rounds["disk"], disk)
         # The artifacts the unpacks below read.
         out = store_path(self.store, "corpus-deps")
         self.sh(f"mkdir -p '{d}/copy' && {cp} '{target}' '{d}/copy/target'")
@@ -405,10 +425,13 @@ class Bench:
         self.sh(f"cd '{target.parent}' && {crane_c} '{crane}'")
         unpacked = d / "unpacked" / "target"
         subprocess.run(self.nc("unpack", out, "--target-dir", unpacked), check=True)
-        repack = self.runner.measure_suite("corpus re-pack", [
+        repack = self.runner.measure_suite("corpus re-pack", self.with_old([
             Cmd("nixcache pack (re-pack)", self.nc("pack", "--target-dir", unpacked, "--out", "{OUT}"),
                 [f"sync -f '{d}'"]),
-        ], rounds["disk"] + 2, disk)
+        ]), rounds["disk"] + 2, disk)
+        verify = self.runner.measure_suite("corpus verify", self.with_old([
+            Cmd("nixcache verify", self.nc("verify", out)),
+        ]), rounds[self.locs[0].name], self.locs[0])
         counts = listing(unpacked, d / "listing.txt")
         allsym = d / "allsym.tar"
         self.sh(f"tar -C '{unpacked.parent}' --sort=name --owner=0 --group=0 --numeric-owner "
@@ -427,7 +450,7 @@ class Bench:
                               "crane_target_tar_zst": crane.stat().st_size,
                               "allsym_plain": allsym.stat().st_size,
                               "allsym_zstd": Path(f"{allsym}.zst").stat().st_size},
-            "copy": cp, "pack": pack, "repack": repack, "unpack": unpack,
+            "copy": cp, "pack": pack, "repack": repack, "unpack": unpack, "verify": verify,
         }
 
     def wrapper_builds(self, rounds: int) -> None:
@@ -514,6 +537,7 @@ def main() -> None:
     p.add_argument("--skip-wrapper", action="store_true")
     p.add_argument("--wrapper-rounds", type=int, default=3)
     p.add_argument("--strategies", default="in-place,redirect")
+    p.add_argument("--old-bin-dir", help="a cargo-nixcache build to time beside this one")
     a = p.parse_args()
     tmpfs = None
     if a.tmpfs:
@@ -563,6 +587,24 @@ def mib(kib: int) -> str:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
+
+
+def old_pairs(r: dict):
+    """(suite, fs, command, new, old) for every command measured with both binaries."""
+    suites = []
+    for n, s in r.get("synthetic", {}).items():
+        suites += [(f"synthetic {n} unpack", loc, un) for loc, un in s["unpack"].items()]
+        suites += [(f"synthetic {n} pack", "disk", s["pack"])]
+        suites += [(f"synthetic {n} verify", "", s["verify"])] if "verify" in s else []
+    if "corpus" in r:
+        c = r["corpus"]
+        suites += [("corpus pack", "disk", c["pack"]), ("corpus re-pack", "disk", c["repack"])]
+        suites += [("corpus unpack", loc, un) for loc, un in c["unpack"].items()]
+        suites += [("corpus verify", "", c["verify"])] if "verify" in c else []
+    for suite, loc, cmds in suites:
+        for name, v in cmds.items():
+            if not name.endswith(OLD) and name + OLD in cmds:
+                yield suite, loc, name, v, cmds[name + OLD]
 
 
 def render(r: dict) -> str:
@@ -667,6 +709,15 @@ def render(r: dict) -> str:
                      f"(vs zstd), {verdict(ours <= un['GNU tar -x all-symlinks (plain)']['median_s'])} (vs plain); "
                      f"<= 2x raw loop: {verdict(ours <= 2 * un['raw loop']['median_s'])}; "
                      f"vs crane inherit: x{un['crane: zstd -d | tar -x']['median_s'] / ours:.0f} faster.")
+    pairs = list(old_pairs(r))
+    if pairs:
+        L += ["", "## This build against --old-bin-dir (same suites, interleaved; ratio = new / old)", "",
+              "| suite | fs | command | new | old | new / old | CPU new / old | RSS new / old |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for suite, loc, name, new, old in pairs:
+            L.append(f"| {suite} | {loc} | {name} | {ms(new['median_s'])} | {ms(old['median_s'])} "
+                     f"| {new['median_s'] / old['median_s']:.3f} | {new['cpu_median_s'] / old['cpu_median_s']:.3f} "
+                     f"| {new['maxrss_kib'] / old['maxrss_kib']:.3f} |")
     if "wrapper" in r:
         w = r["wrapper"]
         base = w["cargo build (no wrapper)"]

@@ -2,6 +2,7 @@
 # cargo-nixcache benchmarks, every figure a ratio against baselines measured in the same run.
 #
 #   bench/run.sh [--quick] [--no-wrapper] [--keep] [--work DIR] [--out DIR] [--corpus DIR] [--no-build]
+#                [--old-bin DIR]
 #
 #   (full)   a. unpack of synthetic target dirs (1k/10k/100k entries) vs GNU tar -x (plain and
 #               zstd) of an equivalent archive and vs a raw mkdir+symlink+create loop, on tmpfs
@@ -16,6 +17,9 @@
 #            end (see docs/benchmarks.md on ext4 without a journal).
 #   --quick  a+b at 1k/10k only (under a minute).
 #   --no-wrapper  everything but d.
+#   --old-bin DIR  also time DIR/cargo-nixcache (another build, e.g. of the base of a change) in
+#               every suite that times ours, interleaved with it: the summary's last table gives
+#               new / old per command. Verify is timed too (synthetic archives and the corpus).
 #
 # Results: OUT/results.json (every sample's median, min, max, CPU, RSS) and OUT/summary.md (the
 # tables; also printed). OUT defaults to bench-out/ in the repo (git-ignored). Method and figures:
@@ -28,7 +32,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-quick=0 keep=0 build=1 no_wrapper=0 work= out=$repo/bench-out corpus=/work/tgt/corpus
+quick=0 keep=0 build=1 no_wrapper=0 work= out=$repo/bench-out corpus=/work/tgt/corpus old_bin=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
     --work) work=$2; shift ;;
     --out) out=$2; shift ;;
     --corpus) corpus=$2; shift ;;
+    --old-bin) old_bin=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
   esac
@@ -74,4 +79,8 @@ if [ "$quick" = 1 ]; then
   args+=(--sizes 1000,10000 --rounds 5 --disk-rounds 3 --rss-rounds 2 --skip-corpus --skip-wrapper)
 fi
 [ "$no_wrapper" = 0 ] || args+=(--skip-wrapper)
+if [ -n "$old_bin" ]; then
+  [ -x "$old_bin/cargo-nixcache" ] || { echo "bench: $old_bin/cargo-nixcache missing" >&2; exit 2; }
+  args+=(--old-bin-dir "$(cd "$old_bin" && pwd)")
+fi
 nice -n "${BENCH_NICE:-10}" python3 "$here/bench.py" "${args[@]}"

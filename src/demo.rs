@@ -90,7 +90,7 @@ pub fn run(args: DemoArgs) -> Result<i32> {
 
     // Derivation 1: deps.
     let (t_deps, _) = cargo_build(&ws, None)?;
-    let crane_archive = work.join("target.tar.zst");
+    let crane_archive = work.join(nixcache::artifacts::crane::ARCHIVE);
     crane_compress(&ws, &crane_archive)?;
     let deps_out = store_path(2, "demo-deps");
     let (t_pack_deps, deps_report) =

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     pub names: usize,
-    pub bytes: usize,
+    pub(crate) bytes: usize,
 }
 
 impl Budget {
@@ -44,13 +44,13 @@ impl Budget {
 }
 
 /// Something that can be scanned from the start for its names, any number of times.
-pub trait Scan {
+pub(crate) trait Scan {
     /// Calls `each` with every name, in any order (not `.` or `..`).
     fn scan(&mut self, each: &mut dyn FnMut(&[u8])) -> io::Result<()>;
 }
 
 /// The directory at a path, opened anew for each scan.
-pub struct DirAt(PathBuf);
+pub(crate) struct DirAt(PathBuf);
 
 impl Scan for DirAt {
     fn scan(&mut self, each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
@@ -62,7 +62,7 @@ impl Scan for DirAt {
 }
 
 /// A directory's names in byte order, a batch at a time.
-pub struct SortedNames<S = DirAt> {
+pub(crate) struct SortedNames<S = DirAt> {
     /// `None` once a scan has seen every remaining name.
     source: Option<S>,
     selection: Selection,
@@ -71,13 +71,13 @@ pub struct SortedNames<S = DirAt> {
 impl SortedNames<DirAt> {
     /// The names of the directory at `path`, read (following a symlink there) by the first
     /// [`next_batch`](Self::next_batch).
-    pub fn at(path: &Path, budget: Budget) -> Self {
+    pub(crate) fn at(path: &Path, budget: Budget) -> Self {
         Self::new(DirAt(path.to_path_buf()), budget)
     }
 }
 
 impl<S: Scan> SortedNames<S> {
-    pub fn new(source: S, budget: Budget) -> Self {
+    pub(crate) fn new(source: S, budget: Budget) -> Self {
         SortedNames {
             source: Some(source),
             selection: Selection::new(budget),
@@ -86,7 +86,7 @@ impl<S: Scan> SortedNames<S> {
 
     /// The next names in byte order, each greater than all names of earlier batches; `None`
     /// when there are no more. A directory that fits the budget is scanned once.
-    pub fn next_batch(&mut self) -> io::Result<Option<impl Iterator<Item = &OsStr> + '_>> {
+    pub(crate) fn next_batch(&mut self) -> io::Result<Option<impl Iterator<Item = &OsStr> + '_>> {
         let Some(source) = self.source.as_mut() else {
             return Ok(None);
         };

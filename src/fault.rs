@@ -12,6 +12,8 @@
 //!   hold: an output outside the store, overlapping directories, an OUT another pack owns.
 
 use crate::archive::{ArchiveError, EntryProblem};
+use crate::artifacts::anchor::AnchorError;
+use crate::artifacts::manifest::ManifestError;
 use crate::artifacts::ArtifactsError;
 use crate::builddir::BuildDirError;
 use crate::explain::ExplainError;
@@ -35,7 +37,7 @@ pub enum Fault {
 }
 
 /// An error that knows whose fault it is.
-pub trait Classify {
+pub(crate) trait Classify {
     fn fault(&self) -> Fault;
 }
 
@@ -70,6 +72,8 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         FreshenError,
         RefsError,
         ArtifactsError,
+        ManifestError,
+        AnchorError,
         ArchiveError,
         CraneError,
         WorkspaceError,
@@ -129,14 +133,30 @@ impl Classify for ArchiveError {
 impl Classify for ArtifactsError {
     fn fault(&self) -> Fault {
         match self {
-            ArtifactsError::Fs(e) => e.fault(),
-            ArtifactsError::Input(e) => e.fault(),
-            ArtifactsError::BadManifest { .. }
-            | ArtifactsError::UnsupportedVersion { .. }
-            | ArtifactsError::StoreDirMismatch { .. }
-            | ArtifactsError::Unrecognized(_)
-            | ArtifactsError::NotFound(_)
-            | ArtifactsError::BadAnchor { .. } => Fault::Input,
+            ArtifactsError::Manifest(e) => e.fault(),
+            ArtifactsError::Anchor(e) => e.fault(),
+            ArtifactsError::Archive(e) => e.fault(),
+            ArtifactsError::Unrecognized(_) | ArtifactsError::NotFound(_) => Fault::Input,
+        }
+    }
+}
+
+impl Classify for ManifestError {
+    fn fault(&self) -> Fault {
+        match self {
+            ManifestError::Input(e) => e.fault(),
+            ManifestError::Bad { .. }
+            | ManifestError::UnsupportedVersion { .. }
+            | ManifestError::StoreDirMismatch { .. } => Fault::Input,
+        }
+    }
+}
+
+impl Classify for AnchorError {
+    fn fault(&self) -> Fault {
+        match self {
+            AnchorError::Input(e) => e.fault(),
+            AnchorError::Bad { .. } => Fault::Input,
         }
     }
 }
@@ -214,7 +234,6 @@ impl Classify for VerifyError {
     fn fault(&self) -> Fault {
         match self {
             VerifyError::Artifacts(e) => e.fault(),
-            VerifyError::Archive(e) => e.fault(),
             VerifyError::NotNixcache(_) => Fault::Usage,
         }
     }

@@ -108,7 +108,8 @@ pub fn freshen(opts: &FreshenOptions) -> Result<FreshenReport, FreshenError> {
     let inherited = match &opts.inherited {
         None => Err(Reason::NoArtifacts),
         Some(dir) => match Artifacts::detect(dir, &opts.store)? {
-            Artifacts::Nixcache { manifest, .. } => manifest
+            Artifacts::Nixcache(ours) => ours
+                .manifest
                 .sources
                 .filter(|s| s.hash == sources::HASH)
                 .map(|s| *s)

@@ -153,14 +153,6 @@ pub fn read_link(path: &Path) -> Result<PathBuf, FsError> {
     fs::read_link(path).with_path("read symlink", path)
 }
 
-pub fn read_to_string(path: &Path) -> Result<String, FsError> {
-    fs::read_to_string(path).with_path("read", path)
-}
-
-pub fn rename(from: &Path, to: &Path) -> Result<(), FsError> {
-    fs::rename(from, to).with_path("rename into place", to)
-}
-
 /// Writes `path` atomically: the bytes go to a temporary file next to it, which is renamed over
 /// `path` only once `write` succeeded and the data is flushed. A failure leaves no `path` and no
 /// temporary file behind.

@@ -24,7 +24,7 @@ pub const MARKER: &str = ".nixcache-hydrated";
 
 /// What the target dir holds before hydrating.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TargetState {
+pub(crate) enum TargetState {
     /// No target dir, or an empty one.
     Empty,
     /// Entries, but no marker: the user's own build.
@@ -50,7 +50,7 @@ pub enum Action {
 }
 
 /// The decision, pure: see the module doc.
-pub fn decide(state: &TargetState, wanted: &Path) -> Action {
+pub(crate) fn decide(state: &TargetState, wanted: &Path) -> Action {
     match state {
         TargetState::Empty => Action::Hydrate,
         TargetState::Own => Action::KeepOwn,

@@ -1,15 +1,19 @@
 //! cargo-nixcache: inherit cargo target dirs across Nix derivations in O(files).
 //!
+//! The library is the inside of the `cargo-nixcache` binary, not an API: a module is `pub` only
+//! where the binary or the integration tests use it, and inside it only what they use is `pub`.
+//!
 //! - [`store`]: where the Nix store is, typed store paths, and scanning bytes for store paths.
 //! - [`archive`]: the `symlinks.tar` format, its deterministic writer and validating reader.
-//! - [`artifacts`]: the layout of an artifacts directory (`$out`): manifest, GC anchor, formats.
+//! - [`artifacts`]: the artifacts directory (`$out`), its one owner: file names, format detection
+//!   (ours and crane's), manifest, GC anchor, and the one check of everything unpack relies on
+//!   ([`artifacts::check`]: unpack's first pass, and all of verify).
 //! - [`classify`]: which target-dir files become store symlinks and which stay real files, in
 //!   both build-dir layouts.
 //! - [`builddir`]: where cargo puts intermediate artifacts (`build.build-dir`), asked of cargo.
-//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`unpack::crane`] reads crane's formats;
-//!   [`outdir`]: the output one pack owns at a time.
-//! - [`validate`]: reading artifacts completely and checking all unpack relies on (unpack's
-//!   first pass, and verify); [`linkcheck`]: where a link into the store really leads.
+//! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`unpack::crane`] reads crane's
+//!   formats; [`outdir`]: the output one pack owns at a time.
+//! - [`linkcheck`]: where a link into the store really leads.
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
 //! - [`dirlist`]: a directory's names in byte order, in memory bounded however big it is.
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
@@ -26,22 +30,21 @@
 pub mod archive;
 pub mod artifacts;
 pub mod builddir;
-pub mod classify;
+mod classify;
 pub mod dirlist;
 pub mod explain;
 pub mod fault;
 pub mod freshen;
-pub mod fsutil;
+mod fsutil;
 pub mod hydrate;
-pub mod linkcheck;
-pub mod outdir;
+mod linkcheck;
+mod outdir;
 pub mod pack;
 pub mod refs;
-pub mod sources;
+mod sources;
 pub mod store;
-pub mod tree;
+mod tree;
 pub mod unpack;
 pub mod userwrapper;
-pub mod validate;
 pub mod verify;
 pub mod workspace;

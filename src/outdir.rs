@@ -12,7 +12,7 @@
 //!   and a failed pack removes what it created ([`OutDir::abandon`]).
 
 use crate::archive::Compression;
-use crate::artifacts::{ANCHOR, BLOBS, CRANE_ARCHIVE, MANIFEST};
+use crate::artifacts::{crane, ANCHOR, BLOBS, MANIFEST};
 use crate::fsutil::{self, FsError, IoContext};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -39,10 +39,10 @@ pub const OWNER: &str = ".nixcache-pack";
 const WRITTEN: [&str; 6] = [
     MANIFEST,
     ANCHOR,
-    CRANE_ARCHIVE,
+    crane::ARCHIVE,
     OWNER,
-    "symlinks.tar",
-    "symlinks.tar.zst",
+    Compression::None.archive_file_name(),
+    Compression::Zstd.archive_file_name(),
 ];
 
 /// OUT, locked for this pack.
@@ -80,9 +80,14 @@ impl OutDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(FsError::new("read", &owner_path, e).into()),
         };
-        let holds_artifacts = [MANIFEST, BLOBS, "symlinks.tar", "symlinks.tar.zst"]
-            .iter()
-            .any(|name| fs::symlink_metadata(out.join(name)).is_ok());
+        let holds_artifacts = [
+            MANIFEST,
+            BLOBS,
+            Compression::None.archive_file_name(),
+            Compression::Zstd.archive_file_name(),
+        ]
+        .iter()
+        .any(|name| fs::symlink_metadata(out.join(name)).is_ok());
         let created_owner = recorded.is_none();
         match recorded {
             Some(Some(theirs)) if theirs == owner => {}
@@ -139,7 +144,7 @@ impl OutDir {
     /// Before a repack: what describes the old artifacts goes first, so until the new manifest
     /// lands OUT holds no artifacts (and a failed repack leaves none that lie).
     pub fn forget_old_artifacts(&self, keep: Compression) -> Result<(), FsError> {
-        let mut stale = vec![MANIFEST, CRANE_ARCHIVE];
+        let mut stale = vec![MANIFEST, crane::ARCHIVE];
         for other in [Compression::None, Compression::Zstd] {
             if other != keep {
                 stale.push(other.archive_file_name());

@@ -267,7 +267,7 @@ fn pack_into(
     report.left_out = left_out.into_iter().collect();
     report.left_out.sort();
 
-    let anchor_text = artifacts::render_anchor(&opts.store, &references);
+    let anchor_text = artifacts::anchor::render(&opts.store, &references);
     fsutil::write_atomic(&opts.out.join(ANCHOR), |w| {
         w.write_all(anchor_text.as_bytes())
     })?;
@@ -286,8 +286,8 @@ fn pack_into(
         generator: concat!("cargo-nixcache ", env!("CARGO_PKG_VERSION")).into(),
         sources: digests,
     };
-    artifacts::write_crane_stop_sign(&opts.out)?;
-    artifacts::write_manifest(&opts.out, &manifest)?;
+    artifacts::crane::write_stop_sign(&opts.out)?;
+    artifacts::manifest::write(&opts.out, &manifest)?;
     Ok(report)
 }
 

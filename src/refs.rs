@@ -4,7 +4,7 @@
 //! Files are read the way Nix reads an output when it computes references: every regular file's
 //! bytes, and the target string of every symlink (a symlink is never followed, so a tree that
 //! links to a large store path is not scanned through the link). The scan rule itself lives in
-//! [`crate::store::refscan`]; this module only walks, reads, and attributes hits to files.
+//! `store::refscan`; this module only walks, reads, and attributes hits to files.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};

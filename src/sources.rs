@@ -74,7 +74,6 @@ pub struct SourceDigests {
 pub struct PackageSources {
     pub key: String,
     pub name: Option<String>,
-    pub dir: PathBuf,
     /// Regular files (symlinks excluded), in digest order.
     pub files: Vec<PathBuf>,
     /// Hex BLAKE3 digest.
@@ -147,7 +146,6 @@ impl Walk<'_> {
         Ok(PackageSources {
             key: String::new(),
             name: None,
-            dir: self.dir.to_path_buf(),
             files: found.files,
             digest: found.digest.finalize().to_hex().to_string(),
             newest: found.newest,
@@ -275,10 +273,12 @@ mod tests {
             .collect()
     }
 
-    fn rel_files(p: &PackageSources) -> Vec<String> {
+    /// The package's files below its directory (`key` is its path relative to `root`).
+    fn rel_files(root: &Path, key: &str, p: &PackageSources) -> Vec<String> {
+        let dir = fs::canonicalize(root.join(key)).unwrap();
         p.files
             .iter()
-            .map(|f| f.strip_prefix(&p.dir).unwrap().display().to_string())
+            .map(|f| f.strip_prefix(&dir).unwrap().display().to_string())
             .collect()
     }
 
@@ -289,7 +289,7 @@ mod tests {
         let scan = scan_of(t.path());
         let files: BTreeMap<&str, Vec<String>> = scan
             .iter()
-            .map(|(k, p)| (k.as_str(), rel_files(p)))
+            .map(|(k, p)| (k.as_str(), rel_files(t.path(), k, p)))
             .collect();
         let expected: BTreeMap<&str, Vec<String>> = [
             (

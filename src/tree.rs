@@ -96,6 +96,7 @@ impl Tree {
         })
     }
 
+    /// The directory the tree fills.
     pub fn root(&self) -> &Path {
         &self.root
     }

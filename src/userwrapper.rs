@@ -56,7 +56,7 @@ pub enum UserWrapperError {
 
 /// Where the user's wrapper setting came from (for messages and `cargo nixcache env` comments).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     EnvRustcWrapper,
     /// `RUSTC_WRAPPER` was already us; the earlier resolution in `NIXCACHE_USER_WRAPPER` is kept.
     Previous,
@@ -83,7 +83,7 @@ impl std::fmt::Display for Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserWrapper {
     pub path: Option<PathBuf>,
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// The environment for a build behind our wrapper: `RUSTC_WRAPPER` (`wrapper_bin`),

@@ -1,6 +1,6 @@
 //! `verify`: checks that artifacts are whole, with exactly the checks unpack makes before it
-//! writes anything (`validate`): integrity of every byte, every member, every link resolving
-//! inside the store, the member count and stream length, the GC anchor.
+//! writes anything (`artifacts::check`): integrity of every byte, every member, every link
+//! resolving inside the store, the member count and stream length, the GC anchor.
 //!
 //! Unlike unpack, which stops at the first problem, verify lists every problem that leaves the
 //! rest of the archive readable; one that does not (corruption, a bad member) ends it as an
@@ -11,10 +11,8 @@
 //! refuses what unpack refuses: special files, unbounded manifests and anchors, unchecksummed
 //! zstd frames, links leading out of the store. It does not look at what linked files contain.
 
-use crate::archive::ArchiveError;
-use crate::artifacts::{self, Artifacts, ArtifactsError};
+use crate::artifacts::{Artifacts, ArtifactsError};
 use crate::store::StoreDir;
-use crate::validate;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -30,38 +28,28 @@ pub struct VerifyReport {
 pub enum VerifyError {
     #[error(transparent)]
     Artifacts(#[from] ArtifactsError),
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
     #[error("`{0}` holds crane artifacts; verify checks cargo-nixcache artifacts only")]
     NotNixcache(PathBuf),
 }
 
 pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError> {
-    let (dir, manifest) = match Artifacts::detect(path, store)? {
-        Artifacts::Nixcache { dir, manifest } => (dir, manifest),
-        _ => return Err(VerifyError::NotNixcache(path.into())),
+    let Artifacts::Nixcache(ours) = Artifacts::detect(path, store)? else {
+        return Err(VerifyError::NotNixcache(path.into()));
     };
-    let anchor_path = dir.join(&manifest.anchor);
-    let anchor = artifacts::read_anchor(&anchor_path, store)?;
-    let archive = dir.join(&manifest.archive);
-    let reader = validate::open_archive(&archive, &manifest, store)?;
     let mut problems = Vec::new();
-    let checked = validate::validate(
-        &reader,
-        &manifest,
-        &anchor_path,
-        &anchor,
-        store,
+    let opened = ours.open(store)?;
+    let checked = opened.check(
         |e| {
             problems.push(e.to_string());
             Ok(())
         },
         |_, _| Ok(()),
-    )?;
+    )
+    .map_err(ArtifactsError::from)?;
     Ok(VerifyReport {
         entries: checked.summary.entries,
         links: checked.links,
-        anchored: anchor.len() as u64,
+        anchored: opened.anchored(),
         problems,
     })
 }

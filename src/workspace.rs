@@ -32,11 +32,11 @@ use crate::fsutil::FsError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
-pub const MANIFEST: &str = "Cargo.toml";
+pub(crate) const MANIFEST: &str = "Cargo.toml";
 
 /// A workspace: its root directory and every local (path) package, by key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Workspace {
+pub(crate) struct Workspace {
     /// The directory of the root manifest (absolute, lexically normalized like cargo's paths).
     pub root: PathBuf,
     /// Keyed by [`LocalPackage::key`]; always holds the root directory (`.`), a package or not.
@@ -45,7 +45,7 @@ pub struct Workspace {
 
 /// A directory of sources that cargo checks by mtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LocalPackage {
+pub(crate) struct LocalPackage {
     /// The directory relative to the workspace root, `/`-separated (`..` for ones outside it),
     /// `.` for the root itself: stable across derivations whatever the build directory is.
     pub key: String,
@@ -102,7 +102,7 @@ pub fn check_manifest_path(path: &Path) -> Result<(), WorkspaceError> {
 
 impl Workspace {
     /// The workspace `manifest_path` belongs to, with every local package.
-    pub fn discover(manifest_path: &Path) -> Result<Workspace, WorkspaceError> {
+    pub(crate) fn discover(manifest_path: &Path) -> Result<Workspace, WorkspaceError> {
         let cwd = std::env::current_dir().map_err(|e| FsError::new("read", ".", e))?;
         let start = normalize(&cwd.join(manifest_path));
         check_manifest_path(&start)?;
@@ -355,7 +355,7 @@ fn parent(manifest: &Path) -> &Path {
 }
 
 /// cargo-util's `normalize_path`: `.` dropped and `..` applied lexically, symlinks untouched.
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

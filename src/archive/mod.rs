@@ -15,10 +15,10 @@ mod ustar;
 mod writer;
 mod zstd_checked;
 
-pub use path::{RelPath, RelPathError};
-pub use reader::{ArchiveError, ArchiveReader, EntryProblem, StreamSummary};
+pub(crate) use path::{RelPath, RelPathError};
+pub(crate) use reader::{ArchiveError, ArchiveReader, EntryProblem, StreamSummary};
 pub(crate) use ustar::check_end as check_tar_end;
-pub use writer::ArchiveWriter;
+pub(crate) use writer::ArchiveWriter;
 pub(crate) use zstd_checked::CheckedZstd;
 
 use filetime::FileTime;
@@ -35,7 +35,8 @@ pub enum Compression {
 }
 
 impl Compression {
-    pub fn archive_file_name(self) -> &'static str {
+    /// The archive's file name in an artifacts directory.
+    pub(crate) const fn archive_file_name(self) -> &'static str {
         match self {
             Compression::None => "symlinks.tar",
             Compression::Zstd => "symlinks.tar.zst",
@@ -45,14 +46,14 @@ impl Compression {
 
 /// One archive member.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub path: RelPath,
     pub mtime: FileTime,
     pub kind: EntryKind,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     Dir {
         mode: u32,
     },
@@ -69,7 +70,7 @@ pub enum EntryKind {
 
 /// The mtime written for symlinks: their own mtime means nothing to cargo (it follows them), so
 /// a constant keeps archives of identical trees identical.
-pub const SYMLINK_MTIME: FileTime = FileTime::zero();
+pub(crate) const SYMLINK_MTIME: FileTime = FileTime::zero();
 
 #[cfg(test)]
 mod tests {

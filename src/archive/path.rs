@@ -74,10 +74,6 @@ impl RelPath {
         &self.0
     }
 
-    pub fn join(&self, name: &OsStr) -> Result<RelPath, RelPathError> {
-        RelPath::new(self.0.join(name))
-    }
-
     /// The first component: which root (`target` or `build`) the entry belongs to.
     pub fn root(&self) -> &OsStr {
         self.split_root().0
@@ -97,41 +93,15 @@ impl RelPath {
         (OsStr::from_bytes(root), OsStr::from_bytes(rest))
     }
 
-    pub fn components(&self) -> impl Iterator<Item = &OsStr> + '_ {
-        self.0.components().map(|c| c.as_os_str())
-    }
-
-    pub fn parent(&self) -> Option<RelPath> {
-        self.0
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(|p| RelPath(p.to_path_buf()))
-    }
-
     pub fn file_name(&self) -> &OsStr {
         self.0
             .file_name()
             .expect("RelPath always ends in a normal component")
     }
 
-    pub fn depth(&self) -> usize {
-        self.0.components().count()
-    }
-
     /// Whether this is a root entry (`target`, `build`): a single component.
     pub fn is_root(&self) -> bool {
         !self.bytes().contains(&b'/')
-    }
-
-    /// Component-wise prefix (`a/b` starts with `a`, not with `a/` nor `a/b/c`; `ab` does not
-    /// start with `a`), on the bytes: a `RelPath` is normalized, so this is exact.
-    pub fn starts_with(&self, ancestor: &RelPath) -> bool {
-        starts_with(self.bytes(), ancestor.bytes())
-    }
-
-    /// Whether `self` is the directory directly containing `child`.
-    pub fn is_parent_of(&self, child: &RelPath) -> bool {
-        is_parent_of(self.bytes(), child.bytes())
     }
 
     pub(super) fn bytes(&self) -> &[u8] {
@@ -167,10 +137,13 @@ pub(crate) fn cmp(a: &[u8], b: &[u8]) -> Ordering {
     a.iter().map(key).cmp(b.iter().map(key))
 }
 
+/// Component-wise prefix (`a/b` starts with `a`, not with `a/` nor `a/b/c`; `ab` does not start
+/// with `a`), on the bytes: a `RelPath` is normalized, so this is exact.
 pub(crate) fn starts_with(path: &[u8], ancestor: &[u8]) -> bool {
     path.starts_with(ancestor) && (path.len() == ancestor.len() || path[ancestor.len()] == b'/')
 }
 
+/// Whether `parent` is the directory directly containing `child`.
 pub(crate) fn is_parent_of(parent: &[u8], child: &[u8]) -> bool {
     child.len() > parent.len() + 1
         && starts_with(child, parent)
@@ -209,7 +182,6 @@ mod tests {
     #[test]
     fn accepts_normal_paths_and_normalizes_slashes() {
         assert_eq!(RelPath::new("a//b/").unwrap().as_path(), Path::new("a/b"));
-        assert_eq!(RelPath::new("target").unwrap().depth(), 1);
     }
 
     #[test]
@@ -261,12 +233,16 @@ mod tests {
                 let (px, py) = (RelPath::new(x).unwrap(), RelPath::new(y).unwrap());
                 assert_eq!(px.cmp(&py), Path::new(x).cmp(Path::new(y)), "{x} vs {y}");
                 assert_eq!(
-                    px.starts_with(&py),
+                    starts_with(px.bytes(), py.bytes()),
                     Path::new(x).starts_with(y),
                     "{x} starts with {y}"
                 );
                 let parent = Path::new(x).parent() == Some(Path::new(y));
-                assert_eq!(py.is_parent_of(&px), parent, "{y} parent of {x}");
+                assert_eq!(
+                    is_parent_of(py.bytes(), px.bytes()),
+                    parent,
+                    "{y} parent of {x}"
+                );
             }
         }
     }
@@ -276,7 +252,5 @@ mod tests {
         let p = RelPath::new("target/debug/deps").unwrap();
         assert_eq!(p.root(), "target");
         assert_eq!(p.below_root(), Path::new("debug/deps"));
-        assert_eq!(p.parent().unwrap().to_string(), "target/debug");
-        assert!(RelPath::new("target").unwrap().parent().is_none());
     }
 }

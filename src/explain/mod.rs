@@ -16,14 +16,15 @@
 //! - [`fingerprint`]: a new unit's fingerprint against its siblings in the target dir.
 //! - [`run`]: running cargo with the log on, passing its output through.
 
-pub mod cause;
-pub mod debug;
-pub mod fingerprint;
-pub mod log;
+mod cause;
+mod debug;
+mod fingerprint;
+mod log;
 pub mod run;
 
-pub use cause::{Cause, DependencyChange, EnvWatch, Mtime};
-pub use log::{CargoLog, Unit, LOG_FILTER};
+pub(crate) use cause::{Cause, Mtime};
+pub use log::LOG_FILTER;
+pub(crate) use log::{CargoLog, Unit};
 
 use serde::Serialize;
 use std::collections::HashSet;

@@ -29,14 +29,12 @@ pub enum Passthrough {
 pub struct CargoRun {
     pub status: ExitStatus,
     pub log: CargoLog,
-    /// The command line, for messages.
-    pub command: String,
 }
 
 /// The arguments with `--message-format=json-render-diagnostics` added when the subcommand
 /// compiles and none was given (before a `--`, whose rest belongs to rustc or the tests); true
 /// when added, so the messages are explain's to hold back.
-pub fn cargo_args(args: &[OsString]) -> (Vec<OsString>, bool) {
+pub(crate) fn cargo_args(args: &[OsString]) -> (Vec<OsString>, bool) {
     let mut i = 0;
     while i < args.len() {
         let a = args[i].to_string_lossy();
@@ -107,17 +105,12 @@ pub fn run(
         });
         (out.join().expect("the stdout reader does not panic"), err)
     });
-    let status = child.wait().map_err(|source| ExplainError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
+    let status = child
+        .wait()
+        .map_err(|source| ExplainError::Spawn { command, source })?;
     let mut log = err_log.map_err(ExplainError::ReadOutput)?;
     log.merge(out_log.map_err(ExplainError::ReadOutput)?);
-    Ok(CargoRun {
-        status,
-        log,
-        command,
-    })
+    Ok(CargoRun { status, log })
 }
 
 /// Reads `input` line by line into a [`CargoLog`], writing each line, byte for byte, where

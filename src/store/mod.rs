@@ -8,14 +8,11 @@
 //! Nothing here touches the filesystem; the store directory is a value passed in, never assumed.
 
 pub mod nixbase32;
-pub mod path;
-pub mod refscan;
+mod path;
+mod refscan;
 
-pub use path::{
-    BaseNameError, StoreDir, StoreError, StorePath, DEFAULT_STORE_DIR, DIGEST_LEN, ENV_NIX_STORE,
-    ENV_NIX_STORE_DIR, HASH_PART_LEN, MAX_NAME_LEN,
-};
-pub use refscan::{scan_bytes, scan_reader, RefScanner, Reference};
+pub use path::{StoreDir, StoreError, StorePath};
+pub(crate) use refscan::{scan_bytes, scan_reader, RefScanner};
 
 /// The modification time (seconds since the epoch) Nix gives every file it registers in the
 /// store. Whatever mtime a build left on an artifact, once it is in the store it reads as this.

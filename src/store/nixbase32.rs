@@ -17,7 +17,7 @@
 use std::fmt;
 
 /// The 32 digits, in value order.
-pub const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 
 /// Marks a byte that is not a digit in [`DIGIT_VALUE`].
 const INVALID: u8 = 0xff;
@@ -35,12 +35,12 @@ const DIGIT_VALUE: [u8; 256] = {
 
 /// Whether `byte` is one of the 32 digits of [`ALPHABET`].
 #[inline]
-pub const fn is_char(byte: u8) -> bool {
+pub(crate) const fn is_char(byte: u8) -> bool {
     DIGIT_VALUE[byte as usize] != INVALID
 }
 
 /// Number of characters that encode `bytes` bytes.
-pub const fn encoded_len(bytes: usize) -> usize {
+pub(crate) const fn encoded_len(bytes: usize) -> usize {
     (bytes * 8).div_ceil(5)
 }
 
@@ -104,20 +104,10 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Decodes `input` (any length that some byte string encodes to).
-pub fn decode(input: impl AsRef<[u8]>) -> Result<Vec<u8>, DecodeError> {
-    let input = input.as_ref();
-    let bytes = input.len() * 5 / 8;
-    if encoded_len(bytes) != input.len() {
-        return Err(DecodeError::InvalidLength { len: input.len() });
-    }
-    let mut out = vec![0; bytes];
-    decode_into(input, &mut out)?;
-    Ok(out)
-}
-
 /// Decodes exactly `N` bytes, e.g. the 20-byte digest of a store path.
-pub fn decode_fixed<const N: usize>(input: impl AsRef<[u8]>) -> Result<[u8; N], DecodeError> {
+pub(crate) fn decode_fixed<const N: usize>(
+    input: impl AsRef<[u8]>,
+) -> Result<[u8; N], DecodeError> {
     let input = input.as_ref();
     if input.len() != encoded_len(N) {
         return Err(DecodeError::InvalidLength { len: input.len() });
@@ -151,6 +141,18 @@ fn decode_into(input: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Decodes any length some byte string encodes to, for Nix's vectors of every hash size
+    /// (cargo-nixcache itself decodes only store path digests, with `decode_fixed`).
+    fn decode(input: &str) -> Result<Vec<u8>, DecodeError> {
+        let bytes = input.len() * 5 / 8;
+        if encoded_len(bytes) != input.len() {
+            return Err(DecodeError::InvalidLength { len: input.len() });
+        }
+        let mut out = vec![0; bytes];
+        decode_into(input.as_bytes(), &mut out)?;
+        Ok(out)
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())

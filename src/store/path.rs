@@ -248,35 +248,14 @@ impl StorePath {
         Ok(StorePath { digest, name })
     }
 
-    /// Builds a store path from a digest and a name, validating the name.
-    pub fn from_parts(digest: [u8; DIGEST_LEN], name: &str) -> Result<Self, StoreError> {
-        validate_name(name.as_bytes()).map_err(|reason| StoreError::InvalidBaseName {
-            base_name: format!("{}-{name}", nixbase32::encode(&digest)),
-            reason,
-        })?;
-        Ok(StorePath {
-            digest,
-            name: name.to_owned(),
-        })
-    }
-
     pub fn digest(&self) -> &[u8; DIGEST_LEN] {
         &self.digest
-    }
-
-    /// The 32-character nixbase32 hash part, what Nix's reference scanner looks for.
-    pub fn hash_part(&self) -> String {
-        String::from_utf8(self.hash_part_bytes().to_vec()).expect("nixbase32 is ASCII")
     }
 
     fn hash_part_bytes(&self) -> [u8; HASH_PART_LEN] {
         let mut out = [0; HASH_PART_LEN];
         nixbase32::encode_into(&self.digest, &mut out);
         out
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 
@@ -452,15 +431,15 @@ mod tests {
     #[test]
     fn base_names() {
         let p = sp(&format!("{HASH}-net-tools-1.60_p20170221182432"));
-        assert_eq!(p.hash_part(), HASH);
-        assert_eq!(p.name(), "net-tools-1.60_p20170221182432");
+        assert_eq!(&p.hash_part_bytes()[..], HASH.as_bytes());
+        assert_eq!(p.name, "net-tools-1.60_p20170221182432");
         assert_eq!(p.digest()[0], 0x8a);
         assert_eq!(
             p.to_string(),
             format!("{HASH}-net-tools-1.60_p20170221182432")
         );
         for name in ["a", "A-Za-z0-9+-._?=", "x.", &"n".repeat(MAX_NAME_LEN)] {
-            assert_eq!(sp(&format!("{HASH}-{name}")).name(), name);
+            assert_eq!(sp(&format!("{HASH}-{name}")).name, name);
         }
     }
 
@@ -549,25 +528,6 @@ mod tests {
                 "{name}"
             );
         }
-    }
-
-    #[test]
-    fn from_parts_validates_the_name() {
-        let digest = *sp(&format!("{HASH}-x")).digest();
-        assert_eq!(
-            StorePath::from_parts(digest, "foo").unwrap().to_string(),
-            format!("{HASH}-foo")
-        );
-        assert_eq!(
-            StorePath::from_parts(digest, "a/b"),
-            Err(StoreError::InvalidBaseName {
-                base_name: format!("{HASH}-a/b"),
-                reason: BaseNameError::InvalidNameChar {
-                    index: 1,
-                    byte: b'/'
-                },
-            })
-        );
     }
 
     #[test]

@@ -233,6 +233,7 @@ fn occurrence_len(rest: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod distinct_tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn distinct_reports_each_path_once_at_its_first_offset() {
@@ -247,15 +248,12 @@ mod distinct_tests {
             distinct.feed(std::slice::from_ref(byte));
         }
         assert_eq!(all.finish().len(), 5);
-        let got: Vec<(u64, String)> = distinct
+        let got: Vec<(u64, PathBuf)> = distinct
             .finish()
             .into_iter()
-            .map(|r| (r.offset, r.path.name().to_string()))
+            .map(|r| (r.offset, store.to_absolute(&r.path)))
             .collect();
-        assert_eq!(
-            got,
-            [(0, "a".to_string()), (a.len() as u64 + 1, "b".to_string())]
-        );
+        assert_eq!(got, [(0, a.clone().into()), (a.len() as u64 + 1, b.into())]);
     }
 
     /// Runs of one path, and a path whose bytes begin with another's (the same hash, a longer
@@ -266,9 +264,10 @@ mod distinct_tests {
         let h = "0".repeat(32);
         let (a, ab) = (format!("/s/{h}-a"), format!("/s/{h}-ab"));
         let input = format!("{a} {a} {ab} {ab} {a}\n{a}/x {ab}");
+        // The name: what follows the hash part and its dash.
         let names = |refs: Vec<Reference>| -> Vec<String> {
             refs.into_iter()
-                .map(|r| r.path.name().to_string())
+                .map(|r| r.path.to_string()[33..].to_string())
                 .collect()
         };
         assert_eq!(

@@ -16,6 +16,7 @@
 
 use super::report::UnpackReport;
 use crate::archive::{check_tar_end, CheckedZstd, RelPath};
+use crate::artifacts;
 use crate::classify::{self, Disposition, Place};
 use crate::fsutil::{self, FsError, InputFileError, IoContext};
 use crate::linkcheck::LinkCheck;
@@ -59,13 +60,7 @@ pub enum CraneError {
 pub fn zstd_chain(newest: &Path, store: &StoreDir) -> Result<Vec<PathBuf>, CraneError> {
     let mut chain = vec![newest.to_path_buf()];
     loop {
-        let mut prev = chain
-            .last()
-            .expect("chain is never empty")
-            .as_os_str()
-            .to_owned();
-        prev.push(".prev");
-        let prev = PathBuf::from(prev);
+        let prev = artifacts::crane::prev_of(chain.last().expect("chain is never empty"));
         if fs::symlink_metadata(&prev).is_err() {
             break;
         }

@@ -1,14 +1,15 @@
 //! `unpack`: restores a target dir from artifacts, in two passes.
 //!
-//! Pass one ([`validate`]) reads the whole archive and checks everything (entry paths and types,
-//! order, zstd checksums and the tar's end, links resolving inside the store, the GC anchor, the
-//! member count and stream length) without touching the disk. Only then does pass two create the
-//! tree, into a destination that must be absent or empty; if pass two fails anyway (disk full, a
-//! race), what it created is removed again, so the destination is left exactly as it was. An
-//! archive whose uncompressed stream is at most [`IN_MEMORY_STREAM_LIMIT`] is decompressed once,
-//! into memory, where pass one also records its entries and pass two creates them from that
-//! recording, on several threads ([`create`]); a bigger one is streamed from the file twice, in
-//! constant memory, and created on one thread.
+//! Pass one ([`check`](crate::artifacts::check)) reads the whole archive and checks everything
+//! (entry paths and types, order, zstd checksums and the tar's end, links resolving inside the
+//! store, the GC anchor, the member count and stream length) without touching the disk. Only then
+//! does pass two create the tree, into a destination that must be absent or empty; if pass two
+//! fails anyway (disk full, a race), what it created is removed again, so the destination is left
+//! exactly as it was. An archive whose uncompressed stream is at most
+//! [`IN_MEMORY_STREAM_LIMIT`](crate::artifacts::check::IN_MEMORY_STREAM_LIMIT) is decompressed
+//! once, into memory, where pass one also records its entries and pass two creates them from
+//! that recording, on several threads ([`create`]); a bigger one is streamed from the file
+//! twice, in constant memory, and created on one thread.
 //!
 //! # Security
 //! What unpack promises for any input, however hostile (docs/format.md lists the rules):
@@ -21,26 +22,23 @@
 //! - every restored symlink points at an existing file or directory that resolves inside the
 //!   store dir, and every store path the archive names is in its GC anchor;
 //! - a failure leaves the destination as it was, with a bounded number of file descriptors
-//!   whatever the tree's depth (at most 32 directories open per thread); bad input exits 3, a
-//!   failing environment 1.
+//!   whatever the tree's depth; bad input exits 3, a failing environment 1.
 //!
 //! Not promised: that the linked store paths hold what the build that packed them made (the
 //! store and its closure are trusted); anything about a destination another process changes
 //! while unpack works in it; protection from a target or build dir path that itself leads
 //! somewhere unexpected (a symlinked target dir is refused, its parents are not checked).
 
-pub mod crane;
+pub(crate) mod crane;
 mod create;
 mod report;
 
 use crate::archive::{ArchiveError, EntryKind};
-use crate::artifacts::{self, Artifacts, ArtifactsError, Manifest};
+use crate::artifacts::{Artifacts, ArtifactsError, NixcacheDir};
 use crate::builddir::{BuildDir, BuildDirError};
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
 use crate::tree::{self, Existing, Tree};
-use crate::validate;
-pub use crate::validate::IN_MEMORY_STREAM_LIMIT;
 use filetime::FileTime;
 pub use report::{MtimePolicy, UnpackReport};
 use std::collections::BTreeMap;
@@ -99,7 +97,7 @@ pub enum UnpackError {
 /// Unpacks `opts.artifacts` into the target (and build) dir.
 pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
     match Artifacts::detect(&opts.artifacts, &opts.store)? {
-        Artifacts::Nixcache { dir, manifest } => unpack_nixcache(opts, &dir, &manifest),
+        Artifacts::Nixcache(ours) => unpack_nixcache(opts, &ours),
         Artifacts::CraneZstd { archive } => {
             let chain = crane::zstd_chain(&archive, &opts.store)?;
             into_empty_roots(&[&opts.target_dir], Existing::Replace, |trees| {
@@ -127,32 +125,16 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
     }
 }
 
-fn unpack_nixcache(
-    opts: &UnpackOptions,
-    dir: &Path,
-    manifest: &Manifest,
-) -> Result<UnpackReport, UnpackError> {
-    let archive = dir.join(&manifest.archive);
-    let anchor_path = dir.join(&manifest.anchor);
-    let anchor = artifacts::read_anchor(&anchor_path, &opts.store)?;
-    let reader = validate::open_archive(&archive, manifest, &opts.store)?;
-
+fn unpack_nixcache(opts: &UnpackOptions, ours: &NixcacheDir) -> Result<UnpackReport, UnpackError> {
     // Pass one: validate everything; the first problem stops it. A stream held in memory is
     // recorded on the way, so that pass two creates the tree without reading it again.
-    let mut recording = reader.in_memory().map(create::Recording::new);
-    let checked = validate::validate(
-        &reader,
-        manifest,
-        &anchor_path,
-        &anchor,
-        &opts.store,
-        Err,
-        |entry, contents| match &mut recording {
-            Some(recording) => recording.push(entry, contents),
-            None => Ok(()),
-        },
-    )?;
-    let (summary, has_build_root) = (checked.summary, checked.has_build_root);
+    let opened = ours.open(&opts.store)?;
+    let mut recording = opened.reader.in_memory().map(create::Recording::new);
+    let validated = opened.check(Err, |entry, contents| match &mut recording {
+        Some(recording) => recording.push(entry, contents),
+        None => Ok(()),
+    })?;
+    let (summary, has_build_root) = (validated.summary, validated.has_build_root);
     // Nix canonicalizes a store path's directories too, so its root tells the store's mtime.
     let canonical_store = !summary.link_targets.is_empty()
         && summary.link_targets.iter().all(|p| {
@@ -175,7 +157,7 @@ fn unpack_nixcache(
         false => None,
         true => match opts.build_dir.resolve()? {
             Some(b) => Some(b),
-            None => return Err(UnpackError::NoBuildDir(archive)),
+            None => return Err(UnpackError::NoBuildDir(ours.archive.clone())),
         },
     };
 
@@ -192,7 +174,7 @@ fn unpack_nixcache(
             create::create(recording, trees, tree_of, mtime_of, &mut report)?;
             return Ok(report);
         }
-        reader.read_without_scan(|entry, contents| {
+        opened.reader.read_without_scan(|entry, contents| {
             let tree = &mut trees[tree_of(entry)];
             let rel = entry.path.below_root();
             if rel.as_os_str().is_empty() {

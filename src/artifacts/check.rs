@@ -1,14 +1,15 @@
-//! Reading our artifacts completely and checking everything unpack relies on, without writing
-//! anything: pass one of `unpack`, and all of `verify`. One function for both, so that verify's
+//! Reading our archive completely and checking everything unpack relies on, without writing
+//! anything: pass one of `unpack`, and all of `verify` (both through
+//! [`NixcacheDir::open`](super::NixcacheDir::open) and [`Opened::check`]). One function for both, so that verify's
 //! "ok" means unpack will succeed (short of the destination and the environment).
 //!
-//! Checked: the manifest (by `artifacts`), the archive's zstd frames and tar structure, every
-//! member (by the archive reader), every link target resolving inside the store dir
-//! (`linkcheck`), the member count and stream length against the manifest, and every store
-//! path in the stream against the GC anchor.
+//! Checked here: the archive's zstd frames and tar structure, every member (by the archive
+//! reader), every link target resolving inside the store dir (`linkcheck`), the member count
+//! and stream length against the manifest, and every store path in the stream against the GC
+//! anchor. The manifest and the anchor themselves were checked as they were read.
 
+use super::manifest::Manifest;
 use crate::archive::{ArchiveError, ArchiveReader, Entry, EntryKind, EntryProblem, StreamSummary};
-use crate::artifacts::Manifest;
 use crate::linkcheck::{LinkCheck, LinkProblem};
 use crate::store::{StoreDir, StorePath};
 use std::collections::{BTreeSet, HashSet};
@@ -29,9 +30,61 @@ pub struct Validated {
     pub has_build_root: bool,
 }
 
-/// A reader of `manifest`'s archive in `dir`: a zstd stream of at most
+/// Our archive opened, with the GC anchor read: ready to be checked, and then read again.
+pub struct Opened<'a> {
+    /// The archive's reader: for the check, and a further pass (unpack's second).
+    pub reader: ArchiveReader<'a>,
+    manifest: &'a Manifest,
+    anchor_path: &'a Path,
+    anchor: BTreeSet<StorePath>,
+    store: &'a StoreDir,
+}
+
+impl<'a> Opened<'a> {
+    /// Opens the archive at `archive` for checking against `manifest` and the GC anchor
+    /// (`anchor`, read from `anchor_path`).
+    pub fn new(
+        archive: &'a Path,
+        manifest: &'a Manifest,
+        anchor_path: &'a Path,
+        anchor: BTreeSet<StorePath>,
+        store: &'a StoreDir,
+    ) -> Result<Self, ArchiveError> {
+        Ok(Opened {
+            reader: open_archive(archive, manifest, store)?,
+            manifest,
+            anchor_path,
+            anchor,
+            store,
+        })
+    }
+
+    /// Reads all of the archive and checks it; `problem` and `each` as in [`validate`].
+    pub fn check(
+        &self,
+        problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
+        each: impl FnMut(&Entry, &mut dyn BufRead) -> io::Result<()>,
+    ) -> Result<Validated, ArchiveError> {
+        validate(
+            &self.reader,
+            self.manifest,
+            self.anchor_path,
+            &self.anchor,
+            self.store,
+            problem,
+            each,
+        )
+    }
+
+    /// Store paths in the GC anchor.
+    pub fn anchored(&self) -> u64 {
+        self.anchor.len() as u64
+    }
+}
+
+/// A reader of `archive`: a zstd stream of at most
 /// [`IN_MEMORY_STREAM_LIMIT`] bytes is decompressed once, into memory, for every later pass.
-pub fn open_archive<'a>(
+fn open_archive<'a>(
     archive: &'a Path,
     manifest: &Manifest,
     store: &'a StoreDir,
@@ -52,7 +105,7 @@ pub fn open_archive<'a>(
 /// Every entry that passed the reader's checks also goes to `each`, with its contents (unpack
 /// records them, so that it need not read the archive again); what `each` fails with ends the
 /// check as corruption.
-pub fn validate(
+fn validate(
     reader: &ArchiveReader,
     manifest: &Manifest,
     anchor_path: &Path,

@@ -1,0 +1,63 @@
+//! The GC anchor, `nixcache-refs`: one absolute store path per line, every store path the
+//! archive names. Nix cannot see into a zstd stream, so this plain file is what keeps the
+//! linked store paths alive; readers check the archive's references against it.
+
+use crate::archive::path::display_bytes;
+use crate::fsutil::{self, InputFileError};
+use crate::store::{StoreDir, StorePath};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The GC anchor's file name.
+pub const ANCHOR: &str = "nixcache-refs";
+
+/// The largest GC anchor read (about 100 bytes a store path).
+const MAX_ANCHOR_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    #[error(transparent)]
+    Input(#[from] InputFileError),
+    #[error("GC anchor `{path}` line {line}: {reason}")]
+    Bad {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// Renders the anchor: sorted absolute store paths, one per line.
+pub fn render(store: &StoreDir, paths: &BTreeSet<StorePath>) -> String {
+    let mut text = String::new();
+    for p in paths {
+        text.push_str(&store.to_absolute(p).to_string_lossy());
+        text.push('\n');
+    }
+    text
+}
+
+/// Reads an anchor back into the set of store paths it keeps alive.
+pub fn read(path: &Path, store: &StoreDir) -> Result<BTreeSet<StorePath>, AnchorError> {
+    let text = fsutil::read_input_to_string(path, MAX_ANCHOR_BYTES, "GC anchor")?;
+    let mut set = BTreeSet::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let (store_path, rest) = store.parse(Path::new(line)).map_err(|e| AnchorError::Bad {
+            path: path.into(),
+            line: i + 1,
+            reason: display_bytes(e.to_string().as_bytes()),
+        })?;
+        if !rest.as_os_str().is_empty() {
+            let reason = format!(
+                "`{}` is not a bare store path",
+                display_bytes(line.as_bytes())
+            );
+            return Err(AnchorError::Bad {
+                path: path.into(),
+                line: i + 1,
+                reason,
+            });
+        }
+        set.insert(store_path);
+    }
+    Ok(set)
+}
