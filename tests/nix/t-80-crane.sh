@@ -9,6 +9,8 @@
 # made by nxt_crane_dummy (see there). Without a checkout every test here skips, saying so.
 
 NXT_CRANE_SRC="${CRANE_SRC:-/var/cache/cargo-nixcache/crane}"
+# crane's cargoNextest runs this cargo-nextest, built from crates.io once per machine.
+NXT_NEXTEST_VERSION=0.9.143
 
 # nxt_need_crane: skip the test (exit 77) without a crane checkout; else log its commit once.
 nxt_need_crane() {
@@ -22,6 +24,11 @@ nxt_need_crane() {
 # crane sees it, the binaries under test.
 nxt_crane_setup() {
     nxt_need_crane
+    NXT_NEXTEST=$("$NXT_REPO/tests/registry-tool.sh" cargo-nextest "$NXT_NEXTEST_VERSION" cargo-nextest) ||
+        nxt_fail "cannot build cargo-nextest $NXT_NEXTEST_VERSION from crates.io"
+    local nextest_root
+    nextest_root=$(dirname "$(dirname "$NXT_NEXTEST")")
+    NXT_EXTRA_SANDBOX_PATHS="$NXT_EXTRA_SANDBOX_PATHS $nextest_root"
     nxt_store_init
     nxt_crane_stage
     nxt_tools
@@ -51,7 +58,7 @@ nxt_crane_expr() {
     local name="$1" cross="${2:-false}"
     nxt_expr "$name" <<NIX
 let
-  pkgs = import $NXT_DIR/crane/nixpkgs.nix { cross = $cross; };
+  pkgs = import $NXT_DIR/crane/nixpkgs.nix { cross = $cross; nextest = "$NXT_NEXTEST"; };
   craneLib = pkgs.callPackage $NXT_CRANE_SRC/lib { };
   toolsPkg = builtins.path { path = $T/tools; name = "cargo-nixcache"; };
   nixcacheLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; } craneLib;

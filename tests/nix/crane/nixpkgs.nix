@@ -9,12 +9,13 @@
 #   the builder                                              ./stdenv-setup.sh (setup.sh)
 #   makeSetupHook (substitutions, propagatedBuildInputs)     pkgs/build-support/trivial-builders
 #   the toolchain: the host's rustc/cargo (bound into the sandbox at /nixcache-rust by
-#     tests/nix/lib.sh), /usr/bin tools (rsync, zstd, jq, gcc, cross gcc) and cargo-nextest.
+#     tests/nix/lib.sh), /usr/bin tools (rsync, zstd, jq, gcc, cross gcc) and `nextest`, a
+#     cargo-nextest built from crates.io (tests/registry-tool.sh, bound into the sandbox).
 #
 # `cross = true` gives a build platform x86_64-linux and a host platform aarch64-linux: two
 # package sets, spliced as nixpkgs splices them, so crane's makeScopeWithSplicing' behaves as it
 # does under a real cross nixpkgs.
-{ cross ? false, system ? builtins.currentSystem }:
+{ cross ? false, system ? builtins.currentSystem, nextest }:
 let
   lib = import ./lib.nix;
 
@@ -90,7 +91,7 @@ let
         cargo-clippy = "/nixcache-rust/bin/cargo-clippy";
         clippy-driver = "/nixcache-rust/bin/clippy-driver";
       };
-      cargo-nextest = links "cargo-nextest" { cargo-nextest = "/usr/local/bin/cargo-nextest"; };
+      cargo-nextest = links "cargo-nextest" { cargo-nextest = nextest; };
       # cargoNextest.nix takes it as an argument; only `withLlvmCov = true` uses it (not here).
       cargo-llvm-cov = links "cargo-llvm-cov-absent" { };
       rsync = links "rsync" { rsync = "/usr/bin/rsync"; };
