@@ -98,7 +98,8 @@ def analyse(out: Path, samples: list, meta: dict) -> dict:
         single = per["single"][r]["units"]
         missing = sorted(set(single) - set(row["units"]))
         extra = sorted(set(row["units"]) - set(single))
-        again = sorted(k for k, u in row["units"].items() if not u["fresh"] and k in layer1)
+        # The workspace's own units rebuild when their sources differ (the stale-binary guard).
+        again = sorted(k for k, u in row["units"].items() if not u["fresh"] and k in layer1 and u["package"] not in local)
         checks[r] = {"same_units": not missing and not extra, "missing": [list(k) for k in missing[:5]],
                      "extra": [list(k) for k in extra[:5]], "layer1_compiled_again": [list(k) for k in again[:5]],
                      "layer1_compiled_again_count": len(again)}
@@ -130,7 +131,8 @@ def render(res: dict, meta: dict, machine: dict, busy: list) -> str:
         w, c = v["wall"], v["cpu"]
         saved = (f"{ms(v['saved_wall']['median'])} | {ms(v['saved_cpu']['median'])} | "
                  f"{pct(v['ratio_wall']['median'])} wall, {pct(v['ratio_cpu']['median'])} CPU") if "saved_wall" in v else "| |"
-        L.append(f"| {title} | {len(v['rounds'])} | {ms(w['inherit']['median'])} | {ms(w['cargo']['median'])} "
+        inherit = ms(w["inherit"]["median"]) if w["inherit"]["max"] else "-"
+        L.append(f"| {title} | {len(v['rounds'])} | {inherit} | {ms(w['cargo']['median'])} "
                  f"| {ms(w['pack']['median'])} | {ms(w['total']['median'])} ({ms(w['total']['min'])}-{ms(w['total']['max'])}) "
                  f"| {ms(c['total']['median'])} | {saved} |")
     L += ["", "Units compiled per build (cargo's compiler-artifact messages with `fresh: false`, over check, build and test):", "",

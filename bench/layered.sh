@@ -7,7 +7,8 @@
 #                    [--corpus DIR] [--out DIR] [--new-dep SPEC] [--stable NAMES] [--no-build] [--keep]
 #
 # Layer 1 (built once, kept in --state) is a crate depending on the corpus's heavy, stable
-# dependencies (--stable, with the corpus's own version and feature specs). The change: the
+# dependencies (--stable, with the corpus's own version and feature specs), or the corpus as it was
+# before the change (--stable all: a pinned older Cargo.toml and Cargo.lock). The change: the
 # corpus's Cargo.toml gains one dependency (--new-dep) and its Cargo.lock the crates it brings.
 # Each round builds that new deps derivation, in an order rotated from round to round:
 #   single   as crane's buildDepsOnly does today, from scratch, then `cargo-nixcache pack`;
@@ -48,7 +49,8 @@
 #   --out DIR           results (default bench-out/layered in the repo)
 #   --new-dep SPEC      the dependency the change adds, a Cargo.toml line (default 'toml = "0.8"')
 #   --stable NAMES      layer 1's dependencies, comma-separated names from the corpus's Cargo.toml
-#                       (default tokio,hyper,hyper-util,axum,tower,serde,serde_json,futures,bytes)
+#                       (default tokio,hyper,hyper-util,axum,tower,serde,serde_json,futures,bytes),
+#                       or `all`: the whole corpus before the change
 #   --no-build          use the release binaries already built
 #   --keep              keep the build trees and outputs
 #
@@ -115,20 +117,25 @@ stable_source=$(store_path "corpus-stable-$setup_id-source")
 store_add "$plus_vendor" "$lstate/plus/vendor/."
 store_add "$plus_source" "$lstate/plus/Cargo.toml" "$lstate/plus/Cargo.lock" "$lstate/plus/src"
 if [ ! -d "$stable_source" ]; then
-  # Layer 1: a crate depending on the stable deps with the corpus's own lines, its lock trimmed
-  # from the new one by cargo (same versions), and crane's dummy main.
   s=$stable_source.tmp
   remove_tree "$s"
   mkdir -p "$s/src"
-  printf '[package]\nname = "corpus-stable-deps"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n' >"$s/Cargo.toml"
-  IFS=, read -ra stable_names <<<"$stable"
-  for n in "${stable_names[@]}"; do
-    grep -E "^$n *=" "$app/Cargo.toml" >>"$s/Cargo.toml" || die "--stable: \`$n\` is not a dependency in $app/Cargo.toml"
-  done
-  echo 'fn main() {}' >"$s/src/main.rs"
-  cp "$lstate/plus/Cargo.lock" "$s/"
-  (cd "$s" && command cargo metadata -q --offline --format-version 1 --config 'source.crates-io.replace-with="v"' \
-    --config "source.v.directory=\"$plus_vendor\"" >/dev/null) || die "could not trim layer 1's lock in $s"
+  if [ "$stable" = all ]; then
+    # Layer 1: the corpus as it was before the change, its Cargo.toml and Cargo.lock.
+    cp "$app/Cargo.toml" "$app/Cargo.lock" "$s/"
+  else
+    # Layer 1: a crate depending on the stable deps with the corpus's own lines, its lock trimmed
+    # from the new one by cargo (same versions).
+    printf '[package]\nname = "corpus-stable-deps"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n' >"$s/Cargo.toml"
+    IFS=, read -ra stable_names <<<"$stable"
+    for n in "${stable_names[@]}"; do
+      grep -E "^$n *=" "$app/Cargo.toml" >>"$s/Cargo.toml" || usage_error "--stable: \`$n\` is not a dependency in $app/Cargo.toml"
+    done
+    cp "$lstate/plus/Cargo.lock" "$s/"
+    (cd "$s" && command cargo metadata -q --offline --format-version 1 --config 'source.crates-io.replace-with="v"' \
+      --config "source.v.directory=\"$plus_vendor\"" >/dev/null) || die "could not trim layer 1's lock in $s"
+  fi
+  echo 'fn main() {}' >"$s/src/main.rs"  # crane's dummy
   mv "$s" "$stable_source"
   canonicalize "$stable_source"
 fi
