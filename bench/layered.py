@@ -118,7 +118,7 @@ def present(res: dict):
 
 def render(res: dict, meta: dict, machine: dict, busy: list) -> str:
     L = header("cargo-nixcache: layered deps derivations vs a single deps derivation", machine, meta)
-    L += [f"- the change: `{meta['new_dep']}` (new crates: {meta['new_packages'].strip()})",
+    L += [f"- the change: `{meta['change_diff'].strip()}` (new crates: {meta['new_packages'].strip() or 'none'})",
          f"- layer 1: {meta['stable']}: {res['layer1']['units']} units of {res['layer1']['packages']} packages, "
          f"built once in {res['layer1']['build_s']:.0f} s"
          + (f" ({res['layer1']['own_vendor_build_s']:.0f} s on its own vendor dir)" if "own_vendor_build_s" in res["layer1"] else ""),

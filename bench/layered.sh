@@ -4,12 +4,13 @@
 # from scratch, interleaved, on the benchmark corpus.
 #
 #   bench/layered.sh [--rounds N] [--control-rounds N] [--settle S] [--profile P] [--state DIR]
-#                    [--corpus DIR] [--out DIR] [--new-dep SPEC] [--stable NAMES] [--no-build] [--keep]
+#                    [--corpus DIR] [--out DIR] [--change SED] [--stable NAMES] [--no-build] [--keep]
 #
 # Layer 1 (built once, kept in --state) is a crate depending on the corpus's heavy, stable
 # dependencies (--stable, with the corpus's own version and feature specs), or the corpus as it was
-# before the change (--stable all: a pinned older Cargo.toml and Cargo.lock). The change: the
-# corpus's Cargo.toml gains one dependency (--new-dep) and its Cargo.lock the crates it brings.
+# before the change (--stable all: a pinned older Cargo.toml and Cargo.lock). The change: a sed
+# command on the corpus's Cargo.toml (--change; by default one more dependency), and the
+# Cargo.lock that cargo makes of it (`cargo vendor`: every locked version kept).
 # Each round builds that new deps derivation, in an order rotated from round to round:
 #   single   as crane's buildDepsOnly does today, from scratch, then `cargo-nixcache pack`;
 #   layered  inheriting layer 1 as the crane adapter does (`cargo-nixcache unpack`, the
@@ -47,7 +48,11 @@
 #   --state DIR         the store and the builds kept between runs (default /work/tgt/crane-e2e)
 #   --corpus DIR        the corpus (/work/shared/bench-corpus.sh DIR; default /work/tgt/corpus)
 #   --out DIR           results (default bench-out/layered in the repo)
-#   --new-dep SPEC      the dependency the change adds, a Cargo.toml line (default 'toml = "0.8"')
+#   --change SED        the change, a sed command on the corpus's Cargo.toml (default
+#                       '/^\[dependencies\]/a toml = "0.8"': one dependency more, 6 new crates).
+#                       Without new registry crates crane's vendorCargoDeps gives both locks the
+#                       same vendor dir (it depends only on the registry crates), so own-vendor
+#                       shows nothing real: use --control-rounds 0
 #   --stable NAMES      layer 1's dependencies, comma-separated names from the corpus's Cargo.toml
 #                       (default tokio,hyper,hyper-util,axum,tower,serde,serde_json,futures,bytes),
 #                       or `all`: the whole corpus before the change
@@ -64,7 +69,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 rounds=2 control_rounds=1 settle=15 profile=release state=/work/tgt/crane-e2e corpus=/work/tgt/corpus
 out_dir=$repo/bench-out/layered build=1 keep=0
-new_dep='toml = "0.8"'
+change='/^\[dependencies\]/a toml = "0.8"'
 bench_options="--rounds --settle --profile --state --corpus --out --no-build --keep"
 stable=tokio,hyper,hyper-util,axum,tower,serde,serde_json,futures,bytes
 bench_name=layered
@@ -74,7 +79,7 @@ own_option() {
   REPLY=2
   case $1 in
     --control-rounds) want_value "$@"; control_rounds=$2 ;;
-    --new-dep) want_value "$@"; new_dep=$2 ;;
+    --change) want_value "$@"; change=$2 ;;
     --stable) want_value "$@"; stable=$2 ;;
     *) REPLY=0 ;;
   esac
@@ -84,22 +89,22 @@ want_count --rounds "$rounds" 1
 want_count --control-rounds "$control_rounds" 0
 want_count --settle "$settle" 0
 want_profile "$profile"
-[[ $new_dep =~ ^[A-Za-z0-9_-]+\ *= ]] || usage_error "--new-dep wants a Cargo.toml line (\`name = \"1\"\`), not \`$new_dep\`"
 
 bench_setup "$corpus" "$build"
 corpus_store "$state"
 
 # ---- setup: the new lock, layer 1's sources and vendor dirs (kept) ------------------------------
 # Everything below depends on the change and on layer 1's dependencies: a directory per choice.
-setup_id=$(printf '%s\n%s\n' "$new_dep" "$stable" | sha256sum | cut -c1-8)
+setup_id=$(printf '%s\n%s\n' "$change" "$stable" | sha256sum | cut -c1-8)
 lstate=$state/layered-$setup_id
 mkdir -p "$lstate"
 if [ ! -f "$lstate/plus/done" ]; then
   remove_tree "$lstate/plus"
   mkdir -p "$lstate/plus"
   cp -r "$app/Cargo.toml" "$app/Cargo.lock" "$app/src" "$lstate/plus/"
-  sed -i "/^\[dependencies\]/a $new_dep" "$lstate/plus/Cargo.toml"
-  log "the change: \`$new_dep\`; cargo vendor (crates.io) -> $lstate/plus"
+  sed -i -e "$change" "$lstate/plus/Cargo.toml" || usage_error "--change: sed failed on \`$change\`"
+  ! cmp -s "$app/Cargo.toml" "$lstate/plus/Cargo.toml" || usage_error "--change: \`$change\` changes nothing"
+  log "the change: \`$change\`; cargo vendor (crates.io) -> $lstate/plus"
   # cargo vendor keeps every locked version and adds what the new line needs.
   (cd "$lstate/plus" && command cargo vendor -q --versioned-dirs vendor >/dev/null) ||
     die "cargo vendor failed in $lstate/plus (the new crates come from crates.io)"
@@ -108,7 +113,6 @@ fi
 # The crates the change brings, from the two locks.
 lock_names() { python3 -c 'import sys,tomllib; print("\n".join(sorted(p["name"] + " " + p["version"] for p in tomllib.load(open(sys.argv[1],"rb"))["package"])))' "$1"; }
 new_packages=$(comm -13 <(lock_names "$app/Cargo.lock") <(lock_names "$lstate/plus/Cargo.lock") | cut -d' ' -f1 | tr '\n' ' ')
-[ -n "$new_packages" ] || die "\`$new_dep\` adds no crate to the corpus's lock"
 
 plus_vendor=$(store_path "corpus-plus-$setup_id-vendor-cargo-deps")
 plus_source=$(store_path "corpus-plus-$setup_id-source")
@@ -228,7 +232,8 @@ done
 
 {
   run_meta_head "$w"
-  printf 'new_dep\t%s\nnew_packages\t%s\nstable\t%s\n' "$new_dep" "$new_packages" "$stable"
+  printf 'change\t%s\nchange_diff\t%s\nnew_packages\t%s\nstable\t%s\n' "$change" \
+    "$(diff "$app/Cargo.toml" "$lstate/plus/Cargo.toml" | grep '^[<>]' | tr '\n' ' ')" "$new_packages" "$stable"
   for kind in shared own; do
     d=$lstate/layer1-$profile-$kind
     [ -f "$d/done" ] || continue
