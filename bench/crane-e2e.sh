@@ -153,7 +153,7 @@ run_variant() {
   sync -f "$top"
   step_key="$fs	$profile	$round	$variant"
   ( cd "$src"
-    crane_env "$top" "$profile"
+    crane_env "$top" "$profile" || exit 1
     case $variant in
       cargo)
         step build cargo_build

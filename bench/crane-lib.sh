@@ -16,7 +16,8 @@
 #   makes crane's use-zstd output ($crane_deps) and ours ($ours_deps) again from it, with this
 #   run's binaries.
 # - step NAME CMD...: runs CMD in this shell and appends "$step_key, NAME, wall µs, CPU µs" to
-#   $results (CPU: user+sys of the waited-for children, from `times`, so no timer forks).
+#   $results (CPU: user+sys of the waited-for children, from `times`, so no timer forks); when CMD
+#   fails it exits (call it in a subshell).
 # - settle: waits up to $settle seconds for a second in which the CPUs are < 25 % busy (the
 #   machine is shared) and appends "$settle_key, busy %, waited s" to $rounds_tsv.
 
@@ -35,6 +36,8 @@ bench_parse() {
     [ "$REPLY" -gt 0 ] || usage_error "unknown argument \`$1\`"
     shift "$REPLY"
   done
+  # The builds run in other directories.
+  state=$(realpath -m -- "$state") corpus=$(realpath -m -- "$corpus") out_dir=$(realpath -m -- "$out_dir")
 }
 want_value() { [ $# -ge 2 ] || usage_error "$1 wants a value"; }
 bench_option() {
@@ -251,7 +254,9 @@ step() {
   shift
   child_cpu_us; c0=$REPLY
   t0=$EPOCHREALTIME
-  "$@" || { echo "$bench_name: step $name (\`$*\`) failed" >&2; return 1; }
+  # exit: a variant's steps run in a subshell whose failure ends the run; a later step must not
+  # run (and succeed) after a failed one (`set -e` does not hold in a subshell followed by `||`).
+  "$@" || { echo "$bench_name: step $name (\`$*\`) failed" >&2; exit 1; }
   t1=$EPOCHREALTIME
   child_cpu_us
   printf '%s\t%s\t%d\t%d\n' "$step_key" "$name" $(( ${t1/./} - ${t0/./} )) $(( REPLY - c0 )) >>"$results"

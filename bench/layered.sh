@@ -201,7 +201,7 @@ run_variant() {
   sync -f "$top"
   step_key="$round	$variant"
   ( cd "$src"
-    crane_env "$top" "$profile" "$plus_vendor"
+    crane_env "$top" "$profile" "$plus_vendor" || exit 1
     case $variant in
       layered|own-vendor)
         [ "$variant" = layered ] && cargoArtifacts=$layer1_shared || cargoArtifacts=$layer1_own
