@@ -282,6 +282,34 @@ settle() {
   printf '%s\t%s\t%s\n' "$settle_key" "$REPLY" "$waited" >>"$rounds_tsv"
 }
 
+# run_start NAME: the run's work dir $w (TMPDIR/NAME.XXXXXX; removed at exit with the store
+# paths in $round_outputs, unless --keep), OUT/logs/ (emptied), $results and $rounds_tsv with
+# their header lines (per round and variant), $times_file, $run_id, $started, $load_start.
+run_start() {
+  run_id=$(date +%Y%m%d-%H%M%S)-$$
+  started=$EPOCHREALTIME
+  load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+  w=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  # Each tree in a block group of its own (bench/bench.py's Loc says why).
+  chattr +T "$w" 2>/dev/null || log "chattr +T failed: the trees share block groups"
+  round_outputs=()
+  trap run_cleanup EXIT
+  rm -rf "$out_dir/logs"
+  mkdir -p "$out_dir/logs"
+  results=$out_dir/samples.tsv
+  rounds_tsv=$out_dir/rounds.tsv
+  printf 'round\tvariant\tstep\twall_us\tcpu_us\n' >"$results"
+  printf 'round\tbusy_pct\twaited_s\n' >"$rounds_tsv"
+  times_file=$w/times
+}
+run_cleanup() {
+  [ "$keep" = 1 ] && { log "kept: $w ${round_outputs[*]}"; return; }
+  local o
+  for o in "${round_outputs[@]}"; do remove_tree "$o"; done
+  remove_tree "$w"
+  sync -f "$state"
+}
+
 # run_round INDEX: one round: $variants rotated by INDEX (no variant always first), after settle;
 # run_variant runs each, with $variant set. $round names the round.
 run_round() {

@@ -76,23 +76,7 @@ want_profile "$profile"
 bench_setup "$corpus" "$build"
 corpus_store "$state"
 
-run_id=$(date +%Y%m%d-%H%M%S)-$$
-w=$(mktemp -d "${TMPDIR:-/tmp}/devshell.XXXXXX")
-chattr +T "$w" 2>/dev/null || log "chattr +T failed: the checkouts share block groups"
-cleanup() {
-  [ "$keep" = 1 ] && { log "kept: $w"; return; }
-  remove_tree "$w"
-  sync -f "$state"
-}
-trap cleanup EXIT
-mkdir -p "$out_dir"
-rm -rf "$out_dir/logs"
-mkdir -p "$out_dir/logs"
-results=$out_dir/samples.tsv
-rounds_tsv=$out_dir/rounds.tsv
-printf 'round\tvariant\tstep\twall_us\tcpu_us\n' >"$results"
-printf 'round\tbusy_pct\twaited_s\n' >"$rounds_tsv"
-times_file=$w/times
+run_start devshell
 xdg=$state/devshell-xdg
 mkdir -p "$xdg"
 
@@ -126,8 +110,6 @@ run_variant() {
   mv "$top" "$w/trash/$round-$variant"
 }
 
-started=$EPOCHREALTIME
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 deps_build "$profile"
 deps_outputs "$profile"
 # Making the deps outputs deleted thousands of inodes: on this ext4 without a journal, creating

@@ -124,6 +124,7 @@ if [ ! -d "$stable_source" ]; then
   s=$stable_source.tmp
   remove_tree "$s"
   mkdir -p "$s/src"
+  echo 'fn main() {}' >"$s/src/main.rs"  # crane's dummy
   if [ "$stable" = all ]; then
     # Layer 1: the corpus as it was before the change, its Cargo.toml and Cargo.lock.
     cp "$app/Cargo.toml" "$app/Cargo.lock" "$s/"
@@ -139,7 +140,6 @@ if [ ! -d "$stable_source" ]; then
     (cd "$s" && command cargo metadata -q --offline --format-version 1 --config 'source.crates-io.replace-with="v"' \
       --config "source.v.directory=\"$plus_vendor\"" >/dev/null) || die "could not trim layer 1's lock in $s"
   fi
-  echo 'fn main() {}' >"$s/src/main.rs"  # crane's dummy
   mv "$s" "$stable_source"
   canonicalize "$stable_source"
 fi
@@ -171,25 +171,7 @@ layer1_output() {
 }
 
 # ---- the rounds ---------------------------------------------------------------------------------
-run_id=$(date +%Y%m%d-%H%M%S)-$$
-w=$(mktemp -d "${TMPDIR:-/tmp}/layered.XXXXXX")
-chattr +T "$w" 2>/dev/null || true
-round_outputs=()
-cleanup() {
-  [ "$keep" = 1 ] && { log "kept: $w and ${round_outputs[*]}"; return; }
-  for o in "${round_outputs[@]}"; do remove_tree "$o"; done
-  remove_tree "$w"
-  sync -f "$state"
-}
-trap cleanup EXIT
-mkdir -p "$out_dir"
-rm -rf "$out_dir/logs"
-mkdir -p "$out_dir/logs"
-results=$out_dir/samples.tsv
-rounds_tsv=$out_dir/rounds.tsv
-printf 'round\tvariant\tstep\twall_us\tcpu_us\n' >"$results"
-printf 'round\tbusy_pct\twaited_s\n' >"$rounds_tsv"
-times_file=$w/times
+run_start layered
 
 # run_variant: one build of the new deps derivation as $variant, in a fresh tree; $round set.
 run_variant() {
@@ -216,8 +198,6 @@ run_variant() {
   mv "$top" "$w/trash/$round-$variant"
 }
 
-started=$EPOCHREALTIME
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 layer1_build shared "$plus_vendor"
 [ "$control_rounds" = 0 ] || layer1_build own "$stable_vendor"
 layer1_shared=$(layer1_output shared)
