@@ -59,180 +59,33 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-rounds=5 warmup=1 settle=60 profiles=release fss=disk,tmpfs state=/work/tgt/crane-e2e corpus=/work/tgt/corpus
+rounds=5 warmup=1 settle=60 profile=release fss=disk,tmpfs state=/work/tgt/crane-e2e corpus=/work/tgt/corpus
 out_dir=$repo/bench-out/crane-e2e build=1 keep=0
-while [ $# -gt 0 ]; do
+bench_options="--rounds --warmup --settle --profile --state --corpus --out --no-build --keep"
+bench_name=crane-e2e
+# shellcheck source=bench/crane-lib.sh
+source "$here/crane-lib.sh"
+own_option() {
+  REPLY=2
   case $1 in
-    --rounds) rounds=$2; shift ;;
-    --warmup) warmup=$2; shift ;;
-    --settle) settle=$2; shift ;;
-    --profile) profiles=$2; shift ;;
-    --fs) fss=$2; shift ;;
-    --state) state=$2; shift ;;
-    --corpus) corpus=$2; shift ;;
-    --out) out_dir=$2; shift ;;
-    --no-build) build=0 ;;
-    --keep) keep=1 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "crane-e2e: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
+    --fs) want_value "$@"; fss=$2 ;;
+    *) REPLY=0 ;;
   esac
-  shift
-done
-
-log() { echo "crane-e2e: $*" >&2; }
-die() { echo "crane-e2e: error: $*" >&2; exit 1; }
-
-[[ $rounds =~ ^[1-9][0-9]*$ ]] || { log "--rounds wants a positive number, not \`$rounds\`"; exit 2; }
-[[ $warmup =~ ^[0-9]+$ ]] || { log "--warmup wants a number, not \`$warmup\`"; exit 2; }
-[[ $settle =~ ^[0-9]+$ ]] || { log "--settle wants a number of seconds, not \`$settle\`"; exit 2; }
-IFS=, read -ra profile_list <<<"$profiles"
+}
+bench_parse "$@"
+want_count --rounds "$rounds" 1
+want_count --warmup "$warmup" 0
+want_count --settle "$settle" 0
+IFS=, read -ra profile_list <<<"$profile"
 IFS=, read -ra fs_list <<<"$fss"
-for p in "${profile_list[@]}"; do
-  [[ $p =~ ^[a-z][a-z0-9_-]*$ ]] || { log "--profile: \`$p\` is not a cargo profile name"; exit 2; }
-done
+for p in "${profile_list[@]}"; do want_profile "$p"; done
 for f in "${fs_list[@]}"; do
-  case $f in disk|tmpfs) ;; *) log "--fs: \`$f\` is neither disk nor tmpfs"; exit 2 ;; esac
+  case $f in disk|tmpfs) ;; *) usage_error "--fs: \`$f\` is neither disk nor tmpfs" ;; esac
 done
 
-crane=${CRANE_SRC:-/var/cache/cargo-nixcache/crane}
-hooks=$crane/lib/setupHooks
-[ -f "$hooks/inheritCargoArtifactsHook.sh" ] ||
-  die "no crane checkout at $crane ($hooks/inheritCargoArtifactsHook.sh is missing); set CRANE_SRC"
-for tool in cargo python3 tar zstd sha256sum findmnt sync; do
-  command -v "$tool" >/dev/null || die "\`$tool\` is missing"
-done
-tar --version | head -1 | grep -q 'GNU tar' || die "tar is not GNU tar (crane's hooks need it)"
-app=$corpus/app
-if [ ! -f "$app/Cargo.lock" ] || [ ! -d "$app/vendor" ]; then
-  die "no corpus at $app (Cargo.lock and vendor/ wanted): run /work/shared/bench-corpus.sh $corpus"
-fi
-
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
-if [ "$build" = 1 ]; then
-  log "building release binaries into $target_dir"
-  (cd "$repo" && CARGO_TARGET_DIR=$target_dir nice -n 10 cargo build --release --workspace --bins -q)
-fi
-bin_dir=$target_dir/release
-for b in cargo-nixcache nixcache-rustc-wrapper; do
-  [ -x "$bin_dir/$b" ] || die "$bin_dir/$b missing (drop --no-build)"
-done
-export PATH=$bin_dir:$PATH
-# Nothing of the caller's environment may leak into the builds.
-unset CARGO_TARGET_DIR CARGO_BUILD_TARGET_DIR CARGO_BUILD_BUILD_DIR RUSTC_WRAPPER \
-  CARGO_BUILD_RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER NIXCACHE_USER_WRAPPER \
-  NIXCACHE_WRAPPER_STRATEGY CARGO_HOME CARGO_INCREMENTAL CARGO_BUILD_INCREMENTAL NIX_STORE \
-  cargoArtifacts out
-renice -n "${BENCH_NICE:-10}" -p $$ >/dev/null
+bench_setup "$corpus" "$build"
 disk_parent=${TMPDIR:-/tmp}
-cores=$(nproc)
-
-# crane's hooks and ours, as a derivation gets them (crane's cargo() logs every call with set -x).
-# The registrations at the bottom of each file do nothing that matters here. Like stdenv, this
-# code is not written for `set -u`.
-set +u
-for h in cargoHelperFunctionsHook configureCargoCommonVarsHook configureCargoVendoredDepsHook \
-  inheritCargoArtifactsHook installCargoArtifactsHook; do
-  # shellcheck disable=SC1090
-  source "$hooks/$h.sh" >/dev/null
-done
-# shellcheck disable=SC2034 # read by the hooks: define the functions, register nothing
-dontNixcacheInherit=1 dontNixcacheInstall=1
-# shellcheck disable=SC1091
-source "$repo/nix/hooks/nixcache-inherit-hook.sh"
-# shellcheck disable=SC1091
-source "$repo/nix/hooks/nixcache-install-hook.sh"
-set -u
-
-store=$state/store
-export NIX_STORE_DIR=$store
-mkdir -p "$store"
-store_path() { python3 "$here/crane_e2e.py" store-path "$store" "$1"; }
-
-# What Nix does to a path it registers: every mtime 1, nothing writable.
-canonicalize() {
-  find "$1" -exec touch -h -d @1 {} +
-  chmod -R a-w "$1"
-}
-remove_tree() {
-  if [ -e "$1" ] || [ -L "$1" ]; then
-    chmod -R u+w "$1" 2>/dev/null || true
-    rm -rf "$1"
-  fi
-}
-# Nix's unpackPhase: `cp -pr` of the source store path, then `chmod -R u+w`.
-unpack_source() {
-  cp -pr -- "$source_path" "$1/source"
-  chmod -R u+w -- "$1/source"
-}
-# The build environment every variant shares, in the source root, in a subshell: what Nix and
-# crane's configure hooks set. crane's code is not `set -u` clean (nor is stdenv's shell).
-crane_env() {
-  set +u
-  export NIX_BUILD_CORES=$cores TMPDIR=$1/tmp CARGO_PROFILE=$2 CARGO_NET_OFFLINE=true
-  mkdir -p "$TMPDIR"
-  configureCargoCommonVars
-  configureCargoVendoredDepsHook "$vendor"
-}
-profile_dir() { case $1 in release) echo release ;; dev|test) echo debug ;; *) echo "$1" ;; esac; }
-
-# ---- the store and the deps builds (kept) -------------------------------------------------------
-stamp=$( { rustc -vV; command cargo -V; cat "$app/Cargo.toml" "$app/Cargo.lock" "$app/src/main.rs"; } | sha256sum | cut -c1-16)
-if [ "$(cat "$state/stamp" 2>/dev/null)" != "$stamp" ]; then
-  log "new state in $state (stamp $stamp: rustc and corpus)"
-  for p in "$state"/deps-* "$store"/*; do remove_tree "$p"; done
-fi
-vendor=$(store_path corpus-vendor-cargo-deps)
-source_path=$(store_path corpus-source)
-if [ ! -d "$vendor" ]; then
-  log "store: vendored crates -> $vendor"
-  cp -r "$app/vendor" "$vendor.tmp" && mv "$vendor.tmp" "$vendor"
-  canonicalize "$vendor"
-fi
-if [ ! -d "$source_path" ]; then
-  mkdir "$source_path.tmp"
-  cp -r "$app/Cargo.toml" "$app/Cargo.lock" "$app/src" "$source_path.tmp/"
-  mv "$source_path.tmp" "$source_path"
-  canonicalize "$source_path"
-fi
-echo "$stamp" >"$state/stamp"
-
-deps_build() {
-  local p=$1 d=$state/deps-$1
-  [ -f "$d/done" ] && return 0
-  remove_tree "$d"
-  mkdir -p "$d/build"
-  unpack_source "$d/build"
-  log "deps ($p): building as crane's buildDepsOnly does (log: $d/build.log)"
-  local t0=$EPOCHREALTIME
-  ( cd "$d/build/source" && crane_env "$d/build" "$p" &&
-    cargoWithProfile check --locked --all-targets &&
-    cargoWithProfile build --locked &&
-    cargoWithProfile test --locked --no-run ) >"$d/build.log" 2>&1 || die "deps build failed, see $d/build.log"
-  local t1=$EPOCHREALTIME
-  echo $(( (${t1/./} - ${t0/./}) / 1000 )) >"$d/build-ms"
-  cp -a "$d/build/source/target" "$d/target-plain"
-  touch "$d/done"
-}
-
-# deps_paths PROFILE: sets crane_deps and ours_deps, the two deps outputs' store paths.
-deps_paths() {
-  crane_deps=$(store_path "corpus-$1-deps-crane")
-  ours_deps=$(store_path "corpus-$1-deps-nixcache")
-}
-# Both deps outputs, made again by this run's binaries and crane's hook, from the deps build.
-deps_outputs() {
-  local p=$1 d=$state/deps-$1
-  deps_paths "$p"
-  remove_tree "$crane_deps"
-  remove_tree "$ours_deps"
-  remove_tree "$d/build/source/target"
-  cp -a "$d/target-plain" "$d/build/source/target"
-  ( cd "$d/build/source" && crane_env "$d/build" "$p" &&
-    prepareAndInstallCargoArtifactsDir "$crane_deps" target use-zstd "" &&
-    nixcacheInstallArtifacts "$ours_deps" target ) >"$d/outputs.log" 2>&1 || die "making the deps outputs failed, see $d/outputs.log"
-  canonicalize "$crane_deps"
-  canonicalize "$ours_deps"
-}
+corpus_store "$state"
 
 # ---- the rounds ---------------------------------------------------------------------------------
 run_id=$(date +%Y%m%d-%H%M%S)-$$
@@ -270,31 +123,6 @@ rounds_tsv=$out_dir/rounds.tsv
 printf 'fs\tprofile\tround\tbusy_pct\twaited_s\n' >"$rounds_tsv"
 times_file=${work_dir[${fs_list[0]}]}/times
 
-# CPU time (user+sys, µs) of this shell's waited-for children, into REPLY; `times` is a builtin
-# and the redirection forks nothing.
-child_cpu_us() {
-  times >"$times_file"
-  local _ u s
-  { read -r _ _; read -r u s; } <"$times_file"
-  REPLY=0
-  for x in "$u" "$s"; do
-    local m=${x%%m*} sec=${x#*m}
-    sec=${sec%s}
-    REPLY=$(( REPLY + (10#$m * 60 + 10#${sec%.*}) * 1000000 + 10#${sec#*.} * 1000 ))
-  done
-}
-# step NAME COMMAND...: runs COMMAND in this shell and appends its wall and CPU time.
-step() {
-  local name=$1 c0 t0 t1
-  shift
-  child_cpu_us; c0=$REPLY
-  t0=$EPOCHREALTIME
-  "$@" || { echo "crane-e2e: step $name (\`$*\`) failed" >&2; return 1; }
-  t1=$EPOCHREALTIME
-  child_cpu_us
-  printf '%s\t%s\t%s\t%s\t%s\t%d\t%d\n' "$fs" "$profile" "$round" "$variant" "$name" \
-    $(( ${t1/./} - ${t0/./} )) $(( REPLY - c0 )) >>"$results"
-}
 cargo_build() {
   cargoWithProfile build --message-format json-render-diagnostics --locked \
     >"$TMPDIR/cargoBuildLog.json" 2>"$TMPDIR/cargo-build.stderr"
@@ -323,8 +151,9 @@ run_variant() {
   echo "#[used] static NIXCACHE_BENCH_EDIT: [u8; ${#round}] = *b\"$round\";" >>"$src/src/main.rs"
   [ "$variant" != cargo ] || cp -a "$d/target-plain" "$src/target"
   sync -f "$top"
+  step_key="$fs	$profile	$round	$variant"
   ( cd "$src"
-    crane_env "$top" "$profile"
+    crane_env "$top" "$profile" || exit 1
     case $variant in
       cargo)
         step build cargo_build
@@ -355,27 +184,6 @@ run_variant() {
   fi
 }
 
-# How busy all CPUs were over the next second (everyone's processes; we run none meanwhile), in
-# percent, into REPLY: /proc/stat's cpu line is user nice system idle iowait irq softirq steal.
-busy_pct() {
-  local -a a b
-  read -ra a </proc/stat
-  sleep 1
-  read -ra b </proc/stat
-  local i total=0
-  for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-  REPLY=$(( 100 - 100 * (b[4] + b[5] - a[4] - a[5]) / (total > 0 ? total : 1) ))
-}
-# settle: wait (up to --settle seconds) for a quiet second; records how busy it was.
-settle() {
-  local waited=0
-  while busy_pct; [ "$REPLY" -ge 25 ] && [ "$waited" -lt "$settle" ]; do
-    waited=$((waited + 1))
-  done
-  [ "$REPLY" -lt 25 ] || log "the machine is still ${REPLY} % busy after ${waited} s: going on"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$fs" "$profile" "$round" "$REPLY" "$waited" >>"$rounds_tsv"
-}
-
 variants=(cargo crane nixcache)
 started=$EPOCHREALTIME
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -400,6 +208,7 @@ for profile in "${profile_list[@]}"; do
       if [ "$r" -lt "$warmup" ]; then round=w$((r + 1)); else round=$((r - warmup + 1)); fi
       k=$((r % ${#variants[@]}))
       order=("${variants[@]:k}" "${variants[@]:0:k}")
+      settle_key="$fs	$profile	$round"
       settle
       log "$profile, $fs, round $round: ${order[*]} (machine ${REPLY} % busy before)"
       for variant in "${order[@]}"; do run_variant; done
@@ -413,15 +222,12 @@ elapsed=$(( (${EPOCHREALTIME/./} - ${started/./}) / 1000000 ))
   printf 'run_id\t%s\n' "$run_id"
   printf 'elapsed_s\t%s\n' "$elapsed"
   printf 'loadavg_start\t%s\nloadavg_end\t%s\n' "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
-  printf 'crane_src\t%s\ncrane_commit\t%s\n' "$crane" "$(git -C "$crane" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-  printf 'nixcache_version\t%s\n' "$(cargo-nixcache --version)"
+  run_meta
   printf 'freshen\t%s\n' "${NIXCACHE_FRESHEN:-nixcacheFreshenSources}"
   printf 'freshen_body\t%s\n' "$(declare -f nixcacheFreshenSources | tail -n +3 | head -n -1 | tr -s ' \n' ' ')"
-  printf 'nice\t%s\ncores\t%s\n' "$(nice)" "$cores"
   for f in "${fs_list[@]}"; do
     printf 'fs_%s\t%s %s\n' "$f" "${work_dir[$f]}" "$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "${work_dir[$f]}" | head -1)"
   done
-  printf 'store\t%s\n' "$store"
   for p in "${profile_list[@]}"; do
     d=$state/deps-$p
     deps_paths "$p"

@@ -24,13 +24,21 @@
 # nixcacheShellHook yourself).
 
 # nixcacheShellVendoring VENDOR_DIR: a CARGO_HOME whose config replaces crates.io with VENDOR_DIR.
+# Its config.toml is written again on every entry: the user's (from the CARGO_HOME the shell was
+# entered with), then the replacement. A shell entered from within such a shell (a nested
+# nix-shell, `nix develop` again) inherits one of our CARGO_HOMEs: NIXCACHE_USER_CARGO_HOME keeps
+# the user's, and one of ours is never read as the user's (it was once copied onto itself, and
+# the hook stopped there).
 nixcacheShellVendoring() {
-    local vendored="$1" home config
-    home="${XDG_CACHE_HOME:-${HOME:?}/.cache}/cargo-nixcache/cargo-home-$(basename "$vendored")"
+    local vendored="$1" ours home config user
+    ours="${XDG_CACHE_HOME:-${HOME:?}/.cache}/cargo-nixcache"
+    home="$ours/cargo-home-$(basename "$vendored")"
     config="$home/config.toml"
+    user="${NIXCACHE_USER_CARGO_HOME:-${CARGO_HOME:-${HOME:?}/.cargo}}"
+    case "$user" in "$ours"/cargo-home-*) user="${HOME:?}/.cargo" ;; esac
     mkdir -p "$home" || return 1
-    if [ -f "${CARGO_HOME:-${HOME:?}/.cargo}/config.toml" ]; then
-        cp "${CARGO_HOME:-$HOME/.cargo}/config.toml" "$config" || return 1
+    if [ -f "$user/config.toml" ]; then
+        cp "$user/config.toml" "$config" || return 1
     else
         : >"$config" || return 1
     fi
@@ -43,7 +51,7 @@ nixcacheShellVendoring() {
         printf '\n[source.crates-io]\nreplace-with = "nix-sources"\n[source.nix-sources]\ndirectory = "%s"\n' \
             "$vendored" >>"$config" || return 1
     fi
-    export CARGO_HOME="$home"
+    export NIXCACHE_USER_CARGO_HOME="$user" CARGO_HOME="$home"
     echo "nixcache: CARGO_HOME=$CARGO_HOME (crates.io replaced by $vendored)" >&2
 }
 

@@ -31,10 +31,12 @@ NIX
 
 # nxt_in_shell EXPR CMD: enter the shell in the work checkout and run CMD as a root without
 # capabilities (so the read-only store really is read-only); its output goes to $T/shell.out.
+# Without the CARGO_TARGET_DIR tests/nix/run.sh exports to build the binaries: the shell's target
+# dir is the checkout's.
 nxt_in_shell() {
     local expr="$1"
     shift
-    (cd "$T/work/ws-basic" && NIX_BUILD_SHELL=/bin/bash nix-shell "$expr" --run \
+    (cd "$T/work/ws-basic" && unset CARGO_TARGET_DIR && NIX_BUILD_SHELL=/bin/bash nix-shell "$expr" --run \
         "setpriv --inh-caps=-all --bounding-set=-all bash -c '$*'") >"$T/shell.out" 2>&1
 }
 
@@ -66,6 +68,20 @@ test_95_devshell_hydrates_and_builds() {
     assert_contains "$T/shell.out" "is filled from $deps already" "no refill on re-entry"
     assert_contains "$T/shell.out" "^hello from applib 84 42$" "the app built in the shell"
     assert_contains "$T/work/cargo2.json" '"fresh":false' "applib rebuilt incrementally"
+
+    # Entering again from within the shell (a nested nix-shell; `nix develop` again after editing
+    # flake.nix) inherits the CARGO_HOME the hook exported: the hook writes that config again from
+    # the user's (it once copied the file onto itself and stopped: "are the same file"), and the
+    # nested shell's cargo finds everything Fresh.
+    cat >"$T/nested.sh" <<NESTED
+cd "$T/work/ws-basic" && NIX_BUILD_SHELL=/bin/bash nix-shell "$expr" --run \
+    'cargo build --offline --message-format json-render-diagnostics > ../cargo-nested.json'
+NESTED
+    nxt_in_shell "$expr" "bash $T/nested.sh" || nxt_fail "the nested shell failed: $(tail -n 20 "$T/shell.out")"
+    assert_not_contains "$T/shell.out" "same file" "the nested shell's CARGO_HOME"
+    assert_eq 2 "$(grep -c "is filled from $deps already" "$T/shell.out")" "both hooks ran to the end"
+    assert_contains "$T/work/cargo-nested.json" '"reason":"compiler-artifact"' "cargo's messages in the nested shell"
+    assert_eq "" "$(nxt_units "$T/work/cargo-nested.json" | grep -v '^fresh')" "units rebuilt in the nested shell"
 
     # Another deps output: the target dir was built in since, so it is kept.
     expr2=$(nxt_shell_expr app2Drv)
