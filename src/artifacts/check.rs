@@ -40,7 +40,7 @@ pub struct Checked<'a> {
 
 /// Opens the archive at `archive` and checks all of it against `manifest` and the GC anchor
 /// (`anchor`, read from `anchor_path`); `problem` as in [`validate`].
-pub fn check<'a>(
+pub fn archive<'a>(
     archive: &'a Path,
     manifest: &Manifest,
     anchor_path: &Path,

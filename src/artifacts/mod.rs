@@ -128,7 +128,7 @@ impl NixcacheDir {
         problem: impl FnMut(ArchiveError) -> Result<(), ArchiveError>,
     ) -> Result<Checked<'a>, ArtifactsError> {
         let anchor = anchor::read(&self.anchor, store)?;
-        let checked = check::check(
+        let checked = check::archive(
             &self.archive,
             &self.manifest,
             &self.anchor,
