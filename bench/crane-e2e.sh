@@ -45,7 +45,8 @@
 #   --no-build    use the release binaries already built
 #   --keep        keep the build trees and the rounds' outputs instead of removing them at the end
 #
-# Environment: CRANE_SRC (crane checkout, default /var/cache/cargo-nixcache/crane),
+# Environment: BENCH_SYNC_STEPS (default 1: `sync` before every timed step, untimed; 0: not),
+# CRANE_SRC (crane checkout, default /var/cache/cargo-nixcache/crane),
 # CARGO_TARGET_DIR (where our release binaries are built; default the repo's target/),
 # BENCH_NICE (niceness of the whole run, default 10), TMPDIR (the disk runs' parent),
 # NIXCACHE_FRESHEN (the stale-binary guard: a command line run with `eval` in the source root,

@@ -252,6 +252,9 @@ child_cpu_us() {
 step() {
   local name=$1 c0 t0 t1
   shift
+  # Untimed: the write-back of what earlier steps wrote (a build tree is ~1 GB) otherwise lands
+  # in whichever step runs next and costs it up to 10x its time on ext4 (docs/benchmarks.md).
+  [ "${BENCH_SYNC_STEPS:-1}" = 0 ] || sync
   child_cpu_us; c0=$REPLY
   t0=$EPOCHREALTIME
   # exit: a variant's steps run in a subshell whose failure ends the run; a later step must not

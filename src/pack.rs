@@ -30,7 +30,9 @@
 
 mod stream;
 
-use crate::archive::{Compression, Entry, EntryKind, RelPath, SYMLINK_MTIME};
+use crate::archive::{
+    Compression, Entry, EntryKind, RelPath, BUILD_ROOT, SYMLINK_MTIME, TARGET_ROOT,
+};
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
 use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::dirlist::{Budget, SortedNames};
@@ -43,10 +45,10 @@ use crate::workspace::{Workspace, WorkspaceError};
 use filetime::FileTime;
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use stream::{ArchiveStream, Contents, Finished, StreamStopped, INLINE_BYTES};
+use stream::{ArchiveStream, Contents, Finished, StreamError, StreamStopped};
 
 #[derive(Clone, Debug)]
 pub struct PackOptions {
@@ -267,10 +269,7 @@ fn pack_into(
     report.left_out = left_out.into_iter().collect();
     report.left_out.sort();
 
-    let anchor_text = artifacts::anchor::render(&opts.store, &references);
-    fsutil::write_atomic(&opts.out.join(ANCHOR), |w| {
-        w.write_all(anchor_text.as_bytes())
-    })?;
+    artifacts::anchor::write(&opts.out, &opts.store, &references)?;
     fsutil::persist(tmp, &archive_path)?;
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
@@ -296,11 +295,11 @@ fn roots(opts: &PackOptions) -> Result<Vec<(&'static str, PathBuf)>, PackError> 
     if !opts.target_dir.is_dir() {
         return Err(PackError::NoTargetDir(opts.target_dir.clone()));
     }
-    let mut roots = vec![("target", opts.target_dir.clone())];
+    let mut roots = vec![(TARGET_ROOT, opts.target_dir.clone())];
     if let Some(build) = &opts.build_dir {
         let same = fs::canonicalize(build).ok() == fs::canonicalize(&opts.target_dir).ok();
         if build.is_dir() && !same {
-            roots.insert(0, ("build", build.clone()));
+            roots.insert(0, (BUILD_ROOT, build.clone()));
         }
     }
     Ok(roots)
@@ -474,18 +473,8 @@ impl Packer<'_, '_> {
         source: &Path,
         meta: &fs::Metadata,
     ) -> Result<(), PackError> {
-        let mut file = fs::File::open(source).with_path("open", source)?;
         let size = meta.len();
-        let contents = if size <= INLINE_BYTES {
-            let mut bytes = Vec::with_capacity(size as usize);
-            (&mut file)
-                .take(size)
-                .read_to_end(&mut bytes)
-                .with_path("read", source)?;
-            Contents::Bytes(bytes)
-        } else {
-            Contents::File(file)
-        };
+        let contents = Contents::File(source.to_path_buf());
         let entry = Entry {
             path: rel,
             mtime: FileTime::from_last_modification_time(meta),
@@ -565,7 +554,7 @@ impl Packer<'_, '_> {
     }
 
     fn append(&mut self, entry: Entry, contents: Contents) -> Result<(), PackError> {
-        let sent = match &self.stream {
+        let sent = match &mut self.stream {
             Some(stream) => stream.append(entry, contents),
             None => Err(StreamStopped),
         };
@@ -582,7 +571,10 @@ impl Packer<'_, '_> {
     /// Ends the archive stream and returns what it found, or why it failed.
     fn finish_stream(&mut self) -> Result<Finished, PackError> {
         match self.stream.take() {
-            Some(stream) => stream.finish().map_err(|e| self.write_error(e)),
+            Some(stream) => stream.finish().map_err(|e| match e {
+                StreamError::Read(e) => PackError::Fs(e),
+                StreamError::Write(e) => self.write_error(e),
+            }),
             None => Err(self.write_error(io::Error::other("the archive stream ended early"))),
         }
     }

@@ -38,14 +38,15 @@ pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError
     };
     let mut problems = Vec::new();
     let opened = ours.open(store)?;
-    let checked = opened.check(
-        |e| {
-            problems.push(e.to_string());
-            Ok(())
-        },
-        |_, _| Ok(()),
-    )
-    .map_err(ArtifactsError::from)?;
+    let checked = opened
+        .check(
+            |e| {
+                problems.push(e.to_string());
+                Ok(())
+            },
+            |_, _| Ok(()),
+        )
+        .map_err(ArtifactsError::from)?;
     Ok(VerifyReport {
         entries: checked.summary.entries,
         links: checked.links,

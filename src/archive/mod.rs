@@ -16,7 +16,9 @@ mod writer;
 mod zstd_checked;
 
 pub(crate) use path::{RelPath, RelPathError};
-pub(crate) use reader::{ArchiveError, ArchiveReader, EntryProblem, StreamSummary};
+pub(crate) use reader::{
+    ArchiveError, ArchiveReader, EntryProblem, StreamSummary, BUILD_ROOT, TARGET_ROOT,
+};
 pub(crate) use ustar::check_end as check_tar_end;
 pub(crate) use writer::ArchiveWriter;
 pub(crate) use zstd_checked::CheckedZstd;

@@ -22,8 +22,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use zstd::zstd_safe::compress_bound;
 
-/// The root components an archive may hold: the target dir and a separate build dir.
-pub const ROOTS: [&str; 2] = ["build", "target"];
+/// The archive root of the target dir.
+pub const TARGET_ROOT: &str = "target";
+/// The archive root of a separate build dir (`build.build-dir`).
+pub const BUILD_ROOT: &str = "build";
+/// The root components an archive may hold, in archive order.
+pub const ROOTS: [&str; 2] = [BUILD_ROOT, TARGET_ROOT];
 
 /// The longest symlink target Linux stores (`PATH_MAX` less its NUL).
 pub const MAX_LINK: usize = 4095;

@@ -3,7 +3,7 @@
 //! linked store paths alive; readers check the archive's references against it.
 
 use crate::archive::path::display_bytes;
-use crate::fsutil::{self, InputFileError};
+use crate::fsutil::{self, FsError, InputFileError};
 use crate::store::{StoreDir, StorePath};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -26,14 +26,15 @@ pub enum AnchorError {
     },
 }
 
-/// Renders the anchor: sorted absolute store paths, one per line.
-pub fn render(store: &StoreDir, paths: &BTreeSet<StorePath>) -> String {
+/// Writes the anchor into the artifacts directory `dir`, atomically: sorted absolute store
+/// paths, one per line.
+pub fn write(dir: &Path, store: &StoreDir, paths: &BTreeSet<StorePath>) -> Result<(), FsError> {
     let mut text = String::new();
     for p in paths {
         text.push_str(&store.to_absolute(p).to_string_lossy());
         text.push('\n');
     }
-    text
+    fsutil::write_atomic(&dir.join(ANCHOR), |w| w.write_all(text.as_bytes()))
 }
 
 /// Reads an anchor back into the set of store paths it keeps alive.

@@ -9,7 +9,9 @@
 //! anchor. The manifest and the anchor themselves were checked as they were read.
 
 use super::manifest::Manifest;
-use crate::archive::{ArchiveError, ArchiveReader, Entry, EntryKind, EntryProblem, StreamSummary};
+use crate::archive::{
+    ArchiveError, ArchiveReader, Entry, EntryKind, EntryProblem, StreamSummary, BUILD_ROOT,
+};
 use crate::linkcheck::{LinkCheck, LinkProblem};
 use crate::store::{StoreDir, StorePath};
 use std::collections::{BTreeSet, HashSet};
@@ -118,7 +120,7 @@ fn validate(
     let mut links = LinkCheck::new(store);
     let (mut link_count, mut has_build_root) = (0, false);
     let summary = reader.read(|entry, contents| {
-        has_build_root |= entry.path.root() == "build";
+        has_build_root |= entry.path.root() == BUILD_ROOT;
         each(entry, contents).map_err(|e| ArchiveError::Corrupt {
             archive: archive.into(),
             detail: e.to_string(),

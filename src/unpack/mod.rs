@@ -33,7 +33,7 @@ pub(crate) mod crane;
 mod create;
 mod report;
 
-use crate::archive::{ArchiveError, EntryKind};
+use crate::archive::{ArchiveError, EntryKind, BUILD_ROOT};
 use crate::artifacts::{Artifacts, ArtifactsError, NixcacheDir};
 use crate::builddir::{BuildDir, BuildDirError};
 use crate::fsutil::FsError;
@@ -152,7 +152,7 @@ fn unpack_nixcache(opts: &UnpackOptions, ours: &NixcacheDir) -> Result<UnpackRep
         MtimePolicy::Store => canonical,
         _ => entry.mtime,
     };
-    let tree_of = |entry: &crate::archive::Entry| usize::from(entry.path.root() == "build");
+    let tree_of = |entry: &crate::archive::Entry| usize::from(entry.path.root() == BUILD_ROOT);
     let build_dir = match has_build_root {
         false => None,
         true => match opts.build_dir.resolve()? {
