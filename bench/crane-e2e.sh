@@ -22,13 +22,16 @@
 # warm-up round, then N rounds, the order of a/b/c rotated each round. Checks: the app binary is
 # byte-identical across a/b/c in every round, and every build compiled exactly one unit (the app);
 # otherwise the run fails. Before the first disk round: `sync` and 65 s for ext4 to forget the
-# inodes deleted while setting up.
+# inodes deleted while setting up; before every timed step, an untimed `sync` (BENCH_SYNC_STEPS).
 #
 # Setup, kept in --state: a fake store (STATE/store, nixbase32 names) holding the corpus's
 # vendored crates and its sources (mtime 1, read-only), and the deps built once per profile as
-# crane's buildDepsOnly does (`check --all-targets`, `build`, `test --no-run`, all `--locked`);
-# wiped when rustc or the corpus change. Every run makes both deps outputs again from that build
-# with the binaries being measured, then makes them read-only with mtime 1, as Nix does.
+# crane's buildDepsOnly does (`check --all-targets`, `build`, `test --no-run`, all `--locked`):
+# for crane's output plainly, for ours through the nixcache wrapper, as the crane adapter builds
+# a deps derivation that installs our artifacts (so the target holds cargo's rustc probes for the
+# wrapper); wiped when rustc or the corpus change. Every run makes both deps outputs again from
+# those builds with the binaries being measured, then makes them read-only with mtime 1, as Nix
+# does.
 #
 # Options:
 #   --rounds N    measured rounds (default 5)

@@ -196,41 +196,54 @@ corpus_store() {
   echo "$stamp" >"$state/stamp"
 }
 
-# build_once DIR SOURCE VENDOR PROFILE WHAT: SOURCE built as crane's buildDepsOnly builds it,
-# against VENDOR, once: kept in DIR (target-plain, build-ms, the JSON messages, build.log).
+# build_once DIR SOURCE VENDOR PROFILE WHAT [WRAPPED]: SOURCE built as crane's buildDepsOnly
+# builds it, against VENDOR, once: kept in DIR (target-plain, build-ms, the JSON messages,
+# build.log). WRAPPED=1: through the nixcache wrapper, as the adapter builds a deps derivation
+# that installs our artifacts (nixcacheWrapperForPack), so the target holds cargo's rustc probes
+# for the wrapper, as its consumers will ask them.
 build_once() {
-  local d=$1 p=$4
+  local d=$1 p=$4 wrap=:
+  [ "${6:-}" != 1 ] || wrap=nixcacheWrapperForPack
   [ -f "$d/done" ] && return 0
   remove_tree "$d"
   mkdir -p "$d/build"
   unpack_source "$d/build" "$2"
   log "$5 ($p): building as crane's buildDepsOnly does (log: $d/build.log)"
   local t0=$EPOCHREALTIME
-  ( cd "$d/build/source" && crane_env "$d/build" "$p" "$3" && crane_deps_only "$d/" ) >"$d/build.log" 2>&1 ||
+  ( cd "$d/build/source" && crane_env "$d/build" "$p" "$3" && $wrap && crane_deps_only "$d/" ) >"$d/build.log" 2>&1 ||
     die "$5 build failed, see $d/build.log"
   local t1=$EPOCHREALTIME
   echo $(( (${t1/./} - ${t0/./}) / 1000 )) >"$d/build-ms"
   mv "$d/build/source/target" "$d/target-plain"
   touch "$d/done"
 }
-deps_build() { build_once "$state/deps-$1" "$source_path" "$vendor" "$1" deps; }
+# deps_build PROFILE: crane's deps (plain) and ours (through the wrapper), each built once.
+deps_build() {
+  build_once "$state/deps-$1" "$source_path" "$vendor" "$1" deps
+  build_once "$state/deps-$1-wrapped" "$source_path" "$vendor" "$1" "deps, through the wrapper" 1
+}
 
 # deps_paths PROFILE: sets crane_deps and ours_deps, the two deps outputs' store paths.
 deps_paths() {
   crane_deps=$(store_path "corpus-$1-deps-crane")
   ours_deps=$(store_path "corpus-$1-deps-nixcache")
 }
-# Both deps outputs, made again by this run's binaries and crane's hook, from the deps build.
+# Both deps outputs, made again by this run's binaries and crane's hook, from the deps builds.
 deps_outputs() {
-  local p=$1 d=$state/deps-$1
+  local p=$1 d=$state/deps-$1 w=$state/deps-$1-wrapped
   deps_paths "$p"
   remove_tree "$crane_deps"
   remove_tree "$ours_deps"
   remove_tree "$d/build/source/target"
+  remove_tree "$w/build/source/target"
   cp -a "$d/target-plain" "$d/build/source/target"
+  cp -a "$w/target-plain" "$w/build/source/target"
   ( cd "$d/build/source" && crane_env "$d/build" "$p" &&
-    prepareAndInstallCargoArtifactsDir "$crane_deps" target use-zstd "" &&
-    nixcacheInstallArtifacts "$ours_deps" target ) >"$d/outputs.log" 2>&1 || die "making the deps outputs failed, see $d/outputs.log"
+    prepareAndInstallCargoArtifactsDir "$crane_deps" target use-zstd "" ) >"$d/outputs.log" 2>&1 ||
+    die "making crane's deps output failed, see $d/outputs.log"
+  ( cd "$w/build/source" && crane_env "$w/build" "$p" &&
+    nixcacheInstallArtifacts "$ours_deps" target ) >"$w/outputs.log" 2>&1 ||
+    die "making our deps output failed, see $w/outputs.log"
   canonicalize "$crane_deps"
   canonicalize "$ours_deps"
 }

@@ -74,5 +74,12 @@ $(declare -f prepareAndInstallCargoArtifactsDir | tail -n +2)"
             ;;
         esac
     }
+
+    # A derivation that will install our artifacts builds through the wrapper, as its consumers
+    # will (see nixcacheWrapperForPack); one that inherits ours gets it from nixcacheInherit.
+    if [ "${doInstallCargoArtifacts:-}" = 1 ] && [ "${dontNixcacheWrapper:-}" != 1 ] &&
+        [ "${installCargoArtifactsMode:-@nixcacheDefaultMode@}" = use-nixcache ]; then
+        postPatchHooks+=(nixcacheWrapperForPack)
+    fi
 }
 postHooks+=(nixcacheCraneAdapt)

@@ -9,6 +9,7 @@
 #   CARGO_BUILD_BUILD_DIR   a separate build dir, packed too (handled by the binary)
 #   nixcacheCompress        zstd or none (default: the binary's default)
 #   dontNixcacheInstall     1: do not register the hook (call nixcacheInstallArtifacts yourself)
+#   dontNixcacheWrapper     1: do not build through the rustc wrapper (see nixcacheWrapperForPack)
 #   nixcachePackFlags       extra arguments for `cargo-nixcache pack`
 
 # nixcacheInstallArtifacts [DEST [TARGET_DIR]]
@@ -31,6 +32,20 @@ nixcacheInstallArtifacts() {
     cargo-nixcache pack --target-dir "$targetDir" --out "$dest" "${flags[@]}" ${nixcachePackFlags:-}
 }
 
+# nixcacheWrapperForPack: a derivation whose target dir is packed builds through the rustc
+# wrapper too, as every derivation inheriting it will. cargo keeps its rustc probes (`rustc -vV`,
+# the target's file names) in the target dir (.rustc_info.json), per wrapper: probes made without
+# it make each consumer run rustc twice more before building, ~35 ms a build (docs/benchmarks.md).
+# Without inherited links the wrapper only runs rustc.
+nixcacheWrapperForPack() {
+    local exports
+    exports=$(cargo-nixcache env) || return 1
+    eval "$exports"
+}
+
 if [ -z "${dontNixcacheInstall:-}" ]; then
     postInstallHooks+=(nixcacheInstallArtifacts)
+    if [ "${dontNixcacheWrapper:-}" != 1 ]; then
+        postPatchHooks+=(nixcacheWrapperForPack)
+    fi
 fi

@@ -200,6 +200,15 @@ NIX
     assert_exists "$build/nixcache.json" "build's artifacts, packed (mode follows the inherited output)"
     assert_exists "$build/bin/app" "build's binary beside them"
     nxt_verify_artifacts "$build"
+    # deps built through the wrapper, as build did: cargo's rustc probes (.rustc_info.json) were
+    # there for build, which ran no probe and left the file as it found it.
+    local d
+    for d in deps build; do
+        cargo-nixcache unpack "$(nxt_build "$expr" -A $d)" --target-dir "$T/probe-$d" >/dev/null 2>&1 ||
+            nxt_fail "unpack $d"
+    done
+    assert_eq "$(cat "$T/probe-deps/.rustc_info.json")" "$(cat "$T/probe-build/.rustc_info.json")" \
+        "cargo's rustc probes, deps -> build (cargo ran rustc -vV again)"
     test=$(nxt_build "$expr" -A test)
     nxt_crane_units "$test" >"$T/test.units"
     [ -s "$T/test.units" ] || nxt_fail "no cargo JSON in the test derivation's log"
