@@ -54,3 +54,31 @@ NIX
     assert_contains "$T/moved.units" "^dirty nc-alpha lib" "moved: nc-alpha compiled again"
     assert_contains "$T/moved.units" "^dirty nc-beta lib" "moved: nc-beta compiled again"
 }
+
+# The option never does nothing silently: where the cargo config has no `directory` entry under
+# cargoVendorDir (here the source replacement names another vendor dir) the build fails, saying so;
+# without a cargo config at all too.
+test_stable_vendor_refuses_config_without_entry() {
+    nxt_store_init
+    nxt_stage_src
+    nxt_tools
+    mkdir -p "$T/other/nc-beta"
+    cp -r "$T/src/vendor/nc-beta/." "$T/other/nc-beta/"
+    local expr
+    expr=$(nxt_expr stable-vendor-refused <<NIX
+let other = builtins.path { path = $T/other; name = "vendor-other"; }; in
+{
+  noEntry = t.mkCargo { name = "no-entry"; cargoVendorDir = other; nixcacheStableVendorDir = true;
+    nixcacheVendorConfig = ".cargo/config.toml"; };
+  noConfig = t.mkCargo { name = "no-config"; cargoVendorDir = other; nixcacheStableVendorDir = true; };
+}
+NIX
+    )
+    nxt_build_fails "$expr" -A noEntry.out
+    assert_contains "$T/build.log" 'nixcache: nixcacheStableVendorDir: `\.cargo/config\.toml` has no `directory = ".*-vendor-other\.\.\."` entry to redirect' \
+        "the refusal of a config without an entry"
+    assert_not_contains "$T/build.log" "Compiling" "a build after the refusal"
+    nxt_build_fails "$expr" -A noConfig.out
+    assert_contains "$T/build.log" 'nixcache: nixcacheStableVendorDir: no cargo config at `.*/cargo-home/config\.toml`' \
+        "the refusal without a cargo config"
+}
