@@ -130,9 +130,10 @@ def render(res: dict, meta: dict, machine: dict, busy: list) -> str:
     L += [f"- the change: `{meta['change_diff'].strip()}` (new crates: {meta['new_packages'].strip() or 'none'})",
          f"- layer 1: {meta['stable']}: {res['layer1']['units']} units of {res['layer1']['packages']} packages, "
          f"built once in {res['layer1']['build_s']:.0f} s"
-         + (f" ({res['layer1']['own_vendor_build_s']:.0f} s on its own vendor dir)" if "own_vendor_build_s" in res["layer1"] else "")
-         + (f" ({res['layer1']['own_stable_build_s']:.0f} s on its own vendor dir, stable path)"
-            if "own_stable_build_s" in res["layer1"] else ""),
+         + "".join(f"; {res['layer1'][k]:.0f} s {what}" for k, what in
+                   [("own_vendor_build_s", "on its own vendor dir"),
+                    ("own_stable_build_s", "on its own vendor dir through the stable path")]
+                   if k in res["layer1"]),
          f"- builds in {meta['work']}",
          f"- machine busy in the second before each round: {', '.join(f'{b} %' for b in busy)}", "",
          "Median over rounds; saved and ratio paired with the same round's single build.", "",
