@@ -22,13 +22,15 @@
         # craneLib -> craneLib whose derivations pack and inherit with cargo-nixcache
         # (docs/nix.md). cargo-nixcache is built for the build platform of crane's pkgs.
         crane = import ./nix/crane.nix { };
-        # The same with arguments: { cargo-nixcache ? <built>, defaultMode ? "use-nixcache" }.
+        # The same with arguments: { cargo-nixcache ? <built>, defaultMode ? "use-nixcache",
+        # stableVendorDir ? false }.
         craneWith = import ./nix/crane.nix;
         # The bare hook scripts, for makeSetupHook or `source` in a custom builder. Packaged
-        # versions (with cargo-nixcache on PATH): packages.<system>.default.hooks.{inheritHook,installHook,shellHook}.
+        # versions (with cargo-nixcache on PATH): packages.<system>.default.hooks.{inheritHook,installHook,vendorHook,shellHook}.
         hooks = {
           inheritHook = ./nix/hooks/nixcache-inherit-hook.sh;
           installHook = ./nix/hooks/nixcache-install-hook.sh;
+          vendorHook = ./nix/hooks/nixcache-vendor-hook.sh;
           shellHook = ./nix/hooks/nixcache-shell-hook.sh;
         };
       };

@@ -96,7 +96,8 @@ bench_setup() {
   unset CARGO_TARGET_DIR CARGO_BUILD_TARGET_DIR CARGO_BUILD_BUILD_DIR RUSTC_WRAPPER \
     CARGO_BUILD_RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER NIXCACHE_USER_WRAPPER \
     NIXCACHE_WRAPPER_STRATEGY CARGO_HOME CARGO_INCREMENTAL CARGO_BUILD_INCREMENTAL NIX_STORE \
-    cargoArtifacts cargoVendorDir out IN_NIX_SHELL
+    cargoArtifacts cargoVendorDir out IN_NIX_SHELL nixcacheStableVendorDir nixcacheVendorConfig \
+    NIX_BUILD_TOP
   renice -n "${BENCH_NICE:-10}" -p $$ >/dev/null
   cores=$(nproc)
 
@@ -117,6 +118,8 @@ bench_setup() {
   source "$repo/nix/hooks/nixcache-install-hook.sh"
   # shellcheck disable=SC1091 # without IN_NIX_SHELL it only defines its functions
   source "$repo/nix/hooks/nixcache-shell-hook.sh"
+  # shellcheck disable=SC1091 # without nixcacheStableVendorDir it only defines its function
+  source "$repo/nix/hooks/nixcache-vendor-hook.sh"
   set -u
 }
 
@@ -139,15 +142,21 @@ unpack_source() {
   cp -pr -- "${2:-$source_path}" "$1/source"
   chmod -R u+w -- "$1/source"
 }
-# crane_env DIR PROFILE [VENDOR]: the build environment every variant shares, in the source root:
-# what Nix and crane's configure hooks set (vendored crates from VENDOR, default $vendor). Call it
-# in a subshell. crane's code is not `set -u` clean (nor is stdenv's shell).
+# crane_env DIR PROFILE [VENDOR [FIXED_TOP]]: the build environment every variant shares, in the
+# source root: what Nix and crane's configure hooks set (vendored crates from VENDOR, default
+# $vendor). With FIXED_TOP, what `nixcacheStableVendorDir = true` adds after them, FIXED_TOP
+# standing in for the sandbox's /build (the same dir for every build that passes it). Call it in
+# a subshell. crane's code is not `set -u` clean (nor is stdenv's shell).
 crane_env() {
   set +u
   export NIX_BUILD_CORES=$cores TMPDIR=$1/tmp CARGO_PROFILE=$2 CARGO_NET_OFFLINE=true
   mkdir -p "$TMPDIR"
   configureCargoCommonVars
   configureCargoVendoredDepsHook "${3:-$vendor}"
+  if [ -n "${4:-}" ]; then
+    mkdir -p "$4"
+    NIX_BUILD_TOP=$4 nixcacheStableVendor "${3:-$vendor}"
+  fi
 }
 profile_dir() { case $1 in release) echo release ;; dev|test) echo debug ;; *) echo "$1" ;; esac; }
 
@@ -196,11 +205,12 @@ corpus_store() {
   echo "$stamp" >"$state/stamp"
 }
 
-# build_once DIR SOURCE VENDOR PROFILE WHAT [WRAPPED]: SOURCE built as crane's buildDepsOnly
-# builds it, against VENDOR, once: kept in DIR (target-plain, build-ms, the JSON messages,
-# build.log). WRAPPED=1: through the nixcache wrapper, as the adapter builds a deps derivation
-# that installs our artifacts (nixcacheWrapperForPack), so the target holds cargo's rustc probes
-# for the wrapper, as its consumers will ask them.
+# build_once DIR SOURCE VENDOR PROFILE WHAT [WRAPPED [FIXED_TOP]]: SOURCE built as crane's
+# buildDepsOnly builds it, against VENDOR (through FIXED_TOP/nixcache-vendor, see crane_env), once:
+# kept in DIR (target-plain, build-ms, the JSON messages, build.log). WRAPPED=1: through the
+# nixcache wrapper, as the adapter builds a deps derivation that installs our artifacts
+# (nixcacheWrapperForPack), so the target holds cargo's rustc probes for the wrapper, as its
+# consumers will ask them.
 build_once() {
   local d=$1 p=$4 wrap=:
   [ "${6:-}" != 1 ] || wrap=nixcacheWrapperForPack
@@ -210,7 +220,7 @@ build_once() {
   unpack_source "$d/build" "$2"
   log "$5 ($p): building as crane's buildDepsOnly does (log: $d/build.log)"
   local t0=$EPOCHREALTIME
-  ( cd "$d/build/source" && crane_env "$d/build" "$p" "$3" && $wrap && crane_deps_only "$d/" ) >"$d/build.log" 2>&1 ||
+  ( cd "$d/build/source" && crane_env "$d/build" "$p" "$3" "${7:-}" && $wrap && crane_deps_only "$d/" ) >"$d/build.log" 2>&1 ||
     die "$5 build failed, see $d/build.log"
   local t1=$EPOCHREALTIME
   echo $(( (${t1/./} - ${t0/./}) / 1000 )) >"$d/build-ms"

@@ -3,8 +3,9 @@
 # derivation inherits a layer of stable heavy dependencies, against one deps derivation built
 # from scratch, interleaved, on the benchmark corpus.
 #
-#   bench/layered.sh [--rounds N] [--control-rounds N] [--settle S] [--profile P] [--state DIR]
-#                    [--corpus DIR] [--out DIR] [--change SED] [--stable NAMES] [--no-build] [--keep]
+#   bench/layered.sh [--rounds N] [--control-rounds N] [--stable-vendor-rounds N] [--settle S]
+#                    [--profile P] [--state DIR] [--corpus DIR] [--out DIR] [--change SED]
+#                    [--stable NAMES] [--no-build] [--keep]
 #
 # Layer 1 (built once, kept in --state) is a crate depending on the corpus's heavy, stable
 # dependencies (--stable, with the corpus's own version and feature specs), or the corpus as it was
@@ -19,6 +20,10 @@
 #   own-vendor  the same as layered, but layer 1 was built against a vendor directory of its own
 #               (its own lock's crates at another store path), as crane's vendorCargoDeps gives a
 #               `buildDepsOnly { src = stableSrc; }`; cargo finds every crate root moved.
+# In the first --stable-vendor-rounds rounds also:
+#   stable-vendor  as own-vendor, with `nixcacheStableVendorDir = true` in both layers: layer 1 and
+#               this build see their vendor dirs through FIXED/nixcache-vendor (nixcache-vendor-hook.sh
+#               with NIX_BUILD_TOP=FIXED, a dir of the state standing in for the sandbox's /build).
 # The build is buildDepsOnly's: `cargoWithProfile check --locked --all-targets`, `build --locked`,
 # `test --locked --no-run`, each with --message-format json-render-diagnostics (to count the units),
 # with crane's configureCargoCommonVars (CARGO_BUILD_INCREMENTAL=false) and
@@ -27,9 +32,9 @@
 # the same path (WORK/build/source). Each step is timed on its own (wall from $EPOCHREALTIME, CPU
 # of its children from `times`).
 #
-# Checks (the run fails without them): single and layered end with the same units (the same
-# artifact file names over the three commands), and layered compiles none of the units layer 1
-# built. The report counts the units compiled by each variant, split into the new crates, layer 1's
+# Checks (the run fails without them): single and layered (and stable-vendor) end with the same
+# units (the same artifact file names over the three commands), and layered (and stable-vendor)
+# compile none of the units layer 1 built. The report counts the units compiled by each variant, split into the new crates, layer 1's
 # crates compiled again with other features, and the crates layer 1 does not have.
 #
 # Setup, kept in --state (shared with bench/crane-e2e.sh; wiped when rustc or the corpus change):
@@ -42,6 +47,8 @@
 #   --rounds N          rounds of single + layered (default 2; a release deps build of the corpus
 #                       costs ~4-5 min of CPU on this machine)
 #   --control-rounds N  rounds that also run own-vendor (default 1; 0: none)
+#   --stable-vendor-rounds N
+#                       rounds that also run stable-vendor (default 0)
 #   --settle S          before each round, wait up to S seconds (default 15) for a second in which
 #                       the CPUs are less than 25 % busy
 #   --profile P         crane's CARGO_PROFILE (default release)
@@ -52,7 +59,7 @@
 #                       '/^\[dependencies\]/a toml = "0.8"': one dependency more, 6 new crates).
 #                       Without new registry crates crane's vendorCargoDeps gives both locks the
 #                       same vendor dir (it depends only on the registry crates), so own-vendor
-#                       shows nothing real: use --control-rounds 0
+#                       shows nothing real: use --control-rounds 0 (and --stable-vendor-rounds 0)
 #   --stable NAMES      layer 1's dependencies, comma-separated names from the corpus's Cargo.toml
 #                       (default tokio,hyper,hyper-util,axum,tower,serde,serde_json,futures,bytes),
 #                       or `all`: the whole corpus before the change
@@ -67,7 +74,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-rounds=2 control_rounds=1 settle=15 profile=release state=/work/tgt/crane-e2e corpus=/work/tgt/corpus
+rounds=2 control_rounds=1 stable_vendor_rounds=0 settle=15 profile=release state=/work/tgt/crane-e2e corpus=/work/tgt/corpus
 out_dir=$repo/bench-out/layered build=1 keep=0
 change='/^\[dependencies\]/a toml = "0.8"'
 bench_options="--rounds --settle --profile --state --corpus --out --no-build --keep"
@@ -79,6 +86,7 @@ own_option() {
   REPLY=2
   case $1 in
     --control-rounds) want_value "$@"; control_rounds=$2 ;;
+    --stable-vendor-rounds) want_value "$@"; stable_vendor_rounds=$2 ;;
     --change) want_value "$@"; change=$2 ;;
     --stable) want_value "$@"; stable=$2 ;;
     *) REPLY=0 ;;
@@ -87,6 +95,7 @@ own_option() {
 bench_parse "$@"
 want_count --rounds "$rounds" 1
 want_count --control-rounds "$control_rounds" 0
+want_count --stable-vendor-rounds "$stable_vendor_rounds" 0
 want_count --settle "$settle" 0
 want_profile "$profile"
 
@@ -153,9 +162,14 @@ if [ ! -d "$stable_vendor" ]; then
   canonicalize "$stable_vendor"
 fi
 
-# layer1_build KIND VENDOR: layer 1 built once, as buildDepsOnly, against VENDOR; kept.
+# Where stable-vendor builds find their vendor dir (FIXED/nixcache-vendor): the same for layer 1
+# and the new build, as /build is in the sandbox.
+fixed_top=$lstate/fixed-build-top
+
+# layer1_build KIND VENDOR [FIXED_TOP]: layer 1 built once, as buildDepsOnly, against VENDOR
+# (through FIXED_TOP); kept.
 layer1_build() {
-  build_once "$lstate/layer1-$profile-$1" "$stable_source" "$2" "$profile" "layer 1 ($1 vendor dir)"
+  build_once "$lstate/layer1-$profile-$1" "$stable_source" "$2" "$profile" "layer 1 ($1 vendor dir)" "" "${3:-}"
 }
 # layer1_output KIND: layer 1 packed again by this run's binaries into its store path.
 layer1_output() {
@@ -182,11 +196,17 @@ run_variant() {
   unpack_source "$top" "$plus_source"
   sync -f "$top"
   step_key="$round	$variant"
+  local fixed=
+  [ "$variant" != stable-vendor ] || fixed=$fixed_top
   ( cd "$src"
-    crane_env "$top" "$profile" "$plus_vendor" || exit 1
+    crane_env "$top" "$profile" "$plus_vendor" "$fixed" || exit 1
     case $variant in
-      layered|own-vendor)
-        [ "$variant" = layered ] && cargoArtifacts=$layer1_shared || cargoArtifacts=$layer1_own
+      layered|own-vendor|stable-vendor)
+        case $variant in
+          layered) cargoArtifacts=$layer1_shared ;;
+          own-vendor) cargoArtifacts=$layer1_own ;;
+          stable-vendor) cargoArtifacts=$layer1_own_stable ;;
+        esac
         step unpack cargo-nixcache unpack "$cargoArtifacts" --target-dir target
         step freshen nixcacheFreshenSources
         step env nixcacheSetupWrapper ;;
@@ -200,13 +220,16 @@ run_variant() {
 
 layer1_build shared "$plus_vendor"
 [ "$control_rounds" = 0 ] || layer1_build own "$stable_vendor"
+[ "$stable_vendor_rounds" = 0 ] || layer1_build own-stable "$stable_vendor" "$fixed_top"
 layer1_shared=$(layer1_output shared)
-layer1_own=
+layer1_own= layer1_own_stable=
 [ "$control_rounds" = 0 ] || layer1_own=$(layer1_output own)
+[ "$stable_vendor_rounds" = 0 ] || layer1_own_stable=$(layer1_output own-stable)
 for ((r = 1; r <= rounds; r++)); do
   round=$r
   variants=(single layered)
   [ "$r" -gt "$control_rounds" ] || variants+=(own-vendor)
+  [ "$r" -gt "$stable_vendor_rounds" ] || variants+=(stable-vendor)
   run_round $((r - 1))
 done
 
@@ -214,10 +237,10 @@ done
   run_meta_head "$w"
   printf 'change\t%s\nchange_diff\t%s\nnew_packages\t%s\nstable\t%s\n' "$change" \
     "$(diff "$app/Cargo.toml" "$lstate/plus/Cargo.toml" | grep '^[<>]' | tr '\n' ' ')" "$new_packages" "$stable"
-  for kind in shared own; do
+  for kind in shared own own-stable; do
     d=$lstate/layer1-$profile-$kind
     [ -f "$d/done" ] || continue
-    printf 'layer1_%s_dir\t%s\nlayer1_%s_build_ms\t%s\n' "$kind" "$d" "$kind" "$(cat "$d/build-ms")"
+    printf 'layer1_%s_dir\t%s\nlayer1_%s_build_ms\t%s\n' "${kind//-/_}" "$d" "${kind//-/_}" "$(cat "$d/build-ms")"
   done
   printf 'layer1_shared_vendor\t%s\nlayer1_own_vendor\t%s\nplus_vendor\t%s\n' "$plus_vendor" "$stable_vendor" "$plus_vendor"
 } >"$out_dir/meta.tsv"

@@ -26,10 +26,17 @@
 # (crane itself ignores cargoArtifacts there), so a change to Cargo.lock rebuilds only what the
 # layer below lacks.
 #
+# A stable vendor path (opt-in, `nixcacheStableVendorDir = true` on a derivation, or
+# `stableVendorDir = true` below for all): cargo sees the vendored crates at
+# $NIX_BUILD_TOP/nixcache-vendor in every derivation (hooks/nixcache-vendor-hook.sh), so a layer
+# vendored from another lock inherits the registry units it shares with the layer below Fresh.
+#
 # Arguments: `cargo-nixcache`, the package (default: ./package.nix built for the build platform);
 # `defaultMode`, the install mode of derivations that set none and inherit nothing of ours
-# ("use-nixcache", or "use-zstd" = crane's default, to opt in per deps derivation instead).
-{ cargo-nixcache ? null, defaultMode ? "use-nixcache" }:
+# ("use-nixcache", or "use-zstd" = crane's default, to opt in per deps derivation instead);
+# `stableVendorDir`, the default of `nixcacheStableVendorDir` (every derivation of a chain must
+# agree, or the one that differs rebuilds every registry unit it inherits).
+{ cargo-nixcache ? null, defaultMode ? "use-nixcache", stableVendorDir ? false }:
 craneLib:
 craneLib.overrideScope (final: prev: {
   nixcacheCraneHook = final.callPackage
@@ -41,6 +48,7 @@ craneLib.overrideScope (final: prev: {
       substitutions = {
         nixcacheInheritHook = "${./hooks/nixcache-inherit-hook.sh}";
         nixcacheInstallHook = "${./hooks/nixcache-install-hook.sh}";
+        nixcacheVendorHook = "${./hooks/nixcache-vendor-hook.sh}";
         nixcacheDefaultMode = defaultMode;
       };
     } ./hooks/crane-adapter-hook.sh)
@@ -48,7 +56,9 @@ craneLib.overrideScope (final: prev: {
 
   mkCargoDerivation = args: prev.mkCargoDerivation (builtins.removeAttrs args [ "nixcacheLayerArtifacts" ] // {
     nativeBuildInputs = (args.nativeBuildInputs or [ ]) ++ [ final.nixcacheCraneHook ];
-  } // (if args.nixcacheLayerArtifacts or null != null then {
+  } // (if stableVendorDir && !(args ? nixcacheStableVendorDir) then {
+    nixcacheStableVendorDir = true;
+  } else { }) // (if args.nixcacheLayerArtifacts or null != null then {
     cargoArtifacts = args.nixcacheLayerArtifacts;
   } else { }));
 

@@ -40,6 +40,12 @@ let
       propagatedBuildInputs = [ cargo-nixcache ];
     } ./hooks/nixcache-install-hook.sh;
 
+    # Opt-in (nixcacheStableVendorDir): vendored crates at one path in every derivation
+    # (docs/nix.md, "A stable vendor path").
+    vendorHook = makeSetupHook {
+      name = "cargo-nixcache-vendor-hook";
+    } ./hooks/nixcache-vendor-hook.sh;
+
     # For dev shells: fills the target dir on entry (docs/nix.md, "Dev shells").
     shellHook = makeSetupHook {
       name = "cargo-nixcache-shell-hook";

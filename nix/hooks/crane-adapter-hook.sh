@@ -4,8 +4,10 @@
 # (postPatchHooks, postInstallHooks, or `installPhase = "prepareAndInstallCargoArtifactsDir"`).
 # This hook is sourced before them, so it waits for stdenv's postHook (run once every setup hook
 # is sourced) and then wraps both functions; crane's registrations then run the wrappers.
-# @nixcacheInheritHook@, @nixcacheInstallHook@ and @nixcacheDefaultMode@ are substituted by
-# nix/crane.nix.
+# It also brings the stable vendor path hook, which registers itself only where
+# nixcacheStableVendorDir is set (after crane's vendoring config: it runs on postConfigure).
+# @nixcacheInheritHook@, @nixcacheInstallHook@, @nixcacheVendorHook@ and @nixcacheDefaultMode@ are
+# substituted by nix/crane.nix.
 
 # Our functions, without our own registrations: crane's registrations drive them.
 nixcacheCraneSaved="${dontNixcacheInherit-}:${dontNixcacheInstall-}"
@@ -15,6 +17,8 @@ dontNixcacheInstall=1
 source "@nixcacheInheritHook@"
 # shellcheck disable=SC1091
 source "@nixcacheInstallHook@"
+# shellcheck disable=SC1091
+source "@nixcacheVendorHook@"
 dontNixcacheInherit="${nixcacheCraneSaved%%:*}"
 dontNixcacheInstall="${nixcacheCraneSaved#*:}"
 unset nixcacheCraneSaved

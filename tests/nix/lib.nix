@@ -12,6 +12,7 @@ rec {
   inherit hooks vendor;
   inheritHook = "${hooks}/nixcache-inherit-hook.sh";
   installHook = "${hooks}/nixcache-install-hook.sh";
+  vendorHook = "${hooks}/nixcache-vendor-hook.sh";
 
   # mkCargo { name, buildPhase, ... }: every extra attribute becomes an environment variable, as
   # with stdenv.mkDerivation. `log` is a second output for what the test wants to inspect.
@@ -23,7 +24,7 @@ rec {
       args = [ ./builder.sh ];
       outputs = [ "out" "log" ];
       sourceRoot = "ws-basic";
-      setupHooks = [ inheritHook installHook ];
+      setupHooks = [ inheritHook installHook vendorHook ];
       hostPath = (if tools == null then "" else "${tools}/bin:") + "/nixcache-rust/bin:/usr/bin:/bin";
       buildPhase = defaultBuildPhase;
       installPhase = defaultInstallPhase;

@@ -50,15 +50,64 @@ nxt_crane_stage() {
     done < <(find "$T/dummy/ws-basic" -name '*.rs')
 }
 
+# nxt_crane_registry: the fixture's registry as crates.io, for crane's own vendoring
+# (vendorCargoDeps, crane's default cargoVendorDir, which vendors only locked packages with a
+# checksum): each crate as a .crate file in $T/mirror at its static.crates.io download path (what
+# the emulated fetchurl fetches from), and $T/registry, a directory source of the same crates
+# carrying those checksums, for lock files that record them (nxt_crane_lock). Relocks the staged
+# sources and dummy sources against it.
+nxt_crane_registry() {
+    local dir name version sum
+    mkdir -p "$T/registry" "$T/crates"
+    for dir in "$T/src/vendor"/*/; do
+        name=$(basename "$dir")
+        version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$dir/Cargo.toml" | head -n 1)
+        [ -n "$version" ] || nxt_fail "no version in $dir/Cargo.toml"
+        cp -r "$dir" "$T/crates/$name-$version"
+        rm -f "$T/crates/$name-$version/.cargo-checksum.json"
+        tar -C "$T/crates" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1 \
+            -c "$name-$version" | gzip -n >"$T/crates/$name-$version.crate"
+        sum=$(sha256sum "$T/crates/$name-$version.crate" | cut -d' ' -f1)
+        mkdir -p "$T/mirror/static.crates.io/crates/$name/$version"
+        cp "$T/crates/$name-$version.crate" "$T/mirror/static.crates.io/crates/$name/$version/download"
+        cp -r "$T/crates/$name-$version" "$T/registry/$name"
+        printf '{"files":{},"package":"%s"}' "$sum" >"$T/registry/$name/.cargo-checksum.json"
+    done
+    nxt_crane_lock "$T/src/ws-basic" "$T/registry"
+    nxt_crane_lock "$T/dummy/ws-basic" "$T/registry"
+    grep -q '^checksum = ' "$T/dummy/ws-basic/Cargo.lock" || nxt_fail "the relocked Cargo.lock has no checksums"
+}
+
+# nxt_crane_lock WORKSPACE REGISTRY: WORKSPACE's Cargo.lock made anew against the directory
+# source REGISTRY standing in for crates.io.
+nxt_crane_lock() {
+    (cd "$1" && cargo generate-lockfile --offline -q \
+        --config 'source.crates-io.replace-with="v"' --config "source.v.directory=\"$2\"") ||
+        nxt_fail "could not make the lock file of $1"
+}
+
+# nxt_crane_lean REGISTRY: $T/dummy/ws-lean, the dummy workspace without nc-macro (a layer 1 for
+# the layered tests), locked against REGISTRY.
+nxt_crane_lean() {
+    cp -r "$T/dummy/ws-basic" "$T/dummy/ws-lean"
+    sed -i '/^nc-macro/d' "$T/dummy/ws-lean/applib/Cargo.toml"
+    nxt_crane_lock "$T/dummy/ws-lean" "$1"
+    ! grep -q nc-macro "$T/dummy/ws-lean/Cargo.lock" || nxt_fail "layer 1's lock file still has nc-macro"
+}
+
 # nxt_crane_expr NAME [CROSS]: a test expression on stdin, with in scope: `pkgs` (the emulated
-# nixpkgs), `craneLib` (crane's own lib), `nixcacheLib` (craneLib through nix/crane.nix, with the
-# binaries under test), `common` (pname, version, src, dummySrc, cargoVendorDir), `jsonArgs`
-# (cargo's JSON messages in the build log, for nxt_crane_units) and `t` (tests/nix/lib.nix).
+# nixpkgs, fetching from $T/mirror when nxt_crane_registry made it), `craneLib` (crane's own lib),
+# `nixcacheLib` (craneLib through nix/crane.nix, with the binaries under test), `common` (pname,
+# version, src, dummySrc, cargoVendorDir), `jsonArgs` (cargo's JSON messages in the build log, for
+# nxt_crane_units) and `t` (tests/nix/lib.nix).
 nxt_crane_expr() {
-    local name="$1" cross="${2:-false}"
+    local name="$1" cross="${2:-false}" mirror=null
+    if [ -d "$T/mirror" ]; then
+        mirror="builtins.path { path = $T/mirror; name = \"crate-mirror\"; }"
+    fi
     nxt_expr "$name" <<NIX
 let
-  pkgs = import $NXT_DIR/crane/nixpkgs.nix { cross = $cross; nextest = "$NXT_NEXTEST"; };
+  pkgs = import $NXT_DIR/crane/nixpkgs.nix { cross = $cross; nextest = "$NXT_NEXTEST"; mirror = $mirror; };
   craneLib = pkgs.callPackage $NXT_CRANE_SRC/lib { };
   toolsPkg = builtins.path { path = $T/tools; name = "cargo-nixcache"; };
   nixcacheLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; } craneLib;
@@ -362,13 +411,7 @@ NIX
 # alive. Control: the same layer 2 without cargoArtifacts compiles everything.
 test_crane_layered_deps() {
     nxt_crane_setup
-    cp -r "$T/dummy/ws-basic" "$T/dummy/ws-lean"
-    sed -i '/^nc-macro/d' "$T/dummy/ws-lean/applib/Cargo.toml"
-    (cd "$T/dummy/ws-lean" && cargo generate-lockfile --offline -q \
-        --config 'source.crates-io.replace-with="v"' \
-        --config "source.v.directory=\"$T/src/vendor\"") ||
-        nxt_fail "could not make layer 1's lock file"
-    ! grep -q nc-macro "$T/dummy/ws-lean/Cargo.lock" || nxt_fail "layer 1's lock file still has nc-macro"
+    nxt_crane_lean "$T/src/vendor"
     local expr layer1 layer2 alone
     expr=$(nxt_crane_expr layered <<NIX
 rec {
@@ -396,4 +439,78 @@ NIX
     alone=$(nxt_build "$expr" -A alone)
     nxt_crane_units "$alone" >"$T/alone.units"
     assert_contains "$T/alone.units" "^dirty nc-alpha lib" "a single deps derivation compiles nc-alpha"
+}
+
+# Layered deps where each layer has its OWN vendor dir, as crane makes it by default: crane's
+# vendorCargoDeps of each layer's Cargo.lock (layer 2's adds nc-macro), so the two layers see the
+# shared crates nc-alpha and nc-beta under two store paths (crane names a crate's directory
+# NAME-VERSION, and so do the unit lines here). With `nixcacheStableVendorDir = true`
+# both see them at $NIX_BUILD_TOP/nixcache-vendor (/build/... in the sandbox): layer 2 compiles
+# nc-macro and inherits nc-alpha and nc-beta Fresh, and neither layer's output references its
+# vendor dir any more. Control, the documented limit without the option: cargo fingerprints a
+# registry unit by the absolute path of its sources, so layer 2 compiles nc-alpha and nc-beta
+# again, and the layer's output references the vendor dir (its dep-info names it).
+test_crane_layered_own_vendor_dirs() {
+    nxt_crane_setup
+    nxt_crane_registry
+    nxt_crane_lean "$T/registry"
+    local expr layer1 layer2 vendor1 vendor2 moved1 moved2 app
+    expr=$(nxt_crane_expr layered-vendor <<NIX
+rec {
+  # No cargoVendorDir: crane vendors each layer from its own lock.
+  base = builtins.removeAttrs common [ "cargoVendorDir" ] // { cargoExtraArgs = jsonArgs; };
+  lean = builtins.path { path = $T/dummy/ws-lean; name = "dummy-lean"; };
+  # The option on the adapted lib (every derivation), and on one derivation.
+  stableLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; stableVendorDir = true; } craneLib;
+  layer1 = nixcacheLib.buildDepsOnly (base // { dummySrc = lean; nixcacheStableVendorDir = true; });
+  layer2 = stableLib.buildDepsOnly (base // { cargoArtifacts = layer1; });
+  app = stableLib.buildPackage (base // { cargoArtifacts = layer2;
+    postBuild = ''cat "''\${cargoBuildLog:-/dev/null}"''; });
+  vendor1 = layer1.cargoVendorDir;
+  vendor2 = layer2.cargoVendorDir;
+  # Control: the same layers without the option (on a derivation, it overrides the lib's).
+  moved1 = nixcacheLib.buildDepsOnly (base // { dummySrc = lean; });
+  moved2 = stableLib.buildDepsOnly (base // { cargoArtifacts = moved1; nixcacheStableVendorDir = false; });
+}
+NIX
+    )
+    vendor1=$(nxt_build "$expr" -A vendor1)
+    vendor2=$(nxt_build "$expr" -A vendor2)
+    assert_ne "$vendor1" "$vendor2" "the two layers' vendor dirs"
+    assert_contains "$vendor2/config.toml" "^directory = \"$vendor2/" "crane's vendor config (layer 2)"
+
+    layer1=$(nxt_build "$expr" -A layer1)
+    assert_contains "$T/build.log" "nixcache: vendored sources at /build/nixcache-vendor \\(-> $vendor1\\)" \
+        "layer 1 built through the stable path"
+    layer2=$(nxt_build "$expr" -A layer2)
+    assert_contains "$T/build.log" "nixcache: inheriting $layer1" "layer 2 inherited layer 1"
+    assert_contains "$T/build.log" "nixcache: vendored sources at /build/nixcache-vendor \\(-> $vendor2\\)" \
+        "layer 2 built through the stable path"
+    nxt_crane_units "$layer2" >"$T/layer2.units"
+    assert_contains "$T/layer2.units" "^fresh nc-alpha-0.1.0 lib" "nc-alpha, from layer 1"
+    assert_contains "$T/layer2.units" "^fresh nc-beta-0.1.0 lib" "nc-beta, from layer 1"
+    assert_eq "" "$(grep ' nc-' "$T/layer2.units" | grep -v -E '^fresh | nc-macro-0.1.0 ' | sort -u)" \
+        "layer 2's registry units other than nc-macro (layer 1 built them: Fresh)"
+    assert_contains "$T/layer2.units" "^dirty nc-macro-0.1.0 proc-macro" "nc-macro compiled in layer 2"
+    nxt_verify_artifacts "$layer2"
+    nix-store -q --references "$layer2" | grep -qx "$layer1" ||
+        nxt_fail "layer 1 is not a reference of layer 2 (GC would not keep it)"
+    ! nix-store -q --references "$layer2" | grep -qx "$vendor2" ||
+        nxt_fail "layer 2 references its vendor dir, built through the stable path"
+    app=$(nxt_build "$expr" -A app)
+    assert_eq "hello from applib 84 42" "$("$app/bin/app")" "the app on layer 2"
+    assert_eq "" "$(nxt_crane_stale_deps "$app")" "registry units not Fresh in the app on layer 2"
+
+    # Control: without the option every unit layer 2 shares with layer 1 compiles again.
+    moved1=$(nxt_build "$expr" -A moved1)
+    assert_not_contains "$T/build.log" "nixcache: vendored sources at" "the control's layer 1"
+    moved2=$(nxt_build "$expr" -A moved2)
+    assert_contains "$T/build.log" "nixcache: inheriting $moved1" "the control's layer 2 inherited its layer 1"
+    assert_not_contains "$T/build.log" "nixcache: vendored sources at" "the control's layer 2"
+    nxt_crane_units "$moved2" >"$T/moved2.units"
+    assert_contains "$T/moved2.units" "^dirty nc-alpha-0.1.0 lib" "nc-alpha at another path: compiled again"
+    assert_contains "$T/moved2.units" "^dirty nc-beta-0.1.0 lib" "nc-beta at another path: compiled again"
+    nix-store -q --references "$moved2" | grep -qx "$vendor2" ||
+        nxt_fail "the control's layer 2 does not reference its vendor dir (its dep-info names it)"
+    nxt_verify_store
 }

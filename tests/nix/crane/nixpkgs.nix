@@ -8,6 +8,9 @@
 #     from `__spliced.buildHost` when cross, __ignoreNulls)  pkgs/stdenv/generic/make-derivation.nix
 #   the builder                                              ./stdenv-setup.sh (setup.sh)
 #   makeSetupHook (substitutions, propagatedBuildInputs)     pkgs/build-support/trivial-builders
+#   runCommand, runCommandLocal                              pkgs/build-support/trivial-builders
+#   fetchurl (a fixed-output derivation; from `mirror`,
+#     not the network)                                       pkgs/build-support/fetchurl
 #   the toolchain: the host's rustc/cargo (bound into the sandbox at /nixcache-rust by
 #     tests/nix/lib.sh), /usr/bin tools (rsync, zstd, jq, gcc, cross gcc) and `nextest`, a
 #     cargo-nextest built from crates.io (tests/registry-tool.sh, bound into the sandbox).
@@ -15,7 +18,11 @@
 # `cross = true` gives a build platform x86_64-linux and a host platform aarch64-linux: two
 # package sets, spliced as nixpkgs splices them, so crane's makeScopeWithSplicing' behaves as it
 # does under a real cross nixpkgs.
-{ cross ? false, system ? builtins.currentSystem, nextest }:
+#
+# `mirror`: a directory holding what `fetchurl` may fetch, by host and path (`https://HOST/PATH`
+# is `mirror/HOST/PATH`), e.g. the .crate files crane's vendorCargoDeps downloads from
+# static.crates.io. The output is checked against the hash the caller names, as with nixpkgs'.
+{ cross ? false, system ? builtins.currentSystem, nextest, mirror ? null }:
 let
   lib = import ./lib.nix;
 
@@ -81,6 +88,24 @@ let
         inherit name;
         buildCommand = text;
       });
+      runCommandLocal = name: env: text: self.runCommand name (env // {
+        preferLocalBuild = true;
+        allowSubstitutes = false;
+      }) text;
+      fetchurl = { url, sha256, name ? baseNameOf url, ... }: derivation {
+        inherit name system;
+        builder = "/bin/bash";
+        args = [ "-c" ''
+          set -e
+          if [ -z "$mirror" ]; then echo "fetchurl $url: no mirror given to nixpkgs.nix" >&2; exit 1; fi
+          /bin/cp -- "$mirror/''${url#*://}" "$out"
+        '' ];
+        inherit url;
+        mirror = if mirror == null then "" else mirror;
+        outputHashMode = "flat";
+        outputHashAlgo = "sha256";
+        outputHash = sha256;
+      };
       writeText = name: text: builtins.toFile name text;
 
       # Packages crane takes by name. rustc/cargo/clippy are the one host toolchain: in a cross
