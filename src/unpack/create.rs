@@ -160,20 +160,37 @@ fn create_leaves(
     report: &mut UnpackReport,
 ) -> Result<(), UnpackError> {
     for (entry, mut contents) in leaves.iter().copied() {
-        let tree = &mut trees[tree_of(entry)];
-        let rel = entry.path.below_root();
-        match &entry.kind {
-            EntryKind::Symlink { target } => {
-                tree.create_symlink(rel, target)?;
-                report.links += 1;
-            }
-            EntryKind::File { mode, .. } => {
-                report.file_bytes +=
-                    tree.create_file(rel, *mode, mtime_of(entry), &mut contents)?;
-                report.files += 1;
-            }
-            EntryKind::Dir { .. } => unreachable!("directories are created before the leaves"),
+        create_leaf(
+            &mut trees[tree_of(entry)],
+            entry,
+            &mut contents,
+            mtime_of(entry),
+            report,
+        )?;
+    }
+    Ok(())
+}
+
+/// Creates a file or symlink (`entry` is no directory) in `tree`, counting it into `report`:
+/// for both ways of pass two, from a recording and from the stream.
+pub(super) fn create_leaf(
+    tree: &mut Tree,
+    entry: &Entry,
+    contents: &mut dyn BufRead,
+    mtime: FileTime,
+    report: &mut UnpackReport,
+) -> Result<(), UnpackError> {
+    let rel = entry.path.below_root();
+    match &entry.kind {
+        EntryKind::Symlink { target } => {
+            tree.create_symlink(rel, target)?;
+            report.links += 1;
         }
+        EntryKind::File { mode, .. } => {
+            report.file_bytes += tree.create_file(rel, *mode, mtime, contents)?;
+            report.files += 1;
+        }
+        EntryKind::Dir { .. } => unreachable!("directories are created apart from the leaves"),
     }
     Ok(())
 }

@@ -186,14 +186,7 @@ fn unpack_nixcache(opts: &UnpackOptions, ours: &NixcacheDir) -> Result<UnpackRep
                     tree.create_dir(rel, *mode, mtime_of(entry))?;
                     report.dirs += 1;
                 }
-                EntryKind::Symlink { target } => {
-                    tree.create_symlink(rel, target)?;
-                    report.links += 1;
-                }
-                EntryKind::File { mode, .. } => {
-                    report.file_bytes += tree.create_file(rel, *mode, mtime_of(entry), contents)?;
-                    report.files += 1;
-                }
+                _ => create::create_leaf(tree, entry, contents, mtime_of(entry), &mut report)?,
             }
             Ok::<_, UnpackError>(())
         })?;
