@@ -74,27 +74,15 @@ fn run_bounded(fx: &Fixture, store: &Store, args: &[&str]) -> Output {
     run_with_deadline(&mut cmd, Duration::from_secs(60))
 }
 
-fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > deadline {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "hung for {deadline:?}: {}\n{}",
-                support::command_line(cmd),
-                stderr(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+/// `dir` is as `before` captured it, but for directory mtimes.
+fn assert_unchanged(before: &TreeSnapshot, dir: &Path) {
+    let diff = before.diff_with(&TreeSnapshot::capture(dir), Compare::IGNORE_DIR_MTIMES);
+    assert!(
+        diff.is_empty(),
+        "{} changed:\n{}",
+        dir.display(),
+        diff.join("\n")
+    );
 }
 
 /// Bytes that do not compress: zstd stores them raw, so a flipped byte decodes to a changed
@@ -500,40 +488,24 @@ fn a_pack_whose_archive_cannot_be_written_fails_with_the_write_error() {
     fx.cargo(["build", "-p", "app"]);
     let target = fx.path("target");
     // An unknown file is stored inline: 3 MiB of incompressible bytes, early in the archive.
-    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
-    let big: Vec<u8> = (0..3 << 20)
-        .map(|_| {
-            // xorshift64: bytes zstd cannot shrink.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    fs::write(target.join("a-big.bin"), big).unwrap();
+    fs::write(target.join("a-big.bin"), incompressible(3 << 20)).unwrap();
     let before = TreeSnapshot::capture(&target);
     for compress in ["none", "zstd"] {
         let out = store.path(&format!("deps-{compress}"));
-        let mut cmd = fx.command("bash");
-        cmd.arg("-c")
-            .arg("ulimit -f 1024; trap '' XFSZ; exec \"$0\" \"$@\"")
-            .arg(support::nixcache_bin())
-            .arg(store.arg())
-            .args(["pack", "--target-dir", s(&target), "--out", s(&out)])
-            .args(["--compress", compress]);
-        let res = support::output_of(&mut cmd);
+        let pack = ["pack", "--target-dir", s(&target), "--out", s(&out)];
+        let res = limited(
+            &fx,
+            &store,
+            "ulimit -f 1024; trap '' XFSZ",
+            &[&pack[..], &["--compress", compress]].concat(),
+        );
         let err = failed_with(&res, EXIT_ERROR, "File too large");
         assert!(err.contains("failed to write archive"), "{compress}: {err}");
         assert!(
             !out.exists(),
             "{compress}: a failed pack left its output behind"
         );
-        let diff = before.diff_with(&TreeSnapshot::capture(&target), Compare::IGNORE_DIR_MTIMES);
-        assert!(
-            diff.is_empty(),
-            "{compress}: the target dir changed:\n{}",
-            diff.join("\n")
-        );
+        assert_unchanged(&before, &target);
     }
     // The control: without the limit the same pack succeeds.
     let out = store.path("deps-control");
@@ -566,12 +538,7 @@ fn a_failed_pack_leaves_the_target_dir_as_it_was_and_no_temp_files() {
     );
     assert!(!out.exists(), "a failed pack left its output behind");
     fs::remove_file(&fifo).unwrap();
-    let diff = before.diff_with(&TreeSnapshot::capture(&target), Compare::IGNORE_DIR_MTIMES);
-    assert!(
-        diff.is_empty(),
-        "the target dir changed:\n{}",
-        diff.join("\n")
-    );
+    assert_unchanged(&before, &target);
     // cargo's uplifted binary is a hard link of rustc's output, and is again.
     let profile = target.join("debug");
     let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
@@ -596,12 +563,7 @@ fn a_failed_pack_leaves_the_target_dir_as_it_was_and_no_temp_files() {
     let res = nixcache(&fx, &store, &pack_args);
     assert_eq!(res.status.code(), Some(EXIT_REJECTED), "{}", stderr(&res));
     fs::remove_file(&fifo).unwrap();
-    let diff = before.diff_with(&TreeSnapshot::capture(&target), Compare::IGNORE_DIR_MTIMES);
-    assert!(
-        diff.is_empty(),
-        "the target dir changed:\n{}",
-        diff.join("\n")
-    );
+    assert_unchanged(&before, &target);
     assert!(temp_files(&out).is_empty(), "{:?}", temp_files(&out));
     for name in ["nixcache.json", "target.tar.zst"] {
         assert!(!out.join(name).exists(), "{name} describes what is gone");
@@ -902,17 +864,6 @@ fn deep_tar(size: usize) -> (Vec<u8>, u64) {
     append_pax(&mut b, &[("path", path.as_bytes())]);
     append_file(&mut b, "f", &vec![7u8; size]);
     (b.into_inner().unwrap(), DEPTH as u64 + 2)
-}
-
-/// cargo-nixcache run by bash after `limits` (`ulimit ...; trap ...`).
-fn limited(fx: &Fixture, store: &Store, limits: &str, args: &[&str]) -> Output {
-    let mut cmd = fx.command("bash");
-    cmd.arg("-c")
-        .arg(format!("{limits}; exec \"$0\" \"$@\""))
-        .arg(support::nixcache_bin())
-        .arg(store.arg())
-        .args(args);
-    run_with_deadline(&mut cmd, Duration::from_secs(120))
 }
 
 /// `find` walks trees deeper than PATH_MAX; std and walkdir do not.

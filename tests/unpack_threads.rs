@@ -59,15 +59,14 @@ fn wide_tar(blob: &Path, big: Option<usize>) -> (Vec<u8>, u64) {
 }
 
 fn unpack(fx: &Fixture, store: &Store, out: &Path, dest: &Path, threads: u32) -> Output {
-    let mut cmd = fx.command("bash");
-    cmd.arg("-c")
-        // Files beyond 1 MiB fail to be written (EFBIG), not kill the process.
-        .arg("ulimit -f 2048; trap '' XFSZ; exec \"$0\" \"$@\"")
-        .arg(support::nixcache_bin())
-        .arg(store.arg())
-        .args(["unpack", s(out), "--target-dir", s(dest)])
-        .env("NIXCACHE_UNPACK_THREADS", threads.to_string());
-    cmd.output().unwrap()
+    // Files beyond 1 MiB fail to be written (EFBIG), not kill the process.
+    let limits = format!("export NIXCACHE_UNPACK_THREADS={threads}; ulimit -f 2048; trap '' XFSZ");
+    limited(
+        fx,
+        store,
+        &limits,
+        &["unpack", s(out), "--target-dir", s(dest)],
+    )
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::{Fixture, Store};
 
@@ -249,4 +250,39 @@ pub fn store_blob(store: &Store) -> std::path::PathBuf {
     let blob = dir.join("libx.rlib");
     fs::write(&blob, "rlib").unwrap();
     blob
+}
+
+/// cargo-nixcache run by bash after `limits` (`ulimit ...; trap ...`).
+pub fn limited(fx: &Fixture, store: &Store, limits: &str, args: &[&str]) -> Output {
+    let mut cmd = fx.command("bash");
+    cmd.arg("-c")
+        .arg(format!("{limits}; exec \"$0\" \"$@\""))
+        .arg(super::nixcache_bin())
+        .arg(store.arg())
+        .args(args);
+    run_with_deadline(&mut cmd, Duration::from_secs(120))
+}
+
+/// Runs `cmd`, failing the test if it takes longer than `deadline` (a hang).
+pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "hung for {deadline:?}: {}\n{}",
+                super::command_line(cmd),
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
