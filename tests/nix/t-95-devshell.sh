@@ -40,6 +40,14 @@ nxt_in_shell() {
         "setpriv --inh-caps=-all --bounding-set=-all bash -c '$*'") >"$T/shell.out" 2>&1
 }
 
+# nxt_shell_ok WHAT EXPR COMMAND...: nxt_in_shell, failing the test (with the shell's last
+# lines) if it fails.
+nxt_shell_ok() {
+    local what="$1"
+    shift
+    nxt_in_shell "$@" || nxt_fail "$what failed: $(tail -n 20 "$T/shell.out")"
+}
+
 test_95_devshell_hydrates_and_builds() {
     nxt_store_init
     nxt_stage_src
@@ -53,8 +61,7 @@ test_95_devshell_hydrates_and_builds() {
     deps=$(nxt_build "$expr" -A cargoArtifacts)
 
     # First entry: the target dir is filled, cargo builds only the members, through the wrapper.
-    nxt_in_shell "$expr" 'cargo build --offline --message-format json-render-diagnostics > ../cargo1.json; echo "wrapper=$RUSTC_WRAPPER"' ||
-        nxt_fail "the first shell failed: $(tail -n 20 "$T/shell.out")"
+    nxt_shell_ok "the first shell" "$expr" 'cargo build --offline --message-format json-render-diagnostics > ../cargo1.json; echo "wrapper=$RUSTC_WRAPPER"'
     assert_contains "$T/shell.out" "Hydrate: filled target from $deps" "hydration on entry"
     assert_contains "$T/shell.out" "wrapper=.*nixcache-rustc-wrapper" "the wrapper in the shell"
     assert_eq "" "$(nxt_units "$T/work/cargo1.json" | grep -v -E '^fresh nc-(alpha|beta) |^dirty (app|applib|nc-macro) ')" \
@@ -63,8 +70,7 @@ test_95_devshell_hydrates_and_builds() {
 
     # Entering again does nothing; an incremental rebuild of a changed member works.
     echo "// edited in the shell" >>"$T/work/ws-basic/applib/src/lib.rs"
-    nxt_in_shell "$expr" 'CARGO_INCREMENTAL=1 cargo build --offline --message-format json-render-diagnostics > ../cargo2.json && target/debug/app' ||
-        nxt_fail "the second shell failed: $(tail -n 20 "$T/shell.out")"
+    nxt_shell_ok "the second shell" "$expr" 'CARGO_INCREMENTAL=1 cargo build --offline --message-format json-render-diagnostics > ../cargo2.json && target/debug/app'
     assert_contains "$T/shell.out" "is filled from $deps already" "no refill on re-entry"
     assert_contains "$T/shell.out" "^hello from applib 84 42$" "the app built in the shell"
     assert_contains "$T/work/cargo2.json" '"fresh":false' "applib rebuilt incrementally"
@@ -77,7 +83,7 @@ test_95_devshell_hydrates_and_builds() {
 cd "$T/work/ws-basic" && NIX_BUILD_SHELL=/bin/bash nix-shell "$expr" --run \
     'cargo build --offline --message-format json-render-diagnostics > ../cargo-nested.json'
 NESTED
-    nxt_in_shell "$expr" "bash $T/nested.sh" || nxt_fail "the nested shell failed: $(tail -n 20 "$T/shell.out")"
+    nxt_shell_ok "the nested shell" "$expr" "bash $T/nested.sh"
     assert_not_contains "$T/shell.out" "same file" "the nested shell's CARGO_HOME"
     assert_eq 2 "$(grep -c "is filled from $deps already" "$T/shell.out")" "both hooks ran to the end"
     assert_contains "$T/work/cargo-nested.json" '"reason":"compiler-artifact"' "cargo's messages in the nested shell"
@@ -85,16 +91,15 @@ NESTED
 
     # Another deps output: the target dir was built in since, so it is kept.
     expr2=$(nxt_shell_expr app2Drv)
-    nxt_in_shell "$expr2" 'true' || nxt_fail "the third shell failed: $(tail -n 20 "$T/shell.out")"
+    nxt_shell_ok "the third shell" "$expr2" 'true'
     deps2=$(nxt_build "$expr2" -A cargoArtifacts)
     assert_contains "$T/shell.out" "kept target: filled from $deps and built in since" "the user's work kept"
     assert_eq "$deps" "$(cat "$T/work/ws-basic/target/.nixcache-hydrated")" "the marker after keeping"
 
     # After cargo clean, entering fills it from the new output, and the build is Fresh but for
     # what that output lacks.
-    nxt_in_shell "$expr2" 'cargo clean --offline -q; true' || nxt_fail "cargo clean in the shell failed"
-    nxt_in_shell "$expr2" 'cargo build --offline --message-format json-render-diagnostics > ../cargo3.json' ||
-        nxt_fail "the shell after cargo clean failed: $(tail -n 20 "$T/shell.out")"
+    nxt_shell_ok "cargo clean in the shell" "$expr2" 'cargo clean --offline -q; true'
+    nxt_shell_ok "the shell after cargo clean" "$expr2" 'cargo build --offline --message-format json-render-diagnostics > ../cargo3.json'
     assert_contains "$T/shell.out" "Hydrate: filled target from $deps2" "hydration after cargo clean"
     assert_contains "$T/work/cargo3.json" '"reason":"compiler-artifact"' "cargo's messages"
     assert_eq "" "$(nxt_units "$T/work/cargo3.json" | grep ' nc-' | grep -v '^fresh')" \
