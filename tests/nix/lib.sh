@@ -60,6 +60,84 @@ expect_fail() {
     fi
 }
 
+# --- inputs from outside the repository -------------------------------------------------------
+
+# ../shared/ beside the checkout holds, read-only, what the suite needs from upstream (its
+# README.md): crane's checkout and nixpkgs' lib. Each may be pointed elsewhere by a variable.
+NXT_SHARED="$NXT_REPO/../shared"
+
+# nxt_first_with FILE DIR...: the first DIR (empty ones ignored) that holds FILE, printed as an
+# absolute path; nothing (and status 1) if none does.
+nxt_first_with() {
+    local file="$1" dir
+    shift
+    for dir in "$@"; do
+        if [ -n "$dir" ] && [ -e "$dir/$file" ]; then
+            (cd "$dir" && pwd)
+            return 0
+        fi
+    done
+    return 1
+}
+
+# crane: $CRANE_SRC, else ../shared/crane (the commit the suite pins), else the per-machine cache
+# an earlier version of this suite used.
+NXT_CRANE_SRC=$(nxt_first_with lib/setupHooks/inheritCargoArtifactsHook.sh "${CRANE_SRC:-}" \
+    "$NXT_SHARED/crane" /var/cache/cargo-nixcache/crane) || NXT_CRANE_SRC=""
+# nixpkgs' real lib/: $NIXPKGS_LIB (a directory holding lib/), else ../shared/nixpkgs-lib.
+NXT_NIXPKGS_LIB=$(nxt_first_with lib/default.nix "${NIXPKGS_LIB:-}" "$NXT_SHARED/nixpkgs-lib") ||
+    NXT_NIXPKGS_LIB=""
+
+# nxt_revision DIR: what DIR is a checkout of (its REVISION file, else git's HEAD).
+nxt_revision() {
+    if [ -f "$1/REVISION" ]; then
+        head -n 1 "$1/REVISION"
+    else
+        git -C "$1" log -1 --format='%H %cs' 2>/dev/null || echo "(unknown revision)"
+    fi
+}
+
+# nxt_skip WHY: the test cannot run for want of an input. Outside CI it is skipped (exit 77);
+# under CI (CI=true) it fails: CI must have every input, or a green run would prove nothing.
+nxt_skip() {
+    if [ -n "${CI:-}" ]; then
+        nxt_fail "cannot run under CI: $*"
+    fi
+    echo "    SKIP: $*" >&2
+    exit 77
+}
+
+# --- which Nix ---------------------------------------------------------------------------------
+
+# The suite runs on two Nix versions, as the Rust suites run on two cargos: Debian's nix-bin (2.8,
+# 2022) and a current Nix (2.24, ../shared/nix-2.24, what users of 2.18+ and Lix run). run.sh picks
+# one per pass and exports NXT_NIX (`2.8` or `2.24`) with that Nix's bin dir first on PATH; a test
+# reads NXT_NIX only where the two versions really differ (nxt_need_nix).
+NXT_NIX="${NXT_NIX:-2.8}"
+
+# nxt_sandbox_paths_line: the nix.conf line that makes the host's /usr and /bin visible in the
+# sandbox. On this merged-/usr Debian /bin, /lib and /lib64 are symlinks: 2.8 follows them in
+# `extra-sandbox-paths`; 2.24 cannot copy the default `/bin/sh` entry into the chroot ("cannot
+# copy: Invalid argument"), so it gets `sandbox-paths` (which replaces that default) with the
+# links spelt as inside=outside pairs (../shared/nix-2.24/README.md).
+nxt_sandbox_paths_line() {
+    case "$NXT_NIX" in
+    2.8) echo "extra-sandbox-paths = /bin /usr /lib /lib64 /etc/alternatives" ;;
+    *) echo "sandbox-paths = /usr /bin=/usr/bin /lib=/usr/lib /lib64=/usr/lib64 /etc/alternatives" ;;
+    esac
+}
+
+# nxt_need_nix VERSION WHY: end the test as not applicable (exit 78, counted apart from skips) on
+# a Nix older than VERSION, saying WHY. Only for what the older Nix cannot do at all: the newer
+# pass runs it.
+nxt_need_nix() {
+    local want="$1" why="$2"
+    if [ "$(printf '%s\n%s\n' "$want" "$NXT_NIX" | sort -V | head -n 1)" != "$want" ]; then
+        echo "    N/A on Nix $NXT_NIX (needs $want): $why" >&2
+        exit 78
+    fi
+}
+
 # --- the private store -------------------------------------------------------------------------
 
 # nxt_store_init [STOREDIR]: create a store, state, log and config dir under $T and export the
@@ -77,18 +155,18 @@ nxt_store_init() {
     # Build users must be able to reach the store dir (mkdir under a 0700 dir would not do).
     chmod 755 "$T"
     cat >"$T/etc/nix.conf" <<CONF
-# Written by tests/nix/lib.sh. Root, no daemon, private store.
+# Written by tests/nix/lib.sh for Nix $NXT_NIX. Root, no daemon, private store.
 build-users-group = nixbld
 sandbox = true
 sandbox-fallback = false
-extra-sandbox-paths = /bin /usr /lib /lib64 /etc/alternatives $NXT_SANDBOX_RUST=$sysroot $NXT_EXTRA_SANDBOX_PATHS
+$(nxt_sandbox_paths_line) $NXT_SANDBOX_RUST=$sysroot $NXT_EXTRA_SANDBOX_PATHS
 substituters =
 require-sigs = false
 keep-outputs = false
 keep-derivations = false
 max-jobs = 1
 cores = ${NXT_CORES:-2}
-experimental-features = nix-command
+experimental-features = nix-command flakes
 CONF
     export NIX_STORE_DIR="$store" NIX_STATE_DIR="$T/state" NIX_LOG_DIR="$T/log"
     export NIX_CONF_DIR="$T/etc" XDG_CACHE_HOME="$T/cache"

@@ -1,23 +1,21 @@
 # The crane adapter against crane's REAL Nix files and setup hooks.
 #
-# crane's checkout: $CRANE_SRC, else /var/cache/cargo-nixcache/crane (a per-machine cache; .ci/run
-# documents it). Nothing of crane is in this repository. Its lib/default.nix is evaluated with
-# tests/nix/crane/nixpkgs.nix, an emulation of the nixpkgs pieces crane uses (nixpkgs itself
-# cannot be fetched here; that file says what each piece follows), so these derivations are made
-# by crane's own mkCargoDerivation, buildDepsOnly, buildPackage, cargoClippy, ... and run crane's
-# own setup hooks, registered as crane registers them. What crane's mkDummySrc would produce is
-# made by nxt_crane_dummy (see there). Without a checkout every test here skips, saying so.
+# crane's checkout: NXT_CRANE_SRC (tests/nix/lib.sh: $CRANE_SRC, else ../shared/crane). Nothing
+# of crane is in this repository. Its lib/default.nix is evaluated with nixpkgs' real lib and
+# tests/nix/crane/nixpkgs.nix, an emulation of the nixpkgs `pkgs` pieces crane uses (nixpkgs'
+# pkgs/ cannot be fetched here; that file says what each piece follows), so these derivations are
+# made by crane's own mkCargoDerivation, buildDepsOnly, buildPackage, cargoClippy, ... and run
+# crane's own setup hooks, registered as crane registers them.
 
-NXT_CRANE_SRC="${CRANE_SRC:-/var/cache/cargo-nixcache/crane}"
 # crane's cargoNextest runs this cargo-nextest, built from crates.io once per machine.
 NXT_NEXTEST_VERSION=0.9.143
 
-# nxt_need_crane: skip the test (exit 77) without a crane checkout; else log its commit once.
+# nxt_need_crane: crane's checkout and nixpkgs' lib, or the test cannot run (nxt_skip).
 nxt_need_crane() {
-    if [ ! -f "$NXT_CRANE_SRC/lib/setupHooks/inheritCargoArtifactsHook.sh" ]; then
-        echo "    SKIP: no crane checkout at $NXT_CRANE_SRC (set CRANE_SRC; see .ci/run)" >&2
-        exit 77
-    fi
+    [ -n "$NXT_CRANE_SRC" ] ||
+        nxt_skip "no crane checkout (\$CRANE_SRC, ../shared/crane)"
+    [ -n "$NXT_NIXPKGS_LIB" ] ||
+        nxt_skip "no nixpkgs lib (\$NIXPKGS_LIB, ../shared/nixpkgs-lib)"
 }
 
 # nxt_crane_setup: every crane test's start: skip without crane, a private store, the fixture as
@@ -28,26 +26,37 @@ nxt_crane_setup() {
         nxt_fail "cannot build cargo-nextest $NXT_NEXTEST_VERSION from crates.io"
     local nextest_root
     nextest_root=$(dirname "$(dirname "$NXT_NEXTEST")")
-    NXT_EXTRA_SANDBOX_PATHS="$NXT_EXTRA_SANDBOX_PATHS $nextest_root"
+    NXT_CRANE_UTILS=$(nxt_crane_utils)
+    NXT_EXTRA_SANDBOX_PATHS="$NXT_EXTRA_SANDBOX_PATHS $nextest_root $NXT_CRANE_UTILS"
     nxt_store_init
     nxt_crane_stage
     nxt_tools
 }
 
 # nxt_crane_stage: the fixture as crane sees it: ws-basic without its .cargo/config.toml (registry
-# dependencies come ONLY through cargoVendorDir and crane's configureCargoVendoredDeps), and
-# dummy sources as crane's lib/mkDummySrc.nix makes them: Cargo.toml and Cargo.lock kept, every
-# target's source replaced by a stub (mkDummySrc also strips Cargo.toml of fields that do not
-# affect the build; ws-basic has none of those).
+# dependencies come ONLY through cargoVendorDir and crane's configureCargoVendoredDeps). crane's
+# own mkDummySrc makes the dummy sources of buildDepsOnly, except on Nix 2.8, which cannot
+# evaluate it (`opening directory '.../Cargo.toml/../.': Not a directory`, its shallowJoinPath):
+# there a hand-made dummy stands in (nxt_crane_dummy).
 nxt_crane_stage() {
     nxt_stage_src
     rm -rf "$T/src/ws-basic/.cargo"
+    nxt_crane_dummy ws-basic
+}
+
+# nxt_crane_dummy WS: on Nix 2.8 only, $T/dummy/WS, a hand-made stand-in for crane's mkDummySrc of
+# $T/src/WS: Cargo.toml and Cargo.lock kept, every target's source replaced by a stub. It differs
+# from crane's (named `dummy-src`, not like the source; manifests not cleaned; no dummy build
+# script in the store), which is why the current Nix runs crane's own.
+nxt_crane_dummy() {
+    [ "$NXT_NIX" = 2.8 ] || return 0
+    rm -rf "$T/dummy/$1"
     mkdir -p "$T/dummy"
-    cp -r "$T/src/ws-basic" "$T/dummy/"
+    cp -r "$T/src/$1" "$T/dummy/"
     local f
     while IFS= read -r f; do
         printf '#![allow(dead_code)]\npub fn main() {}\n' >"$f"
-    done < <(find "$T/dummy/ws-basic" -name '*.rs')
+    done < <(find "$T/dummy/$1" -name '*.rs')
 }
 
 # nxt_crane_registry: the fixture's registry as crates.io, for crane's own vendoring
@@ -74,8 +83,8 @@ nxt_crane_registry() {
         printf '{"files":{},"package":"%s"}' "$sum" >"$T/registry/$name/.cargo-checksum.json"
     done
     nxt_crane_lock "$T/src/ws-basic" "$T/registry"
-    nxt_crane_lock "$T/dummy/ws-basic" "$T/registry"
-    grep -q '^checksum = ' "$T/dummy/ws-basic/Cargo.lock" || nxt_fail "the relocked Cargo.lock has no checksums"
+    nxt_crane_dummy ws-basic
+    grep -q '^checksum = ' "$T/src/ws-basic/Cargo.lock" || nxt_fail "the relocked Cargo.lock has no checksums"
 }
 
 # nxt_crane_lock WORKSPACE REGISTRY: WORKSPACE's Cargo.lock made anew against the directory
@@ -86,13 +95,26 @@ nxt_crane_lock() {
         nxt_fail "could not make the lock file of $1"
 }
 
-# nxt_crane_lean REGISTRY: $T/dummy/ws-lean, the dummy workspace without nc-macro (a layer 1 for
-# the layered tests), locked against REGISTRY.
+# nxt_crane_lean REGISTRY: $T/src/ws-lean, the workspace without nc-macro (a layer 1 for the
+# layered tests), locked against REGISTRY, and its dummy on Nix 2.8.
 nxt_crane_lean() {
-    cp -r "$T/dummy/ws-basic" "$T/dummy/ws-lean"
-    sed -i '/^nc-macro/d' "$T/dummy/ws-lean/applib/Cargo.toml"
-    nxt_crane_lock "$T/dummy/ws-lean" "$1"
-    ! grep -q nc-macro "$T/dummy/ws-lean/Cargo.lock" || nxt_fail "layer 1's lock file still has nc-macro"
+    cp -r "$T/src/ws-basic" "$T/src/ws-lean"
+    sed -i '/^nc-macro/d' "$T/src/ws-lean/applib/Cargo.toml"
+    nxt_crane_lock "$T/src/ws-lean" "$1"
+    ! grep -q nc-macro "$T/src/ws-lean/Cargo.lock" || nxt_fail "layer 1's lock file still has nc-macro"
+    nxt_crane_dummy ws-lean
+}
+
+# nxt_crane_utils: crane's pkgs/crane-utils (crane-json2toml, which crane's writeTOML and so
+# mkDummySrc run), built from crane's checkout with cargo once per machine; its directory, bound
+# into the sandbox, is printed.
+nxt_crane_utils() {
+    local bin rev
+    rev=$(nxt_revision "$NXT_CRANE_SRC" | grep -oE '[0-9a-f]{40}' | cut -c1-12)
+    [ -n "$rev" ] || rev=unknown
+    bin=$("$NXT_REPO/tests/registry-tool.sh" "$NXT_CRANE_SRC/pkgs/crane-utils" "$rev" crane-json2toml) ||
+        nxt_fail "cannot build crane's crane-utils from $NXT_CRANE_SRC/pkgs/crane-utils"
+    dirname "$(dirname "$bin")"
 }
 
 # nxt_crane_expr NAME [CROSS]: a test expression on stdin, with in scope: `pkgs` (the emulated
@@ -107,20 +129,28 @@ nxt_crane_expr() {
     fi
     nxt_expr "$name" <<NIX
 let
-  pkgs = import $NXT_DIR/crane/nixpkgs.nix { cross = $cross; nextest = "$NXT_NEXTEST"; mirror = $mirror; };
-  craneLib = pkgs.callPackage $NXT_CRANE_SRC/lib { };
+  pkgs = import $NXT_DIR/crane/nixpkgs.nix { nixpkgsLib = $NXT_NIXPKGS_LIB; cross = $cross;
+    nextest = "$NXT_NEXTEST"; craneUtils = "$NXT_CRANE_UTILS"; mirror = $mirror; };
+  # crane's own lib; only its craneUtils package (crane's pkgs/crane-utils, which nixpkgs'
+  # rustPlatform would build) is the one nxt_crane_utils built from the same sources.
+  craneLib = (pkgs.callPackage $NXT_CRANE_SRC/lib { }).overrideScope (_: _: { inherit (pkgs) craneUtils; });
   toolsPkg = builtins.path { path = $T/tools; name = "cargo-nixcache"; };
   nixcacheLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; } craneLib;
+  # A staged workspace as a source, and its dummy: crane's mkDummySrc (no attribute), or on Nix
+  # 2.8 the hand-made one (nxt_crane_dummy).
+  sourceOf = ws: builtins.path { path = $T/src + "/\${ws}"; name = "source"; };
+  dummyOf = ws: if builtins.pathExists ($T/dummy + "/\${ws}")
+    then { dummySrc = builtins.path { path = $T/dummy + "/\${ws}"; name = "dummy-src"; }; }
+    else { };
   common = {
     pname = "ws-basic";
     version = "0.1.0";
-    src = builtins.path { path = $T/src/ws-basic; name = "source"; };
-    dummySrc = builtins.path { path = $T/dummy/ws-basic; name = "dummy-src"; };
+    src = sourceOf "ws-basic";
     cargoVendorDir = t.vendor;
     # The toolchain is the host's, bound into the sandbox, not a store path: crane's
     # removeReferencesToRustToolchain finds no store hash in it and fails.
     doNotRemoveReferencesToRustToolchain = true;
-  };
+  } // dummyOf "ws-basic";
   jsonArgs = "--locked --message-format json-render-diagnostics";
 in
 $(cat)
@@ -415,8 +445,8 @@ test_crane_layered_deps() {
     local expr layer1 layer2 alone
     expr=$(nxt_crane_expr layered <<NIX
 rec {
-  layer1 = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs;
-    dummySrc = builtins.path { path = $T/dummy/ws-lean; name = "dummy-lean"; }; });
+  layer1 = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; src = sourceOf "ws-lean"; }
+    // dummyOf "ws-lean");
   layer2 = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; cargoArtifacts = layer1; });
   alone = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; pname = "alone"; });
   app = nixcacheLib.buildPackage (common // { cargoArtifacts = layer2; });
@@ -459,17 +489,17 @@ test_crane_layered_own_vendor_dirs() {
 rec {
   # No cargoVendorDir: crane vendors each layer from its own lock.
   base = builtins.removeAttrs common [ "cargoVendorDir" ] // { cargoExtraArgs = jsonArgs; };
-  lean = builtins.path { path = $T/dummy/ws-lean; name = "dummy-lean"; };
+  lean = { src = sourceOf "ws-lean"; } // dummyOf "ws-lean";
   # The option on the adapted lib (every derivation), and on one derivation.
   stableLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; stableVendorDir = true; } craneLib;
-  layer1 = nixcacheLib.buildDepsOnly (base // { dummySrc = lean; nixcacheStableVendorDir = true; });
+  layer1 = nixcacheLib.buildDepsOnly (base // lean // { nixcacheStableVendorDir = true; });
   layer2 = stableLib.buildDepsOnly (base // { cargoArtifacts = layer1; });
   app = stableLib.buildPackage (base // { cargoArtifacts = layer2;
     postBuild = ''cat "''\${cargoBuildLog:-/dev/null}"''; });
   vendor1 = layer1.cargoVendorDir;
   vendor2 = layer2.cargoVendorDir;
   # Control: the same layers without the option (on a derivation, it overrides the lib's).
-  moved1 = nixcacheLib.buildDepsOnly (base // { dummySrc = lean; });
+  moved1 = nixcacheLib.buildDepsOnly (base // lean);
   moved2 = stableLib.buildDepsOnly (base // { cargoArtifacts = moved1; nixcacheStableVendorDir = false; });
 }
 NIX

@@ -1,19 +1,31 @@
-# The part of nixpkgs that crane's own Nix files need, emulated so crane's REAL lib/default.nix,
-# mkCargoDerivation.nix, buildDepsOnly.nix, buildPackage.nix, cargo*.nix and setup hooks can be
-# evaluated and built here, where nixpkgs cannot be fetched. Each piece names the nixpkgs file it
-# follows (NixOS/nixpkgs, read for this purpose; behaviour emulated, code not copied):
-#   lib.makeScope, callPackageWith, makeScopeWithSplicing'   lib/customisation.nix
-#   splicePackages (derivations get `__spliced`)             pkgs/top-level/splice.nix
-#   stdenv.mkDerivation (name, env, nativeBuildInputs taken
-#     from `__spliced.buildHost` when cross, __ignoreNulls)  pkgs/stdenv/generic/make-derivation.nix
-#   the builder                                              ./stdenv-setup.sh (setup.sh)
-#   makeSetupHook (substitutions, propagatedBuildInputs)     pkgs/build-support/trivial-builders
-#   runCommand, runCommandLocal                              pkgs/build-support/trivial-builders
+# The part of nixpkgs' `pkgs` that crane's own Nix files need, emulated so crane's REAL
+# lib/default.nix, mkCargoDerivation.nix, buildDepsOnly.nix, buildPackage.nix, cargo*.nix,
+# devShell.nix and setup hooks can be evaluated and built here, where nixpkgs' pkgs/ cannot be
+# fetched. `lib` is nixpkgs' REAL lib/ (../shared/nixpkgs-lib, nixpkgs.lib at de42d442, passed in
+# as `nixpkgsLib`). Each emulated piece names the nixpkgs file it follows (NixOS/nixpkgs, read for
+# this purpose at the commit given; behaviour emulated, code not copied):
+#   splicePackages (derivations get `__spliced`)       pkgs/top-level/splice.nix
+#   stdenv.mkDerivation                                 pkgs/stdenv/generic/make-derivation.nix
+#     (000b5872): name (+ host suffix when cross), `stdenv` attribute, builder = stdenv.shell with
+#     `-e source-stdenv.sh default-builder.sh`, the six dependency kinds taken from the matching
+#     `__spliced` stage, doCheck/doInstallCheck only where the build platform can execute the host
+#     platform, strictDeps (default: when cross), __structuredAttrs (`env` stays an attribute,
+#     exported by setup), `env` exported otherwise, passthru/meta kept off the derivation
+#   the stdenv package ($stdenv/setup)                 ./stdenv-setup.sh (setup.sh)
+#   source-stdenv.sh, default-builder.sh               ./source-stdenv.sh, ./default-builder.sh
+#   mkShell                                             pkgs/build-support/mkshell/default.nix
+#     (07c91341): inputs merged from inputsFrom, shellHooks concatenated, one buildPhase
+#     (the docs' INFOPATH/MANPATH hook is left out: no docs here)
+#   makeSetupHook (substitutions, propagatedBuildInputs)  pkgs/build-support/trivial-builders
+#   runCommand, runCommandLocal, writeText               pkgs/build-support/trivial-builders
 #   fetchurl (a fixed-output derivation; from `mirror`,
-#     not the network)                                       pkgs/build-support/fetchurl
-#   the toolchain: the host's rustc/cargo (bound into the sandbox at /nixcache-rust by
-#     tests/nix/lib.sh), /usr/bin tools (rsync, zstd, jq, gcc, cross gcc) and `nextest`, a
-#     cargo-nextest built from crates.io (tests/registry-tool.sh, bound into the sandbox).
+#     not the network)                                   pkgs/build-support/fetchurl
+#   the toolchain: the host's rustc/cargo/clippy/rustfmt (bound into the sandbox at
+#     /nixcache-rust by tests/nix/lib.sh), /usr/bin tools (rsync, zstd, jq, gcc, cross gcc),
+#     `nextest`, a cargo-nextest built from crates.io (tests/registry-tool.sh, bound into the
+#     sandbox), and `craneUtils`, crane's own pkgs/crane-utils built from crane's checkout with
+#     cargo once per machine (t-80-crane.sh's nxt_crane_utils; nixpkgs' rustPlatform cannot
+#     run here), given to crane's scope in place of its own callPackage of that package.
 #
 # `cross = true` gives a build platform x86_64-linux and a host platform aarch64-linux: two
 # package sets, spliced as nixpkgs splices them, so crane's makeScopeWithSplicing' behaves as it
@@ -22,9 +34,10 @@
 # `mirror`: a directory holding what `fetchurl` may fetch, by host and path (`https://HOST/PATH`
 # is `mirror/HOST/PATH`), e.g. the .crate files crane's vendorCargoDeps downloads from
 # static.crates.io. The output is checked against the hash the caller names, as with nixpkgs'.
-{ cross ? false, system ? builtins.currentSystem, nextest, mirror ? null }:
+{ nixpkgsLib, cross ? false, system ? builtins.currentSystem, nextest, mirror ? null
+, craneUtils ? null }:
 let
-  lib = import ./lib.nix;
+  lib = import (nixpkgsLib + "/lib");
 
   platforms = {
     x86_64 = {
@@ -72,26 +85,30 @@ let
     {
       inherit lib;
 
-      stdenv = {
+      stdenv = stdenvPkg // {
         inherit buildPlatform hostPlatform;
         targetPlatform = hostPlatform;
+        shell = "/bin/bash";
         cc = (links "cc-wrapper-emulated" {
           "${ccPrefix}cc" = "/usr/bin/${ccPrefix}gcc";
           "${ccPrefix}c++" = "/usr/bin/${ccPrefix}g++";
           "${ccPrefix}ar" = "/usr/bin/${ccPrefix}ar";
         }) // { targetPrefix = ccPrefix; };
-        mkDerivation = mkDerivation { inherit isCross; };
+        mkDerivation = mkDerivation { inherit hostPlatform; };
       };
 
       makeSetupHook = makeSetupHook;
-      runCommand = name: env: text: (mkDerivation { isCross = false; }) (env // {
+      runCommand = name: env: text: self.stdenv.mkDerivation ({
         inherit name;
         buildCommand = text;
-      });
+      } // env);
       runCommandLocal = name: env: text: self.runCommand name (env // {
         preferLocalBuild = true;
         allowSubstitutes = false;
       }) text;
+      writeText = name: text: self.runCommandLocal name { inherit text; passAsFile = [ "text" ]; }
+        ''cp "$textPath" "$out"'';
+      mkShell = mkShell self;
       fetchurl = { url, sha256, name ? baseNameOf url, ... }: derivation {
         inherit name system;
         builder = "/bin/bash";
@@ -106,12 +123,15 @@ let
         outputHashAlgo = "sha256";
         outputHash = sha256;
       };
-      writeText = name: text: builtins.toFile name text;
 
       # Packages crane takes by name. rustc/cargo/clippy are the one host toolchain: in a cross
       # set they still run on the build platform, as nixpkgs' spliced toolchain would.
       cargo = links "cargo" { cargo = "/nixcache-rust/bin/cargo"; };
       rustc = links "rustc" { rustc = "/nixcache-rust/bin/rustc"; rustdoc = "/nixcache-rust/bin/rustdoc"; };
+      rustfmt = links "rustfmt" {
+        rustfmt = "/nixcache-rust/bin/rustfmt";
+        cargo-fmt = "/nixcache-rust/bin/cargo-fmt";
+      };
       clippy = links "clippy" {
         cargo-clippy = "/nixcache-rust/bin/cargo-clippy";
         clippy-driver = "/nixcache-rust/bin/clippy-driver";
@@ -122,6 +142,9 @@ let
       rsync = links "rsync" { rsync = "/usr/bin/rsync"; };
       zstd = links "zstd" { zstd = "/usr/bin/zstd"; };
       jq = links "jq" { jq = "/usr/bin/jq"; };
+      craneUtils = if craneUtils == null then throw "nixpkgs.nix: no craneUtils given (t-80-crane.sh's nxt_crane_utils builds it)"
+        else links "crane-utils" { crane-json2toml = "${craneUtils}/bin/crane-json2toml";
+          crane-resolve-workspace-inheritance = "${craneUtils}/bin/crane-resolve-workspace-inheritance"; };
 
       pkgs = self;
       pkgsBuildBuild = buildHost;
@@ -144,26 +167,87 @@ let
       };
     };
 
-  # pkgs/stdenv/generic/make-derivation.nix, as far as crane uses it.
-  mkDerivation = { isCross }: args:
+  # The stdenv package: `setup` is ./stdenv-setup.sh behind the preamble stdenv's own builder
+  # writes (initialPath, the directories whose bin/ start PATH).
+  stdenvPkg = derivation {
+    name = "stdenv-linux-emulated";
+    inherit system;
+    builder = "/bin/bash";
+    args = [ "-c" ''
+      set -e
+      /bin/mkdir $out
+      { echo 'initialPath="/usr /"'; /bin/cat "$setupBody"; } > $out/setup
+    '' ];
+    setupBody = ./stdenv-setup.sh;
+  };
+
+  # pkgs/stdenv/generic/make-derivation.nix (000b5872), as far as crane and mkShell use it.
+  mkDerivation = { hostPlatform }: attrs:
     let
-      pick = d: if isCross then (d.__spliced.buildHost or d) else d;
-      env = args.env or { };
-      clean = builtins.removeAttrs args [ "env" "passthru" "meta" "nativeBuildInputs" "buildInputs"
-        "propagatedBuildInputs" "strictDeps" ];
-      drv = derivation (clean // env // {
-        name = args.name or "${args.pname}-${args.version}";
-        inherit system;
-        builder = "/bin/bash";
-        args = [ "-e" ./stdenv-setup.sh ];
+      isCross = hostPlatform.config != buildPlatform.config;
+      canRun = buildPlatform.canExecute hostPlatform;
+      structured = attrs.__structuredAttrs or false;
+      env = attrs.env or { };
+      envIsExportable = builtins.isAttrs env && !lib.isDerivation env;
+      # A dependency list as the stage KEY of the splice sees it (getDev: its dev output).
+      deps = name: key: map (d: lib.getDev (d.__spliced.${key} or d)) (lib.flatten (attrs.${name} or [ ]));
+      name =
+        if attrs ? name then attrs.name + lib.optionalString isCross "-${hostPlatform.config}"
+        else "${attrs.pname}${lib.optionalString isCross "-${hostPlatform.config}"}-${attrs.version}";
+      derivationArg = builtins.removeAttrs attrs ([ "meta" "passthru" "pos" "checkInputs"
+        "installCheckInputs" "nativeCheckInputs" "nativeInstallCheckInputs" ]
+        ++ lib.optional (structured || envIsExportable) "env") // {
+        inherit name system;
+        builder = attrs.realBuilder or "/bin/bash";
+        args = attrs.args or [ "-e" ./source-stdenv.sh (attrs.builder or ./default-builder.sh) ];
+        stdenv = stdenvPkg;
         __ignoreNulls = true;
-        nativeBuildInputs = map pick (lib.flatten (args.nativeBuildInputs or [ ]));
-        buildInputs = lib.flatten (args.buildInputs or [ ]);
-        propagatedBuildInputs = lib.flatten (args.propagatedBuildInputs or [ ]);
-        initialPath = "/usr/bin:/bin";
-      });
+        __structuredAttrs = structured;
+        strictDeps = attrs.strictDeps or isCross;
+        doCheck = (attrs.doCheck or false) && canRun;
+        doInstallCheck = (attrs.doInstallCheck or false) && canRun;
+        outputs = attrs.outputs or [ "out" ];
+        depsBuildBuild = deps "depsBuildBuild" "buildBuild";
+        nativeBuildInputs = deps "nativeBuildInputs" "buildHost"
+          ++ lib.optionals (attrs.doCheck or false && canRun) (deps "nativeCheckInputs" "buildHost");
+        depsBuildTarget = deps "depsBuildTarget" "buildTarget";
+        depsHostHost = deps "depsHostHost" "hostHost";
+        buildInputs = deps "buildInputs" "hostTarget"
+          ++ lib.optionals (attrs.doCheck or false && canRun) (deps "checkInputs" "hostTarget");
+        depsTargetTarget = deps "depsTargetTarget" "targetTarget";
+        depsBuildBuildPropagated = deps "depsBuildBuildPropagated" "buildBuild";
+        propagatedNativeBuildInputs = deps "propagatedNativeBuildInputs" "buildHost";
+        depsBuildTargetPropagated = deps "depsBuildTargetPropagated" "buildTarget";
+        depsHostHostPropagated = deps "depsHostHostPropagated" "hostHost";
+        propagatedBuildInputs = deps "propagatedBuildInputs" "hostTarget";
+        depsTargetTargetPropagated = deps "depsTargetTargetPropagated" "targetTarget";
+      } // lib.optionalAttrs structured { inherit env; };
+      drv = derivation (derivationArg // lib.optionalAttrs (envIsExportable && !structured) env);
     in
-    drv // (args.passthru or { });
+    drv // { overrideAttrs = f: mkDerivation { inherit hostPlatform; } (attrs // f attrs); }
+    // (attrs.passthru or { });
+
+  # pkgs/build-support/mkshell/default.nix (07c91341).
+  mkShell = pkgs: { name ? "nix-shell", packages ? [ ], inputsFrom ? [ ], ... }@attrs:
+    let
+      mergeInputs = input: (attrs.${input} or [ ])
+        ++ lib.subtractLists inputsFrom (lib.flatten (lib.catAttrs input inputsFrom));
+      rest = builtins.removeAttrs attrs [ "name" "packages" "inputsFrom" "buildInputs"
+        "nativeBuildInputs" "propagatedBuildInputs" "propagatedNativeBuildInputs" "shellHook" ];
+    in
+    pkgs.stdenv.mkDerivation ({
+      inherit name;
+      buildInputs = mergeInputs "buildInputs";
+      nativeBuildInputs = packages ++ mergeInputs "nativeBuildInputs";
+      propagatedBuildInputs = mergeInputs "propagatedBuildInputs";
+      propagatedNativeBuildInputs = mergeInputs "propagatedNativeBuildInputs";
+      shellHook = lib.concatStringsSep "\n" (lib.catAttrs "shellHook" (lib.reverseList inputsFrom ++ [ attrs ]));
+      phases = [ "buildPhase" ];
+      buildPhase = ''
+        { echo "the environment of an emulated pkgs.mkShell"; export; } >> "$out"
+      '';
+      preferLocalBuild = true;
+    } // rest);
 
   # makeSetupHook: a package whose nix-support/setup-hook is SCRIPT with @name@ substituted.
   makeSetupHook = { name ? "hook", propagatedBuildInputs ? [ ], substitutions ? { }, ... }: script:

@@ -1,30 +1,65 @@
 # shellcheck shell=bash
-# An emulation of nixpkgs' stdenv builder, for running crane's REAL Nix files and setup hooks
-# here, where nixpkgs cannot be fetched. Written from nixpkgs' pkgs/stdenv/generic/setup.sh
-# (NixOS/nixpkgs, read at 0008138; behaviour emulated, code not copied). What is emulated:
-#   - shell options: `set -eu -o pipefail` + inherit_errexit while setting up, then nounset is
-#     dropped again before the phases (setup.sh restores the caller's options, and the default
-#     builder runs `bash -e`), so hooks that read unset variables behave as under nixpkgs;
+# An emulation of nixpkgs' stdenv `setup` ($stdenv/setup), for running crane's REAL Nix files and
+# setup hooks here, where nixpkgs' pkgs/ cannot be fetched. Written from nixpkgs'
+# pkgs/stdenv/generic/setup.sh (NixOS/nixpkgs, read at 183939da; behaviour emulated, code not
+# copied). Like the real file it is SOURCED: by source-stdenv.sh before a build's builder (the
+# default one runs genericBuild), by nix-shell in the user's shell, and by `nix develop` inside its
+# env-dump build; so it defines functions and variables, runs the setup hooks, and leaves the
+# caller's shell options as it found them. What is emulated:
+#   - shell options: `set -eu -o pipefail` + inherit_errexit while setting up; the caller's
+#     errexit/nounset restored at the end (a builder runs `bash -e`: errexit stays on);
+#   - structured attrs: with `.attrs.sh` (sourced by source-stdenv.sh), outputs come from the
+#     `outputs` associative array and `env` is exported; the dependency variables are arrays;
 #   - runHook / runOneHook / _callImplicitHook / _eval: the implicit hook (a function, a file or a
 #     string attribute of that name) first, then the `<name>Hooks` array, in order;
-#   - inputs: nativeBuildInputs (+ propagatedNativeBuildInputs) and buildInputs, followed through
-#     `nix-support/propagated-build-inputs` and `propagated-native-build-inputs` depth first,
-#     activated in setup.sh's order (build->host packages first): `bin/` on PATH, then
-#     `nix-support/setup-hook` sourced;
-#   - genericBuild: unpack patch configure build check install fixup installCheck dist, each
-#     skipped by its dont*/do* switch, each an attribute of that name if set (eval'd) else the
-#     default function; unpack copies a directory source (`cp -pr --reflink=auto`, hash stripped)
-#     and makes it writable; fixup makes outputs writable and records propagated inputs;
-#   - runHook postHook once the inputs are activated.
-# Not emulated: structured attrs, strictDeps (no-op here: one platform runs the build), strip /
-# patchelf / patchShebangs in fixup, the cc wrapper, nix-shell. tests/nix/crane/nixpkgs.nix
-# builds derivations with this file as the builder's first argument.
+#   - inputs: depsBuildBuild, nativeBuildInputs, depsBuildTarget (build platform) and depsHostHost,
+#     buildInputs (host platform), with their propagated-* files followed depth first, activated
+#     in setup.sh's order (build platform first): a file input is sourced, a package's `bin/` goes
+#     on PATH (host packages' only without strictDeps), its `nix-support/setup-hook` is sourced;
+#   - genericBuild: prePhases, unpack, patch, preConfigurePhases, configure, preBuildPhases,
+#     build, check, preInstallPhases, install, preFixupPhases, fixup, installCheck, preDistPhases,
+#     dist, postPhases (or `phases`), each skipped by its dont*/do* switch, each an attribute of that
+#     name if set (eval'd) else the default function; buildCommand / buildCommandPath instead;
+#     unpack copies a directory source (`cp -pr --reflink=auto`, hash stripped) and makes it
+#     writable; fixup makes outputs writable, runs fixupOutput per output, records propagated
+#     inputs;
+#   - runHook postHook once the inputs are activated, then userHook.
+# Not emulated: the exit handler (failureHook), logging nests, substitute*, configure/make.
+# tests/nix/crane/nixpkgs.nix makes it the stdenv package's `setup`.
 
+__nixpkgs_setup_set_original=$-
 set -eu -o pipefail
 shopt -s inherit_errexit nullglob
 
-: "${outputs:=out}"
-export PATH="${initialPath:-/usr/bin:/bin}"
+if [ -f "${NIX_ATTRS_SH_FILE:-${NIX_BUILD_TOP:-.}/.attrs.sh}" ]; then
+    __structuredAttrs=1
+    for outputName in "${!outputs[@]}"; do
+        export "$outputName=${outputs[$outputName]}"
+    done
+    for envVar in "${!env[@]}"; do
+        declare -x "$envVar=${env[$envVar]}"
+    done
+    unset outputName envVar
+else
+    __structuredAttrs=
+    : "${outputs:=out}"
+fi
+
+getAllOutputNames() {
+    if [ -n "$__structuredAttrs" ]; then
+        echo "${!outputs[*]}"
+    else
+        echo "$outputs"
+    fi
+}
+
+PATH=
+for i in ${initialPath:-}; do
+    if [ "$i" = / ]; then i=; fi
+    [ ! -d "$i/bin" ] || PATH="${PATH:+$PATH:}$i/bin"
+done
+unset i
+export PATH
 export SHELL=/bin/bash CONFIG_SHELL=/bin/bash TZ=UTC
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}"
 NIX_BUILD_CORES="${NIX_BUILD_CORES:-1}"
@@ -98,7 +133,8 @@ _findInputs() {
     case " ${!seen-} " in *" $pkg "*) return 0 ;; esac
     eval "$list"'+=("$pkg")'
     [ -e "$pkg" ] || { echo "build input $pkg does not exist" >&2; exit 1; }
-    for file in propagated-native-build-inputs propagated-build-inputs; do
+    for file in propagated-build-build-deps propagated-native-build-inputs \
+        propagated-build-target-deps propagated-host-host-deps propagated-build-inputs; do
         [ -f "$pkg/nix-support/$file" ] || continue
         for next in $(cat "$pkg/nix-support/$file"); do
             _findInputs "$next" "$list"
@@ -106,28 +142,37 @@ _findInputs() {
     done
 }
 
-for pkg in ${nativeBuildInputs:-} ${propagatedNativeBuildInputs:-}; do
+# ${var[*]}: a word list whether the attribute came as a string or (structured) as an array.
+for pkg in ${depsBuildBuild[*]:-} ${depsBuildBuildPropagated[*]:-} ${nativeBuildInputs[*]:-} \
+    ${propagatedNativeBuildInputs[*]:-} ${depsBuildTarget[*]:-} ${depsBuildTargetPropagated[*]:-}; do
     _findInputs "$pkg" nixcacheEmuBuildPkgs
 done
-for pkg in ${buildInputs:-} ${propagatedBuildInputs:-}; do
+for pkg in ${depsHostHost[*]:-} ${depsHostHostPropagated[*]:-} ${buildInputs[*]:-} \
+    ${propagatedBuildInputs[*]:-}; do
     _findInputs "$pkg" nixcacheEmuHostPkgs
 done
 
-newPath=""
-for pkg in ${nixcacheEmuBuildPkgs[@]+"${nixcacheEmuBuildPkgs[@]}"} \
-    ${nixcacheEmuHostPkgs[@]+"${nixcacheEmuHostPkgs[@]}"}; do
+_activatePkg() {
+    local pkg="$1" onPath="$2"
     if [ -f "$pkg" ]; then
         # shellcheck disable=SC1090
         source "$pkg"
     fi
-    addToSearchPath newPath "$pkg/bin"
+    if [ "$onPath" = 1 ]; then addToSearchPath nixcacheEmuPath "$pkg/bin"; fi
     if [ -f "$pkg/nix-support/setup-hook" ]; then
         # shellcheck disable=SC1090
         source "$pkg/nix-support/setup-hook"
     fi
+}
+nixcacheEmuPath=""
+for pkg in ${nixcacheEmuBuildPkgs[@]+"${nixcacheEmuBuildPkgs[@]}"}; do
+    _activatePkg "$pkg" 1
 done
-PATH="${newPath:+$newPath:}$PATH"
-unset newPath pkg
+for pkg in ${nixcacheEmuHostPkgs[@]+"${nixcacheEmuHostPkgs[@]}"}; do
+    if [ -n "${strictDeps:-}" ]; then _activatePkg "$pkg" 0; else _activatePkg "$pkg" 1; fi
+done
+PATH="${nixcacheEmuPath:+$nixcacheEmuPath:}$PATH"
+unset nixcacheEmuPath pkg
 
 # --- phases ------------------------------------------------------------------------------------
 
@@ -176,13 +221,14 @@ installPhase() {
 
 fixupPhase() {
     local output
-    for output in $outputs; do
+    for output in $(getAllOutputNames); do
         if [ -e "${!output}" ]; then chmod -R u+w,u-s,g-s "${!output}"; fi
     done
     runHook preFixup
-    if [ -n "${propagatedBuildInputs:-}" ]; then
+    if [ -n "${propagatedBuildInputs[*]:-}" ]; then
         mkdir -p "$out/nix-support"
-        printf '%s ' $propagatedBuildInputs >"$out/nix-support/propagated-build-inputs"
+        # shellcheck disable=SC2048,SC2086 # a word list, string or array
+        printf '%s ' ${propagatedBuildInputs[*]} >"$out/nix-support/propagated-build-inputs"
     fi
     runHook postFixup
 }
@@ -212,20 +258,33 @@ runPhase() {
 }
 
 genericBuild() {
+    if [ -f "${buildCommandPath:-}" ]; then
+        # shellcheck disable=SC1090
+        source "$buildCommandPath"
+        return
+    fi
     if [ -n "${buildCommand:-}" ]; then
         eval "$buildCommand"
         return
     fi
+    if [ -z "${phases[*]:-}" ]; then
+        phases="${prePhases[*]:-} unpackPhase patchPhase ${preConfigurePhases[*]:-} configurePhase \
+            ${preBuildPhases[*]:-} buildPhase checkPhase ${preInstallPhases[*]:-} installPhase \
+            ${preFixupPhases[*]:-} fixupPhase installCheckPhase ${preDistPhases[*]:-} distPhase \
+            ${postPhases[*]:-}"
+    fi
     local phase
-    for phase in ${phases:-unpackPhase patchPhase configurePhase buildPhase checkPhase \
-        installPhase fixupPhase installCheckPhase distPhase}; do
+    # shellcheck disable=SC2048 # phase names are words, as a string or an array
+    for phase in ${phases[*]}; do
         runPhase "$phase"
     done
 }
 
 runHook postHook
+runHook userHook
 
-# As setup.sh does for a builder started with `bash -e`: keep errexit and pipefail, drop nounset.
-set +u
-cd "${NIX_BUILD_TOP:-$TMPDIR}"
-genericBuild
+# The caller's shell options back (nix-shell sources this into an interactive shell; a builder
+# started with `bash -e` keeps errexit and pipefail, and loses nounset).
+[[ $__nixpkgs_setup_set_original == *e* ]] || set +e
+[[ $__nixpkgs_setup_set_original == *u* ]] || set +u
+unset -v __nixpkgs_setup_set_original
