@@ -225,6 +225,11 @@ fixupPhase() {
         if [ -e "${!output}" ]; then chmod -R u+w,u-s,g-s "${!output}"; fi
     done
     runHook preFixup
+    # setup.sh: every output through the fixupOutput hooks, $prefix naming it (patchelf, strip,
+    # patchShebangs, ...: ./fixup-hooks.sh registers nixpkgs' default ones).
+    for output in $(getAllOutputNames); do
+        prefix="${!output}" runHook fixupOutput
+    done
     if [ -n "${propagatedBuildInputs[*]:-}" ]; then
         mkdir -p "$out/nix-support"
         # shellcheck disable=SC2048,SC2086 # a word list, string or array
