@@ -9,6 +9,20 @@
 #     cargoArtifacts = deps;      # a cargo-nixcache (or crane) deps output
 #   };
 #
+# When: sourcing this file (stdenv's setup does, for a package in the shell's inputs) only defines
+# functions and appends `nixcacheShellEntry` to `shellHook`; the work happens when the shell runs
+# `shellHook`, in your shell, in the directory you entered from. Not on sourcing: `nix develop`
+# sources the setup hooks inside a build (Nix's get-env.sh: IN_NIX_SHELL=impure, cwd /build,
+# HOME=/homeless-shelter) and keeps only the variables and functions it dumps there, so work done
+# while sourcing filled the sandbox's /build/target and never the project's, and failed outright
+# with cargoVendorDir (no writable HOME for the CARGO_HOME). Both `nix develop` and nix-shell run
+# `shellHook` on entry (nix-shell through stdenv's runHook), after the shell's own shellHook, so
+# a CARGO_TARGET_DIR set there is honoured. This is how nixpkgs' setup hooks act on shell entry,
+# e.g. pkgs/development/interpreters/python/hooks/venv-shell-hook.sh (NixOS/nixpkgs
+# 5672a1d46bf66b491dc2bd68835ce007fa172b4d), which puts its function in `shellHook`. That hook
+# takes `shellHook` only when the shell has none (its users call it from theirs); this one appends,
+# so the shell's own shellHook and ours both run.
+#
 # `cargo nixcache hydrate` decides (src/hydrate.rs): it fills an absent or empty target dir and
 # records which output it came from; entering again does nothing; a target dir filled from
 # another output is refilled only if nothing was built in it since; a target dir of your own is
@@ -20,8 +34,9 @@
 # shell gets a CARGO_HOME of its own (under $XDG_CACHE_HOME/cargo-nixcache, your config.toml
 # copied in) with that source replacement, as crane's configureCargoVendoredDeps writes it for a
 # build. Without it, cargo takes crates from ~/.cargo/registry and rebuilds them all.
-# Knobs: cargoArtifacts, cargoVendorDir; dontNixcacheShell=1 (nothing on entry; call
-# nixcacheShellHook yourself).
+# Knobs: cargoArtifacts, cargoVendorDir; dontNixcacheShell=1, as a shell attribute or in the
+# environment you enter from: nothing on entry (call nixcacheShellHook yourself, e.g. from your
+# shellHook).
 
 # nixcacheShellVendoring VENDOR_DIR: a CARGO_HOME whose config replaces crates.io with VENDOR_DIR.
 # Its config.toml is written again on every entry: the user's (from the CARGO_HOME the shell was
@@ -31,11 +46,16 @@
 # the hook stopped there).
 nixcacheShellVendoring() {
     local vendored="$1" ours home config user
-    ours="${XDG_CACHE_HOME:-${HOME:?}/.cache}/cargo-nixcache"
+    # `${HOME:?}` would end a non-interactive shell (`nix develop --command`) on the spot.
+    if [ -z "${HOME:-}" ]; then
+        echo "nixcache: HOME is not set: no place for the shell's CARGO_HOME (cargoVendorDir)" >&2
+        return 1
+    fi
+    ours="${XDG_CACHE_HOME:-$HOME/.cache}/cargo-nixcache"
     home="$ours/cargo-home-$(basename "$vendored")"
     config="$home/config.toml"
-    user="${NIXCACHE_USER_CARGO_HOME:-${CARGO_HOME:-${HOME:?}/.cargo}}"
-    case "$user" in "$ours"/cargo-home-*) user="${HOME:?}/.cargo" ;; esac
+    user="${NIXCACHE_USER_CARGO_HOME:-${CARGO_HOME:-$HOME/.cargo}}"
+    case "$user" in "$ours"/cargo-home-*) user="$HOME/.cargo" ;; esac
     mkdir -p "$home" || return 1
     if [ -f "$user/config.toml" ]; then
         cp "$user/config.toml" "$config" || return 1
@@ -55,8 +75,12 @@ nixcacheShellVendoring() {
     echo "nixcache: CARGO_HOME=$CARGO_HOME (crates.io replaced by $vendored)" >&2
 }
 
-# nixcacheShellHook [ARTIFACTS]
+# nixcacheShellHook [ARTIFACTS]: the work of entering, in the shell's working directory.
 nixcacheShellHook() {
+    if ! command -v cargo-nixcache >/dev/null; then
+        echo "nixcache: cargo-nixcache is not on PATH (the packaged hook, cargo-nixcache.hooks.shellHook, brings it)" >&2
+        return 1
+    fi
     if [ -n "${cargoVendorDir:-}" ]; then
         nixcacheShellVendoring "$cargoVendorDir" || return 1
     fi
@@ -71,7 +95,22 @@ nixcacheShellHook() {
     eval "$exports"
 }
 
-# Only in a shell: inside a build this hook has nothing to do.
-if [ -n "${IN_NIX_SHELL:-}" ] && [ -z "${dontNixcacheShell:-}" ]; then
-    nixcacheShellHook
+# nixcacheShellEntry: what `shellHook` runs. dontNixcacheShell is read again here because under
+# `nix develop` the attribute was seen in the build, and only the environment you enter from can
+# still say no. A failure does not stop the shell (neither Nix does on a failing shellHook): it
+# says what is missing.
+nixcacheShellEntry() {
+    [ -z "${dontNixcacheShell:-}" ] || return 0
+    if ! nixcacheShellHook; then
+        echo "nixcache: entering the shell did not finish (above): the target dir may be unfilled and rustc not wrapped; fix it and enter again, or run nixcacheShellHook" >&2
+        return 1
+    fi
+}
+
+# Register on shellHook once (a hook file sourced twice must not run twice); nothing else here.
+if [ -z "${dontNixcacheShell:-}" ]; then
+    case $'\n'"${shellHook-}"$'\n' in
+    *$'\n'nixcacheShellEntry$'\n'*) ;;
+    *) shellHook="${shellHook-}"$'\n'nixcacheShellEntry ;;
+    esac
 fi
