@@ -9,6 +9,7 @@
 # The two tools differ where it matters: nix-shell sources the setup in your shell, `nix develop`
 # sources it in a build (Nix's get-env.sh: cwd /build, HOME=/homeless-shelter) and brings only
 # the variables and functions dumped there into your shell. Both then run `shellHook`.
+# test_95_devshell_mkshell enters a mkShell of the suite's emulated nixpkgs instead.
 #
 # NXT_SHELL_HOOK: the hook file under test (default the repo's). Negative control: point it at an
 # older hook (`git show REV:nix/hooks/nixcache-shell-hook.sh > /tmp/old-hook.sh`).
@@ -301,5 +302,53 @@ test_95_devshell_without_vendor_dir() {
         assert_contains "$T/shell.out" "wrapper=.*nixcache-rustc-wrapper home=$home\$" "$how: the wrapper, the user's CARGO_HOME"
         assert_not_contains "$T/shell.out" "crates.io replaced" "$how: no vendoring without cargoVendorDir"
     done
+    nxt_verify_store
+}
+
+# The hook as users get it: a makeSetupHook package (as nix/package.nix makes it, cargo-nixcache
+# propagated) in a mkShell's packages, with nixpkgs' real lib and the suite's emulation of
+# nixpkgs' stdenv, mkShell and makeSetupHook (tests/nix/crane/nixpkgs.nix: the setup runs under
+# `set -eu -o pipefail`, the real runHook, mkShell's concatenated shellHook). Both ways of
+# entering.
+test_95_devshell_mkshell() {
+    [ -n "$NXT_NIXPKGS_LIB" ] || nxt_skip "nixpkgs' lib not found (../shared/nixpkgs-lib, NIXPKGS_LIB)"
+    nxt_store_init
+    nxt_stage_src
+    nxt_tools
+    # The host's cargo and rustc as a package, for the user's shell (mkShell's PATH is its
+    # inputs' bin/ and the stdenv's /usr/bin:/bin).
+    local sysroot expr deps how
+    sysroot=$(rustc --print sysroot)
+    mkdir -p "$T/host-rust/bin"
+    ln -s "$sysroot/bin/cargo" "$sysroot/bin/rustc" "$T/host-rust/bin/"
+    expr=$(nxt_expr shell-mkshell <<NIX
+let
+  chain = import $NXT_DIR/chain.nix { inherit t; deps = { nixcacheCompress = "none"; }; };
+  pkgs = import $NXT_DIR/crane/nixpkgs.nix { nixpkgsLib = $NXT_NIXPKGS_LIB; nextest = "/unused"; };
+  tools = builtins.path { path = $T/tools; name = "nixcache-tools"; };
+  hostRust = builtins.path { path = $T/host-rust; name = "host-rust"; };
+  shellHookPkg = pkgs.makeSetupHook {
+    name = "cargo-nixcache-shell-hook";
+    propagatedBuildInputs = [ tools ];
+  } $NXT_SHELL_HOOK;
+in
+pkgs.mkShell {
+  packages = [ shellHookPkg hostRust ];
+  cargoArtifacts = chain.depsDrv;
+  cargoVendorDir = t.vendor;
+  shellHook = "echo user-shellHook-ran";
+}
+NIX
+    )
+    deps=$(nxt_build "$expr" -A cargoArtifacts)
+    for how in develop nix-shell; do
+        nxt_work="$T/work-$how/ws-basic"
+        nxt_checkout "$nxt_work"
+        nxt_shell_ok "mkShell, $how" "$how" "$expr" 'cargo build --offline --message-format json-render-diagnostics > ../cargo1.json; echo "wrapper=$RUSTC_WRAPPER"'
+        nxt_assert_filled "$nxt_work" "$deps" "$T/work-$how/cargo1.json" "mkShell, $how"
+        assert_contains "$T/shell.out" "wrapper=.*nixcache-rustc-wrapper" "mkShell, $how: the wrapper"
+        assert_contains "$T/shell.out" "^user-shellHook-ran$" "mkShell, $how: the shell's own shellHook"
+    done
+    nxt_develop_env_clean "mkShell, develop"
     nxt_verify_store
 }
