@@ -15,10 +15,24 @@
 #   dontNixcacheInherit     1: do not register the hook (call nixcacheInherit yourself)
 #   dontNixcacheFreshen     1: skip the stale-binary guard (see nixcacheFreshenSources)
 #   dontNixcacheWrapper     1: do not set up the rustc wrapper
-#   nixcacheUnpackFlags     extra arguments for `cargo-nixcache unpack`
+#   nixcacheUnpackFlags     extra arguments for `cargo-nixcache unpack` (a string of words, or
+#                           a list under __structuredAttrs)
 #   doNotLinkInheritedArtifacts
 #                           1: writable copies instead of links into the store (crane's knob, for
 #                           tools that modify inherited artifacts in place, e.g. tarpaulin)
+
+# nixcacheFlagWords NAME: the words of flags attribute NAME, one per line: an array (a list
+# attribute under __structuredAttrs) element by element, a string split on white space.
+nixcacheFlagWords() {
+    if [[ "$(declare -p "$1" 2>/dev/null)" == "declare -a"* ]]; then
+        local -n nixcacheFlagsRef="$1"
+        [ ${#nixcacheFlagsRef[@]} -eq 0 ] || printf '%s\n' "${nixcacheFlagsRef[@]}"
+    else
+        local words
+        read -ra words <<<"${!1:-}"
+        [ ${#words[@]} -eq 0 ] || printf '%s\n' "${words[@]}"
+    fi
+}
 
 # nixcacheInherit [ARTIFACTS [TARGET_DIR]]
 nixcacheInherit() {
@@ -30,9 +44,10 @@ nixcacheInherit() {
         return 0
     fi
 
+    local -a flags
+    mapfile -t flags < <(nixcacheFlagWords nixcacheUnpackFlags)
     echo "nixcache: inheriting $artifacts into $targetDir"
-    # shellcheck disable=SC2086 # nixcacheUnpackFlags is a list of words on purpose
-    cargo-nixcache unpack "$artifacts" --target-dir "$targetDir" ${nixcacheUnpackFlags:-} || return 1
+    cargo-nixcache unpack "$artifacts" --target-dir "$targetDir" ${flags[@]+"${flags[@]}"} || return 1
     if [ -n "${doNotLinkInheritedArtifacts:-}" ]; then
         nixcacheCopyInherited "$targetDir" || return 1
     fi

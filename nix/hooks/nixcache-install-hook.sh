@@ -10,7 +10,21 @@
 #   nixcacheCompress        zstd or none (default: the binary's default)
 #   dontNixcacheInstall     1: do not register the hook (call nixcacheInstallArtifacts yourself)
 #   dontNixcacheWrapper     1: do not build through the rustc wrapper (see nixcacheWrapperForPack)
-#   nixcachePackFlags       extra arguments for `cargo-nixcache pack`
+#   nixcachePackFlags       extra arguments for `cargo-nixcache pack` (a string of words, or a
+#                           list under __structuredAttrs)
+
+# nixcacheFlagWords NAME: the words of flags attribute NAME, one per line: an array (a list
+# attribute under __structuredAttrs) element by element, a string split on white space.
+nixcacheFlagWords() {
+    if [[ "$(declare -p "$1" 2>/dev/null)" == "declare -a"* ]]; then
+        local -n nixcacheFlagsRef="$1"
+        [ ${#nixcacheFlagsRef[@]} -eq 0 ] || printf '%s\n' "${nixcacheFlagsRef[@]}"
+    else
+        local words
+        read -ra words <<<"${!1:-}"
+        [ ${#words[@]} -eq 0 ] || printf '%s\n' "${words[@]}"
+    fi
+}
 
 # nixcacheInstallArtifacts [DEST [TARGET_DIR]]
 nixcacheInstallArtifacts() {
@@ -26,10 +40,10 @@ nixcacheInstallArtifacts() {
     if [ -n "${nixcacheCompress:-}" ]; then
         flags+=(--compress "$nixcacheCompress")
     fi
+    mapfile -t -O ${#flags[@]} flags < <(nixcacheFlagWords nixcachePackFlags)
     echo "nixcache: packing $targetDir into $dest"
     mkdir -p -- "$dest" || return 1
-    # shellcheck disable=SC2086 # nixcachePackFlags is a list of words on purpose
-    cargo-nixcache pack --target-dir "$targetDir" --out "$dest" "${flags[@]}" ${nixcachePackFlags:-}
+    cargo-nixcache pack --target-dir "$targetDir" --out "$dest" "${flags[@]}"
 }
 
 # nixcacheWrapperForPack: a derivation whose target dir is packed builds through the rustc

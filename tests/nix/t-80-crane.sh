@@ -131,9 +131,11 @@ nxt_crane_expr() {
 let
   pkgs = import $NXT_DIR/crane/nixpkgs.nix { nixpkgsLib = $NXT_NIXPKGS_LIB; cross = $cross;
     nextest = "$NXT_NEXTEST"; craneUtils = "$NXT_CRANE_UTILS"; mirror = $mirror; };
-  # crane's own lib; only its craneUtils package (crane's pkgs/crane-utils, which nixpkgs'
-  # rustPlatform would build) is the one nxt_crane_utils built from the same sources.
-  craneLib = (pkgs.callPackage $NXT_CRANE_SRC/lib { }).overrideScope (_: _: { inherit (pkgs) craneUtils; });
+  # crane's own lib over a package set; only its craneUtils package (crane's pkgs/crane-utils,
+  # which nixpkgs' rustPlatform would build) is the one nxt_crane_utils built from the same
+  # sources. overrideScope reaches the scope itself, not its other splicing stages.
+  craneOf = p: (p.callPackage $NXT_CRANE_SRC/lib { }).overrideScope (_: _: { inherit (p) craneUtils; });
+  craneLib = craneOf pkgs;
   toolsPkg = builtins.path { path = $T/tools; name = "cargo-nixcache"; };
   nixcacheLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; } craneLib;
   # A staged workspace as a source, and its dummy: crane's mkDummySrc (no attribute), or on Nix
@@ -394,14 +396,25 @@ NIX
         return 0
     fi
     expr=$(nxt_crane_expr cross true <<'NIX'
+let
+  # crane's mkDummySrc runs on the build platform (pkgsBuildBuild.runCommand); in a cross scope
+  # its writeTOML takes craneUtils from the build->build stage, which overrideScope does not
+  # reach (crane's own there needs nixpkgs' rustPlatform), so the dummy comes from the same
+  # mkDummySrc in the native scope. On Nix 2.8 the hand-made dummy stands in anyway.
+  crossCommon = common // (if common ? dummySrc then { } else {
+    dummySrc = (craneOf pkgs.buildPackages).mkDummySrc { inherit (common) src; };
+  });
+in
 rec {
-  deps = nixcacheLib.buildDepsOnly (common // { doCheck = false; });
-  app = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; doCheck = false;
+  # crane's defaults: doCheck is on, and mkDerivation turns it off (aarch64 cannot run here).
+  deps = nixcacheLib.buildDepsOnly crossCommon;
+  app = nixcacheLib.buildPackage (crossCommon // { cargoArtifacts = deps;
     postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
 }
 NIX
     )
     assert_exists "$(nxt_build "$expr" -A deps)/nixcache.json" "the cross deps output, packed"
+    assert_not_contains "$T/build.log" "checkPhase|cargo test" "the cross deps build (no check phase)"
     app=$(nxt_build "$expr" -A app)
     assert_contains "$T/build.log" "nixcache: inheriting" "the cross package inherited through cargo-nixcache"
     file "$app/bin/app" | grep -q "ARM aarch64" || nxt_fail "not an aarch64 binary: $(file "$app/bin/app")"

@@ -31,11 +31,14 @@ __nixpkgs_setup_set_original=$-
 set -eu -o pipefail
 shopt -s inherit_errexit nullglob
 
-if [ -f "${NIX_ATTRS_SH_FILE:-${NIX_BUILD_TOP:-.}/.attrs.sh}" ]; then
+# Nix 2.8 names a NIX_ATTRS_SH_FILE outside the sandbox (Nix issue 6736): the file in the build
+# dir is the one to trust, as setup.sh does.
+if [ -f .attrs.sh ] || [ -e "${NIX_ATTRS_SH_FILE:-}" ]; then
     __structuredAttrs=1
     for outputName in "${!outputs[@]}"; do
         export "$outputName=${outputs[$outputName]}"
     done
+    export NIX_ATTRS_JSON_FILE="${NIX_BUILD_TOP:-$PWD}/.attrs.json" NIX_ATTRS_SH_FILE="${NIX_BUILD_TOP:-$PWD}/.attrs.sh"
     for envVar in "${!env[@]}"; do
         declare -x "$envVar=${env[$envVar]}"
     done
