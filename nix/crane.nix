@@ -39,12 +39,15 @@
 { cargo-nixcache ? null, defaultMode ? "use-nixcache", stableVendorDir ? false }:
 craneLib:
 craneLib.overrideScope (final: prev: {
+  nixcachePackage = final.callPackage
+    ({ pkgsBuildHost }:
+      if cargo-nixcache != null then cargo-nixcache else pkgsBuildHost.callPackage ./package.nix { })
+    { };
+
   nixcacheCraneHook = final.callPackage
-    ({ makeSetupHook, pkgsBuildHost }: makeSetupHook {
+    ({ makeSetupHook }: makeSetupHook {
       name = "nixcache-crane-adapter-hook";
-      propagatedBuildInputs = [
-        (if cargo-nixcache != null then cargo-nixcache else pkgsBuildHost.callPackage ./package.nix { })
-      ];
+      propagatedBuildInputs = [ final.nixcachePackage ];
       substitutions = {
         nixcacheInheritHook = "${./hooks/nixcache-inherit-hook.sh}";
         nixcacheInstallHook = "${./hooks/nixcache-install-hook.sh}";
@@ -60,6 +63,24 @@ craneLib.overrideScope (final: prev: {
     nixcacheStableVendorDir = true;
   } else { }) // (if args.nixcacheLayerArtifacts or null != null then {
     cargoArtifacts = args.nixcacheLayerArtifacts;
+  } else { }));
+
+  # Dev shells: crane's devShell with the dev-shell hook among its packages, so
+  # `devShell { inputsFrom = [ app ]; cargoArtifacts = deps; }` fills the target dir on entry
+  # (hooks/nixcache-shell-hook.sh); cargoVendorDir defaults to the one the deps were built with
+  # (crane's default is vendored from the lock file), without which cargo in the shell would
+  # rebuild every dependency from ~/.cargo/registry.
+  nixcacheShellHook = final.callPackage
+    ({ makeSetupHook }: makeSetupHook {
+      name = "nixcache-shell-hook";
+      propagatedBuildInputs = [ final.nixcachePackage ];
+    } ./hooks/nixcache-shell-hook.sh)
+    { };
+
+  devShell = args: prev.devShell (args // {
+    packages = (args.packages or [ ]) ++ [ final.nixcacheShellHook ];
+  } // (if !(args ? cargoVendorDir) && (args.cargoArtifacts or null) ? cargoVendorDir then {
+    inherit (args.cargoArtifacts) cargoVendorDir;
   } else { }));
 
   # Layered dependencies: crane's buildDepsOnly always sets `cargoArtifacts = null`. Given

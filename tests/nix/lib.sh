@@ -167,6 +167,8 @@ keep-derivations = false
 max-jobs = 1
 cores = ${NXT_CORES:-2}
 experimental-features = nix-command flakes
+# No registry download (offline): `nix develop` would retry it on every entry.
+flake-registry =
 CONF
     export NIX_STORE_DIR="$store" NIX_STATE_DIR="$T/state" NIX_LOG_DIR="$T/log"
     export NIX_CONF_DIR="$T/etc" XDG_CACHE_HOME="$T/cache"

@@ -352,3 +352,49 @@ NIX
     nxt_develop_env_clean "mkShell, develop"
     nxt_verify_store
 }
+
+# crane's own devShell (lib/devShell.nix, over the emulated mkShell) through the adapter:
+# `devShell { inputsFrom = [ deps ]; cargoArtifacts = deps; }` is all it takes. The adapter adds
+# the shell hook to its packages and takes cargoVendorDir from the deps derivation (crane's
+# vendoring of the lock file), so the first build in the shell compiles only the workspace;
+# crane's hooks come in through inputsFrom, and the vendoring config is written by crane's own
+# configureCargoVendoredDepsHook. Both ways of entering, on crane's dev-profile deps.
+test_95_devshell_crane() {
+    nxt_crane_setup
+    # The host's cargo and rustc for the user's shell: crane's devShell puts the emulated
+    # toolchain first, links to the sandbox-only /nixcache-rust, which the shell skips.
+    local sysroot expr deps how vendor
+    sysroot=$(rustc --print sysroot)
+    mkdir -p "$T/host-rust/bin"
+    ln -s "$sysroot/bin/cargo" "$sysroot/bin/rustc" "$T/host-rust/bin/"
+    expr=$(nxt_crane_expr crane-shell <<NIX
+rec {
+  deps = nixcacheLib.buildDepsOnly (common // { CARGO_PROFILE = "dev"; });
+  vendor = deps.cargoVendorDir;
+  shell = nixcacheLib.devShell {
+    inputsFrom = [ deps ];
+    packages = [ (builtins.path { path = $T/host-rust; name = "host-rust"; }) ];
+    cargoArtifacts = deps;
+  };
+}
+NIX
+    )
+    deps=$(nxt_build "$expr" -A deps)
+    vendor=$(nix-instantiate --eval "$expr" -A vendor 2>"$T/eval.err" | tr -d '"') ||
+        nxt_fail "the deps' cargoVendorDir: $(tail -n 5 "$T/eval.err")"
+    # nxt_in_shell enters the shell expression itself: one that is the shell.
+    echo "(import $expr).shell" >"$T/crane-shell-only.nix"
+    for how in develop nix-shell; do
+        nxt_work="$T/work-$how/ws-basic"
+        nxt_checkout "$nxt_work"
+        nxt_shell_ok "crane's devShell, $how" "$how" "$T/crane-shell-only.nix" \
+            'cargo build --offline --message-format json-render-diagnostics > ../cargo1.json; echo "wrapper=$RUSTC_WRAPPER"'
+        assert_contains "$T/shell.out" "crates.io replaced by $vendor" "crane's devShell, $how: cargoVendorDir from the deps"
+        assert_contains "$T/shell.out" "Hydrate: filled target from $deps" "crane's devShell, $how: hydration on entry"
+        assert_contains "$T/shell.out" "wrapper=.*nixcache-rustc-wrapper" "crane's devShell, $how: the wrapper"
+        assert_eq "" "$(nxt_units "$T/work-$how/cargo1.json" | grep ' nc-' | grep -v '^fresh')" \
+            "crane's devShell, $how: registry units of the first build"
+        assert_contains "$T/work-$how/cargo1.json" '"reason":"compiler-artifact"' "crane's devShell, $how: cargo's messages"
+    done
+    nxt_verify_store
+}
