@@ -89,11 +89,35 @@ let
         inherit buildPlatform hostPlatform;
         targetPlatform = hostPlatform;
         shell = "/bin/bash";
-        cc = (links "cc-wrapper-emulated" {
-          "${ccPrefix}cc" = "/usr/bin/${ccPrefix}gcc";
-          "${ccPrefix}c++" = "/usr/bin/${ccPrefix}g++";
-          "${ccPrefix}ar" = "/usr/bin/${ccPrefix}ar";
-        }) // { targetPrefix = ccPrefix; };
+        # nixpkgs' cc-wrapper: bin/cc and bin/c++ run the host's gcc/g++ through ./cc-wrapper.sh
+        # (a link gets NIX_LDFLAGS and ld-wrapper's rpath for store libraries), the host's
+        # binutils beside them, and a setup hook (./cc-setup-hook.sh: STRIP, RANLIB, ... and the
+        # self rpath `-rpath $out/lib`). Every ELF file rustc links through it carries that rpath,
+        # as under nixpkgs, until the fixup phase shrinks it (./fixup-hooks.sh).
+        cc = derivation {
+          name = "cc-wrapper-emulated";
+          inherit system;
+          builder = "/bin/bash";
+          args = [ "-c" ''
+            set -e
+            /bin/mkdir -p $out/bin $out/nix-support
+            /bin/cp "$wrapper" $out/nix-support/cc-wrapper.sh
+            for c in cc=gcc c++=g++; do
+              printf '#!/bin/bash\nexec /bin/bash %s %s "$@"\n' $out/nix-support/cc-wrapper.sh \
+                "/usr/bin/$prefix''${c#*=}" > "$out/bin/$prefix''${c%%=*}"
+              /bin/chmod +x "$out/bin/$prefix''${c%%=*}"
+            done
+            for t in ar as ld nm objcopy objdump readelf ranlib strip strings size; do
+              if [ -x "/usr/bin/$prefix$t" ]; then /bin/ln -s "/usr/bin/$prefix$t" "$out/bin/$prefix$t"; fi
+            done
+            hook=$(< "$hookSrc")
+            hook=''${hook//@out@/$out}
+            printf '%s\n' "''${hook//@targetPrefix@/$prefix}" > $out/nix-support/setup-hook
+          '' ];
+          prefix = ccPrefix;
+          wrapper = ./cc-wrapper.sh;
+          hookSrc = ./cc-setup-hook.sh;
+        } // { targetPrefix = ccPrefix; };
         mkDerivation = mkDerivation { inherit hostPlatform; };
       };
 
