@@ -69,7 +69,7 @@ want_profile() {
 
 bench_setup() {
   local corpus=$1 build=$2 tool b
-  crane=${CRANE_SRC:-/var/cache/cargo-nixcache/crane}
+  crane=${CRANE_SRC:-$here/../../shared/crane}
   hooks=$crane/lib/setupHooks
   [ -f "$hooks/inheritCargoArtifactsHook.sh" ] ||
     die "no crane checkout at $crane ($hooks/inheritCargoArtifactsHook.sh is missing); set CRANE_SRC"
@@ -116,7 +116,7 @@ bench_setup() {
   source "$repo/nix/hooks/nixcache-inherit-hook.sh"
   # shellcheck disable=SC1091
   source "$repo/nix/hooks/nixcache-install-hook.sh"
-  # shellcheck disable=SC1091 # without IN_NIX_SHELL it only defines its functions
+  # shellcheck disable=SC1091 # sourcing only defines its functions and registers on shellHook
   source "$repo/nix/hooks/nixcache-shell-hook.sh"
   # shellcheck disable=SC1091 # without nixcacheStableVendorDir it only defines its function
   source "$repo/nix/hooks/nixcache-vendor-hook.sh"
