@@ -68,8 +68,16 @@ nixcacheShellVendoring() {
     elif [ -f "$vendored/config.toml" ]; then
         cat "$vendored/config.toml" >>"$config" || return 1
     else
+        # A TOML basic string: backslashes and quotes escaped; a control character (a newline in a
+        # directory name) has no place in a path cargo would read, so it is refused.
+        if [[ "$vendored" == *[[:cntrl:]]* ]]; then
+            echo "nixcache: cargoVendorDir \`$vendored\` holds a control character; cannot write it to $config" >&2
+            return 1
+        fi
+        local quoted="${vendored//\\/\\\\}"
+        quoted="${quoted//\"/\\\"}"
         printf '\n[source.crates-io]\nreplace-with = "nix-sources"\n[source.nix-sources]\ndirectory = "%s"\n' \
-            "$vendored" >>"$config" || return 1
+            "$quoted" >>"$config" || return 1
     fi
     export NIXCACHE_USER_CARGO_HOME="$user" CARGO_HOME="$home"
     echo "nixcache: CARGO_HOME=$CARGO_HOME (crates.io replaced by $vendored)" >&2

@@ -398,3 +398,31 @@ NIX
     done
     nxt_verify_store
 }
+
+# The CARGO_HOME the shell hook writes for a cargoVendorDir it has no crane hook for: the
+# directory goes into config.toml as a TOML string, so a `"` or `\` in its name is escaped (it
+# was written raw, and cargo refused the config). cargo itself reads the result. No Nix needed:
+# the hook's function, sourced as the shell's setup sources it.
+test_95_devshell_vendor_dir_quoted() {
+    nxt_stage_src
+    nxt_checkout "$T/work/ws-basic"
+    local vendor="$T/vendor \"quoted\" \\dir"
+    cp -r "$T/src/vendor" "$vendor"
+    (
+        cd "$T/work/ws-basic"
+        # rustup's proxies find their toolchain under the HOME changed below.
+        export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+        export HOME="$T/home" XDG_CACHE_HOME="$T/cache"
+        unset CARGO_HOME NIXCACHE_USER_CARGO_HOME
+        # shellcheck disable=SC1090
+        source "$NXT_SHELL_HOOK"
+        nixcacheShellVendoring "$vendor"
+        cargo metadata --offline --format-version 1 >"$T/metadata.json"
+    ) >"$T/shell.out" 2>&1 || nxt_fail "cargo with the shell's CARGO_HOME: $(tail -n 5 "$T/shell.out")"
+    python3 - "$T/metadata.json" "$vendor" <<'PY' || nxt_fail "nc-alpha's sources are not from the quoted vendor dir"
+import json, sys
+meta = json.load(open(sys.argv[1]))
+alpha = [p for p in meta["packages"] if p["name"] == "nc-alpha"]
+sys.exit(0 if alpha and alpha[0]["manifest_path"].startswith(sys.argv[2] + "/") else 1)
+PY
+}
