@@ -218,6 +218,36 @@ impl Place {
     }
 }
 
+/// Whether the directory `dir` is a target or build dir cargo made: it holds the
+/// `CACHEDIR.TAG` cargo writes into both, and `.rustc_info.json` or a profile dir (directly or
+/// in a `<triple>/` directory). A `CACHEDIR.TAG` alone does not make one: sources may sit
+/// beside one.
+pub fn is_cargo_root(dir: &Path) -> bool {
+    let has = |d: &Path, entry: &str| d.join(entry).symlink_metadata().is_ok();
+    let is_profile = |d: &Path| PROFILE_MARKERS.iter().any(|m| has(d, m));
+    if !has(dir, "CACHEDIR.TAG") {
+        return false;
+    }
+    if has(dir, ".rustc_info.json") {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let child = e.path();
+        e.file_type().is_ok_and(|t| t.is_dir())
+            && (is_profile(&child)
+                || std::fs::read_dir(&child).is_ok_and(|mut grand| {
+                    grand.any(|g| {
+                        g.is_ok_and(|g| {
+                            g.file_type().is_ok_and(|t| t.is_dir()) && is_profile(&g.path())
+                        })
+                    })
+                }))
+    })
+}
+
 /// Whether a file name is one pack never stores wherever it is: lock files (`.cargo-lock`,
 /// `.cargo-build-lock`, `.cargo-artifact-lock`, any `*.lock`) and crane's link to its previous
 /// archive.

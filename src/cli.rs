@@ -596,8 +596,12 @@ fn run_freshen(args: FreshenArgs) -> Result<i32> {
     let r = freshen::freshen(&opts)?;
     args.report.report(
         || {
+            let copied = match r.copied {
+                0 => String::new(),
+                n => format!(", {n} links out of the workspace replaced by copies"),
+            };
             format!(
-                "   Freshened {} of {} local packages ({} files) in {}{}",
+                "   Freshened {} of {} local packages ({} files{copied}) in {}{}",
                 r.freshened,
                 r.packages.len(),
                 r.touched,

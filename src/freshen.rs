@@ -8,6 +8,12 @@
 //! inherited, so their units rebuild; registry dependencies are fingerprinted by version and are
 //! never touched, nor are vendored crates, nor target dirs.
 //!
+//! A difference is never masked: cargo reads through symlinks, so the digest does too, and what
+//! cargo sees of a freshened package changes. Files and directories its links reach inside the
+//! workspace get the new mtime through the link; a link that leads out of it (a source file
+//! linked into the store, whose mtime is 1 and cannot change) is replaced by a copy of what it
+//! points to, which is new to cargo. Nothing outside the workspace is written.
+//!
 //! Only packages whose sources differ from the ones the inherited target was built from are
 //! touched: pack records a digest of each local package's own files in the manifest
 //! ([`crate::sources::SourceDigests`]), and a package with the same digest keeps its mtimes, so
@@ -17,12 +23,14 @@
 //! cargo: it works before crane has configured its vendored sources.
 
 use crate::artifacts::{Artifacts, ArtifactsError};
-use crate::fsutil::{FsError, IoContext};
+use crate::fsutil::{self, FsError, IoContext};
 use crate::sources::{self, SourceDigests};
 use crate::store::StoreDir;
 use crate::workspace::{Workspace, WorkspaceError};
 use filetime::FileTime;
-use std::path::PathBuf;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
 pub struct FreshenOptions {
@@ -45,6 +53,8 @@ pub struct PackageReport {
     pub reason: Reason,
     /// Files given a fresh mtime (0 when kept).
     pub touched: u64,
+    /// Symlinks out of the workspace replaced by copies of what they point to (0 when kept).
+    pub copied: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -90,6 +100,8 @@ pub struct FreshenReport {
     pub kept: u64,
     /// Files given a fresh mtime.
     pub touched: u64,
+    /// Symlinks out of the workspace replaced by copies.
+    pub copied: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,32 +134,81 @@ pub fn freshen(opts: &FreshenOptions) -> Result<FreshenReport, FreshenError> {
         root: ws.root.clone(),
         ..FreshenReport::default()
     };
-    for pkg in sources::scan(&ws, &opts.skip)? {
+    for pkg in sources::scan(&ws, &opts.skip, &opts.store)? {
         let reason = decide(&inherited, &pkg.key, &pkg.digest);
-        let action = if reason == Reason::SameSources {
+        let (action, touched, copied) = if reason == Reason::SameSources {
             report.kept += 1;
-            Action::Kept
+            (Action::Kept, 0, 0)
         } else {
-            for file in &pkg.files {
-                filetime::set_file_mtime(file, now).with_path("set mtime of", file)?;
+            // Copies first: a fresh mtime then reaches what is below them too.
+            for link in &pkg.leave {
+                replace_by_copy(link)?;
+            }
+            for path in &pkg.touch {
+                filetime::set_file_mtime(path, now).with_path("set mtime of", path)?;
             }
             report.freshened += 1;
-            report.touched += pkg.files.len() as u64;
-            Action::Freshened
+            (Action::Freshened, pkg.files, pkg.leave.len() as u64)
         };
+        report.touched += touched;
+        report.copied += copied;
         report.packages.push(PackageReport {
             key: pkg.key,
             name: pkg.name,
             action,
             reason,
-            touched: if action == Action::Kept {
-                0
-            } else {
-                pkg.files.len() as u64
-            },
+            touched,
+            copied,
         });
     }
     Ok(report)
+}
+
+/// Replaces the symlink `link` by a copy of what it points to (a directory copied whole, links
+/// below it followed), so that what cargo reads there is new to it, without writing where the
+/// link leads (the store, another tree). The copy is made beside the link, then moved over it.
+fn replace_by_copy(link: &Path) -> Result<(), FsError> {
+    let dir = link.parent().unwrap_or(Path::new("."));
+    let name = link.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.nixcache-copy."))
+        .tempdir_in(dir)
+        .with_path("create a temporary directory in", dir)?;
+    let copy = tmp.path().join("copy");
+    copy_followed(link, &copy, &mut Vec::new())?;
+    if copy.is_dir() {
+        // rename(2) puts a directory only where nothing (or an empty directory) is.
+        fs::remove_file(link).with_path("remove the symlink", link)?;
+    }
+    fs::rename(&copy, link).with_path("replace the symlink", link)
+}
+
+/// Copies `from` (followed, whatever it is: a file, or a directory with everything below it
+/// followed) to the new path `to`, writable by its owner. `open` holds the directories being
+/// copied (device, inode): a link back to one of them is left out, as the digest leaves it.
+fn copy_followed(from: &Path, to: &Path, open: &mut Vec<(u64, u64)>) -> Result<(), FsError> {
+    let meta = fs::metadata(from).with_path("stat", from)?;
+    if meta.is_file() {
+        fsutil::copy_new(from, to)?;
+        let mode = meta.permissions().mode() | 0o200;
+        return fs::set_permissions(to, fs::Permissions::from_mode(mode))
+            .with_path("set permissions of", to);
+    }
+    if !meta.is_dir() || open.contains(&(meta.dev(), meta.ino())) {
+        return Ok(()); // neither sources nor digested (sources::Walk)
+    }
+    fs::create_dir(to).with_path("create directory", to)?;
+    open.push((meta.dev(), meta.ino()));
+    for entry in fs::read_dir(from).with_path("read directory", from)? {
+        let entry = entry.with_path("read directory", from)?;
+        let name = entry.file_name();
+        if fs::metadata(entry.path()).is_ok() {
+            copy_followed(&entry.path(), &to.join(&name), open)?;
+        }
+    }
+    open.pop();
+    let mode = meta.permissions().mode() | 0o700;
+    fs::set_permissions(to, fs::Permissions::from_mode(mode)).with_path("set permissions of", to)
 }
 
 fn decide(inherited: &Result<SourceDigests, Reason>, key: &str, digest: &str) -> Reason {

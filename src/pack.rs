@@ -180,7 +180,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     }
     let (digests, left_out) = match &opts.workspace {
         Some(manifest) => {
-            let (digests, left_out) = local_sources(manifest, &roots)?;
+            let (digests, left_out) = local_sources(manifest, &roots, &opts.store)?;
             (Some(Box::new(digests)), left_out)
         }
         None => (None, HashSet::new()),
@@ -604,10 +604,11 @@ const V2_FINGERPRINT: &str = "fingerprint";
 fn local_sources(
     manifest: &Path,
     roots: &[(&'static str, PathBuf)],
+    store: &StoreDir,
 ) -> Result<(SourceDigests, HashSet<PathBuf>), PackError> {
     let ws = Workspace::discover(manifest)?;
     let dirs: Vec<PathBuf> = roots.iter().map(|(_, d)| d.clone()).collect();
-    let scan = sources::scan(&ws, &dirs)?;
+    let scan = sources::scan(&ws, &dirs, store)?;
     let names: HashSet<&str> = scan.iter().filter_map(|p| p.name.as_deref()).collect();
     let mut left_out = HashSet::new();
     if let Some(newest) = scan.iter().filter_map(|p| p.newest).max() {

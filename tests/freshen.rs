@@ -644,3 +644,112 @@ fn without_digests_every_package_is_freshened() {
         ])
     );
 }
+
+// ---- whatever the source is (issue 19) ------------------------------------------------------
+
+/// A store path holding `applib/src/lib.rs` as it is now but for the greeting, made Nix-like
+/// (mtime 1, read-only); returns the file.
+fn lib_in_store(sc: &Scenario, greeting: &str) -> PathBuf {
+    let dir = sc.store.path("applib-src");
+    let lib = sc.fx.read("applib/src/lib.rs");
+    let line = lib
+        .lines()
+        .find(|l| l.starts_with("pub const GREETING"))
+        .unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lib.rs");
+    let text = lib.replace(line, &format!("pub const GREETING: &str = \"{greeting}\";"));
+    fs::write(&file, text).unwrap();
+    support::canonicalize(&dir);
+    file
+}
+
+/// A source replaced by a symlink into the store (mtime 1, as a Nix source tree may hold):
+/// freshen digests what the link leads to, and as it cannot give a store file a new mtime it
+/// replaces the link by a copy, so cargo rebuilds. The store file is left as it was.
+#[test]
+fn a_source_linked_into_the_store_is_rebuilt_never_masked() {
+    let sc = Scenario::new("ws-basic", "in-place");
+    let artifacts = sc.inherited(&[&["build"]]);
+    let linked = lib_in_store(&sc, "hello from the store");
+    let lib = sc.fx.path("applib/src/lib.rs");
+    change_is_rebuilt_never_masked(
+        &sc,
+        &artifacts,
+        |fx| {
+            let lib = fx.path("applib/src/lib.rs");
+            fs::remove_file(&lib).unwrap();
+            std::os::unix::fs::symlink(&linked, &lib).unwrap();
+        },
+        ["hello from applib 84 42", "hello from the store 84 42"],
+        expect(&[
+            (".", "kept", "same_sources"),
+            ("app", "kept", "same_sources"),
+            ("applib", "freshened", "sources_differ"),
+        ]),
+    );
+    let meta = fs::symlink_metadata(&lib).unwrap();
+    assert!(meta.is_file(), "the link was not replaced by a copy");
+    assert_eq!(fs::read(&lib).unwrap(), fs::read(&linked).unwrap());
+    assert_eq!(
+        mtime(&linked),
+        CANONICAL_MTIME,
+        "freshen wrote into the store"
+    );
+
+    // The copy digests as the link did: the next derivation, given the link again, keeps it.
+    let (build_out, _) = pack(&sc, "build");
+    inherit(&sc, &build_out);
+    fs::remove_file(&lib).unwrap();
+    std::os::unix::fs::symlink(&linked, &lib).unwrap();
+    assert_eq!(
+        freshen(&sc, Some(&build_out)),
+        expect(&[
+            (".", "kept", "same_sources"),
+            ("app", "kept", "same_sources"),
+            ("applib", "kept", "same_sources"),
+        ])
+    );
+    assert!(
+        fs::symlink_metadata(&lib).unwrap().is_symlink(),
+        "kept means untouched"
+    );
+}
+
+/// A module in a directory that holds a `CACHEDIR.TAG` (any tool may write one) is a source:
+/// only a target or build dir cargo made is left out.
+#[test]
+fn a_module_beside_a_cachedir_tag_is_rebuilt_never_masked() {
+    let sc = Scenario::new("ws-basic", "in-place");
+    let lib = sc.fx.read("applib/src/lib.rs");
+    sc.fx
+        .write("applib/src/lib.rs", format!("{lib}\nmod cache;\n"));
+    set_greeting(&sc.fx, "cache::GREETING");
+    sc.fx.write(
+        "applib/src/cache/CACHEDIR.TAG",
+        "Signature: 8a477f597d28d172789f06886806bc55\n# a cache directory tag\n",
+    );
+    let module = |greeting: &str| format!("pub const GREETING: &str = \"{greeting}\";\n");
+    sc.fx
+        .write("applib/src/cache/mod.rs", module("hello from the cache"));
+    let artifacts = sc.inherited(&[&["build"]]);
+    change_is_rebuilt_never_masked(
+        &sc,
+        &artifacts,
+        |fx| {
+            fx.write(
+                "applib/src/cache/mod.rs",
+                module("hello from the CHANGED cache"),
+            )
+        },
+        [
+            "hello from the cache 84 42",
+            "hello from the CHANGED cache 84 42",
+        ],
+        expect(&[
+            (".", "kept", "same_sources"),
+            ("app", "kept", "same_sources"),
+            ("applib", "freshened", "sources_differ"),
+        ]),
+    );
+}
