@@ -15,6 +15,7 @@ command -v setpriv >/dev/null || missing+=(util-linux)
 command -v rsync >/dev/null || missing+=(rsync)   # crane's inheritCargoArtifacts (t-80-crane.sh)
 command -v jq >/dev/null || missing+=(jq)         # crane's installFromCargoBuildLog
 command -v patchelf >/dev/null || missing+=(patchelf)   # stdenv's fixup (tests/nix/crane)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)      # the remote builder (t-97-remote.sh)
 # What ../shared/nix-2.24 (the current Nix the Nix suite also runs on) links against beyond nix-bin.
 for lib in libgit2-1.5 libcurl4; do
     dpkg -s "$lib" >/dev/null 2>&1 || missing+=("$lib")
