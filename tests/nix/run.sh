@@ -67,7 +67,7 @@ trap 'rm -rf "$nxt_run_dir"' EXIT
 nxt_nix_bin() {
     local version="$1" src name
     case "$version" in
-    2.8) dirname "$(command -v nix-build)" ;;
+    2.8) dirname "$(PATH="$base_path" command -v nix-build)" ;;
     2.24)
         src="${NIXCACHE_NIX_NEW:-$NXT_REPO/../shared/nix-2.24}/bin/nix"
         [ -x "$src" ] || { echo "Nix 2.24 not found at $src (../shared/nix-2.24; NIXCACHE_NIX_NEW)" >&2; return 1; }
