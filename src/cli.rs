@@ -419,23 +419,35 @@ fn run_hydrate(args: UnpackArgs) -> Result<i32> {
     let start = Instant::now();
     let opts = unpack_options(&args)?;
     let r = hydrate::hydrate(&opts)?;
+    for leftover in &r.leftovers {
+        eprintln!("warning: {leftover}");
+    }
     args.report.report(
         || {
             let (target, artifacts) = (r.target_dir.display(), r.artifacts.display());
+            let clean = format!("`cargo clean` to refill it from {artifacts}");
             let what = match &r.action {
                 hydrate::Action::Hydrate => format!("filled {target} from {artifacts}"),
                 hydrate::Action::Replace { previous } => format!(
-                    "refilled {target} from {artifacts} (it held {}, not built in since)",
+                    "refilled {target} from {artifacts} (it held {}, unchanged since)",
+                    previous.display()
+                ),
+                hydrate::Action::Resume { previous } => format!(
+                    "filled {target} from {artifacts} (a fill from {} had not finished)",
                     previous.display()
                 ),
                 hydrate::Action::UpToDate => format!("{target} is filled from {artifacts} already"),
-                hydrate::Action::KeepBuiltSince { previous } => format!(
-                    "kept {target}: filled from {} and built in since; `cargo clean` to refill it from {artifacts}",
-                    previous.display()
-                ),
+                hydrate::Action::KeepChanged { why, .. } => {
+                    format!("kept {target}: {why}; {clean}")
+                }
                 hydrate::Action::KeepOwn => format!(
-                    "kept {target}: a build of your own (no {} marker); `cargo clean` to fill it from {artifacts}",
+                    "kept {target}: a build of your own (no {} marker); {clean}",
                     hydrate::MARKER
+                ),
+                hydrate::Action::KeepBusy { lock } => format!(
+                    "kept {target}: cargo is building in it (it holds `{}`); enter again when it \
+                     is done to refill it from {artifacts}",
+                    lock.display()
                 ),
             };
             format!("    Hydrate: {what} in {}", elapsed(start.elapsed()))

@@ -209,7 +209,11 @@ impl Classify for HydrateError {
         match self {
             HydrateError::Unpack(e) => e.fault(),
             HydrateError::Fs(e) => e.fault(),
-            HydrateError::BadMarker(_) => Fault::Input,
+            HydrateError::BadRecord(_) => Fault::Input,
+            HydrateError::NotUtf8(_) => Fault::Usage,
+            HydrateError::DanglingTarget { .. }
+            | HydrateError::MoveAside { .. }
+            | HydrateError::Restore { .. } => Fault::Environment,
         }
     }
 }

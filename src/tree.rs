@@ -381,10 +381,11 @@ fn set_times_at(parent: BorrowedFd<'_>, name: &OsStr, mtime: FileTime) -> nix::R
     utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink)
 }
 
-/// Prepares a destination root: creates it if absent, accepts it if empty. Returns whether it was
-/// created (so a failed unpack knows whether to remove it or only empty it), `None` when it is
-/// there but not an empty directory. Callers refuse a symlink first.
-pub fn prepare_empty_root(root: &Path) -> Result<Option<bool>, FsError> {
+/// Prepares a destination root: creates it if absent, accepts it if empty (but for an entry
+/// named `except`, if given). Returns whether it was created (so a failed unpack knows whether to
+/// remove it or only empty it), `None` when it is there but not an empty directory. Callers
+/// refuse a symlink first.
+pub fn prepare_empty_root(root: &Path, except: Option<&OsStr>) -> Result<Option<bool>, FsError> {
     match std::fs::symlink_metadata(root) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             crate::fsutil::create_dir_all(root)?;
@@ -392,12 +393,13 @@ pub fn prepare_empty_root(root: &Path) -> Result<Option<bool>, FsError> {
         }
         Err(e) => Err(FsError::new("stat", root, e)),
         Ok(m) if m.is_dir() => {
-            let mut entries = std::fs::read_dir(root).with_path("read directory", root)?;
-            Ok(if entries.next().is_none() {
-                Some(false)
-            } else {
-                None
-            })
+            for entry in std::fs::read_dir(root).with_path("read directory", root)? {
+                let entry = entry.with_path("read directory", root)?;
+                if Some(entry.file_name().as_os_str()) != except {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(false))
         }
         Ok(_) => Ok(None),
     }

@@ -42,6 +42,7 @@ use crate::tree::{self, Existing, Tree};
 use filetime::FileTime;
 pub use report::{MtimePolicy, UnpackReport};
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -96,11 +97,25 @@ pub enum UnpackError {
 
 /// Unpacks `opts.artifacts` into the target (and build) dir.
 pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
+    unpack_beside(opts, None)
+}
+
+/// [`unpack`] into a target dir that may hold one entry named `beside` (hydrate's record of
+/// what it is doing): it is neither refused nor overwritten; a failed unpack empties the target
+/// dir, that entry included.
+pub fn unpack_beside(
+    opts: &UnpackOptions,
+    beside: Option<&OsStr>,
+) -> Result<UnpackReport, UnpackError> {
+    let root = Root {
+        path: &opts.target_dir,
+        beside,
+    };
     match Artifacts::detect(&opts.artifacts, &opts.store)? {
-        Artifacts::Nixcache(ours) => unpack_nixcache(opts, &ours),
+        Artifacts::Nixcache(ours) => unpack_nixcache(opts, root, &ours),
         Artifacts::CraneZstd { archive } => {
             let chain = crane::zstd_chain(&archive, &opts.store)?;
-            into_empty_roots(&[&opts.target_dir], Existing::Replace, |trees| {
+            into_empty_roots(&[root], Existing::Replace, |trees| {
                 Ok(crane::unpack_zstd_chain(
                     &chain,
                     &opts.store,
@@ -114,7 +129,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
         }
         Artifacts::CraneDir { target } => {
             let plan = crane::plan_dir(&target, &opts.store)?;
-            into_empty_roots(&[&opts.target_dir], Existing::Fail, |trees| {
+            into_empty_roots(&[root], Existing::Fail, |trees| {
                 Ok(crane::unpack_dir(&plan, &mut trees[0])?)
             })
             .map(|r| UnpackReport {
@@ -125,7 +140,11 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
     }
 }
 
-fn unpack_nixcache(opts: &UnpackOptions, ours: &NixcacheDir) -> Result<UnpackReport, UnpackError> {
+fn unpack_nixcache(
+    opts: &UnpackOptions,
+    target: Root,
+    ours: &NixcacheDir,
+) -> Result<UnpackReport, UnpackError> {
     // Pass one: validate everything; the first problem stops it. A stream held in memory is
     // recorded on the way, so that pass two creates the tree without reading it again.
     let opened = ours.open(&opts.store)?;
@@ -162,8 +181,8 @@ fn unpack_nixcache(opts: &UnpackOptions, ours: &NixcacheDir) -> Result<UnpackRep
     };
 
     // Pass two: create the tree.
-    let mut roots: Vec<&Path> = vec![&opts.target_dir];
-    roots.extend(build_dir.as_deref());
+    let mut roots = vec![target];
+    roots.extend(build_dir.as_deref().map(|path| Root { path, beside: None }));
     into_empty_roots(&roots, Existing::Fail, |trees| {
         let mut report = UnpackReport {
             format: "nixcache",
@@ -194,24 +213,34 @@ fn unpack_nixcache(opts: &UnpackOptions, ours: &NixcacheDir) -> Result<UnpackRep
     })
 }
 
+/// A directory an unpack fills, and the one entry it may already hold.
+#[derive(Clone, Copy)]
+struct Root<'a> {
+    path: &'a Path,
+    beside: Option<&'a OsStr>,
+}
+
 /// Runs `fill` on trees opened at `roots`, each of which must be absent or empty; on failure,
 /// everything created is removed again.
 fn into_empty_roots(
-    roots: &[&Path],
+    roots: &[Root],
     existing: Existing,
     fill: impl FnOnce(&mut [Tree]) -> Result<UnpackReport, UnpackError>,
 ) -> Result<UnpackReport, UnpackError> {
     // `dir/` and `dir/.` name what `dir` names, a symlink's target included: drop them, so the
     // checks below see the path itself.
-    let roots: Vec<PathBuf> = roots.iter().map(|r| r.components().collect()).collect();
+    let roots: Vec<(PathBuf, Option<&OsStr>)> = roots
+        .iter()
+        .map(|r| (r.path.components().collect(), r.beside))
+        .collect();
     let mut created = BTreeMap::new();
     let mut trees = Vec::new();
     let result = (|| {
-        for root in &roots {
+        for (root, beside) in &roots {
             if std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
                 return Err(UnpackError::SymlinkRoot(root.clone()));
             }
-            match tree::prepare_empty_root(root)? {
+            match tree::prepare_empty_root(root, *beside)? {
                 Some(was_created) => created.insert(root.clone(), was_created),
                 None => return Err(UnpackError::NotEmpty(root.clone())),
             };
