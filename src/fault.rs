@@ -280,7 +280,9 @@ impl Classify for PackError {
             PackError::Fs(e) => e.fault(),
             PackError::Workspace(e) => e.fault(),
             PackError::OutDir(e) => e.fault(),
-            PackError::Write { .. } | PackError::Undo { .. } => Fault::Environment,
+            PackError::Write { .. } | PackError::Undo { .. } | PackError::Changed(_) => {
+                Fault::Environment
+            }
             PackError::NoTargetDir(_)
             | PackError::OutNotStorePath { .. }
             | PackError::Overlap { .. } => Fault::Usage,

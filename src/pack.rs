@@ -128,6 +128,8 @@ pub enum PackError {
     Link { path: PathBuf, problem: LinkProblem },
     #[error(transparent)]
     OutDir(#[from] OutDirError),
+    #[error(transparent)]
+    Changed(stream::FileChanged),
     #[error("{cause}; and then moving the artifacts back into the target dir failed too ({failed}): the target dir may link into the output")]
     Undo {
         cause: Box<PackError>,
@@ -573,6 +575,7 @@ impl Packer<'_, '_> {
         match self.stream.take() {
             Some(stream) => stream.finish().map_err(|e| match e {
                 StreamError::Read(e) => PackError::Fs(e),
+                StreamError::Changed(e) => PackError::Changed(e),
                 StreamError::Write(e) => self.write_error(e),
             }),
             None => Err(self.write_error(io::Error::other("the archive stream ended early"))),

@@ -513,6 +513,56 @@ fn a_pack_whose_archive_cannot_be_written_fails_with_the_write_error() {
     assert!(res.status.success(), "{}", stderr(&res));
 }
 
+/// An inline file that shrinks while pack streams it (issue 19: pack exited 0, its archive cut
+/// short in that member): the pack fails naming the file, and undoes what it did, as every
+/// failed pack does.
+#[test]
+fn a_file_that_changes_while_pack_reads_it_fails_the_pack() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    // A made-up target dir of a few entries: the walk is done before the archive holds a byte.
+    let target = fx.scratch_dir("made/target");
+    fs::create_dir_all(target.join("debug/deps")).unwrap();
+    fs::write(target.join("debug/deps/libx-0123456789abcdef.rlib"), "rlib").unwrap();
+    slow_inline_file(&target);
+    let victim = target.join("debug/zz-victim.bin");
+    let bytes = vec![1u8; 1 << 20];
+    fs::write(&victim, &bytes).unwrap();
+    let mtime = filetime::FileTime::from_last_modification_time(&fs::metadata(&victim).unwrap());
+    let before = TreeSnapshot::capture(&target);
+
+    let out = store.path("deps");
+    let mut pack = pack_cmd(&fx, &store, &target, &out, &["--zstd-level", "19"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_temp_file(&out, 1, &mut pack);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(1 << 19)
+        .unwrap();
+    let res = pack.wait_with_output().unwrap();
+    let err = failed_with(
+        &res,
+        EXIT_ERROR,
+        &format!("`{}` changed while pack read it", victim.display()),
+    );
+    assert!(
+        err.contains("1048576 bytes when listed, 524288 read"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a failed pack left its output behind");
+    fs::write(&victim, &bytes).unwrap();
+    filetime::set_file_mtime(&victim, mtime).unwrap();
+    assert_unchanged(&before, &target);
+
+    // The control: left alone, the same tree packs.
+    let res = support::output_of(&mut pack_cmd(&fx, &store, &target, &out, &[]));
+    assert!(res.status.success(), "{}", stderr(&res));
+}
+
 #[test]
 fn a_failed_pack_leaves_the_target_dir_as_it_was_and_no_temp_files() {
     let fx = Fixture::copy("ws-basic");

@@ -23,7 +23,8 @@ impl<W: Write> ArchiveWriter<W> {
         }
     }
 
-    /// Appends one entry; `contents` must yield exactly `size` bytes for a `File`.
+    /// Appends one entry; `contents` must yield exactly `size` bytes for a `File`: fewer are an
+    /// error (`UnexpectedEof`), and what was written of the member is then no valid archive.
     pub fn append(&mut self, entry: &Entry, contents: Option<&mut dyn Read>) -> io::Result<()> {
         if let Some(last) = &self.last {
             if entry.path <= *last {
@@ -79,9 +80,21 @@ impl<W: Write> ArchiveWriter<W> {
             pax_header.set_cksum();
             self.builder.append(&pax_header, records.as_slice())?;
         }
-        match contents {
-            Some(data) => self.builder.append(&header, data.take(size))?,
-            None => self.builder.append(&header, io::empty())?,
+        let mut counted = Counted {
+            inner: contents.map(|data| data.take(size)),
+            read: 0,
+        };
+        self.builder.append(&header, &mut counted)?;
+        if counted.read != size {
+            // tar-rs pads what it got: the member would be cut short, and every later header
+            // read from inside its data.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "archive entry `{}` promised {size} bytes and got {}",
+                    entry.path, counted.read
+                ),
+            ));
         }
         self.last = Some(entry.path.clone());
         Ok(())
@@ -90,6 +103,23 @@ impl<W: Write> ArchiveWriter<W> {
     /// Writes the end-of-archive marker and returns the underlying writer.
     pub fn finish(self) -> io::Result<W> {
         self.builder.into_inner()
+    }
+}
+
+/// An entry's contents (none: empty), counting what was read.
+struct Counted<R> {
+    inner: Option<R>,
+    read: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match &mut self.inner {
+            Some(r) => r.read(buf)?,
+            None => 0,
+        };
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -133,5 +163,28 @@ mod tests {
         let rec = pax_records(&[("k", vec![b'x'; 94])]);
         assert_eq!(rec.len(), 101);
         assert!(rec.starts_with(b"101 k="));
+    }
+
+    /// A file whose contents end before its header's size (it shrank while read) is an error,
+    /// never a member cut short.
+    #[test]
+    fn contents_shorter_than_the_header_are_refused() {
+        let entry = |size| Entry {
+            path: RelPath::new("target/x").unwrap(),
+            mtime: filetime::FileTime::from_unix_time(1, 0),
+            kind: super::super::EntryKind::File { mode: 0o644, size },
+        };
+        let mut w = ArchiveWriter::new(Vec::new());
+        let err = w.append(&entry(10), Some(&mut &b"short"[..])).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            err.to_string(),
+            "archive entry `target/x` promised 10 bytes and got 5"
+        );
+        // The control: as many bytes as promised (more are not read).
+        let mut w = ArchiveWriter::new(Vec::new());
+        w.append(&entry(5), Some(&mut &b"short and more"[..]))
+            .unwrap();
+        assert_eq!(w.finish().unwrap().len(), 512 * 4);
     }
 }

@@ -12,6 +12,7 @@
 use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind};
 use crate::fsutil::FsError;
 use crate::store::{RefScanner, StoreDir, StorePath};
+use filetime::FileTime;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -51,8 +52,25 @@ pub(super) struct ArchiveStream {
 pub(super) enum StreamError {
     /// An inline file could not be opened.
     Read(FsError),
+    /// An inline file was not what the walk saw when it was read: another length or mtime.
+    Changed(FileChanged),
     /// The archive could not be written (or a file read into it).
     Write(io::Error),
+}
+
+/// An inline file that changed between the walk's `stat` and the end of its reading.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{path}` changed while pack read it ({listed} bytes when listed, {read} read, {now} now{mtime}): \
+     something is writing into the target dir; pack once the build is done"
+)]
+pub struct FileChanged {
+    pub path: PathBuf,
+    pub listed: u64,
+    pub read: u64,
+    pub now: u64,
+    /// `, modified since` when the mtime changed.
+    mtime: &'static str,
 }
 
 /// The walk stopped sending because the stream thread failed: [`ArchiveStream::finish`] says why.
@@ -100,13 +118,7 @@ impl ArchiveStream {
                     };
                     match contents {
                         Contents::None => writer.append(&entry, None).map_err(write)?,
-                        Contents::File(path) => {
-                            let file = File::open(&path)
-                                .map_err(|e| StreamError::Read(FsError::new("open", &path, e)))?;
-                            writer
-                                .append(&entry, Some(&mut file.take(size)))
-                                .map_err(write)?
-                        }
+                        Contents::File(path) => append_file(&mut writer, &entry, size, path)?,
                     }
                 }
                 let ScanningWriter {
@@ -150,6 +162,63 @@ impl ArchiveStream {
             Ok(result) => result,
             Err(panic) => std::panic::resume_unwind(panic),
         }
+    }
+}
+
+/// Appends an inline file, read from `path`, and checks that it is what the walk listed: `size`
+/// bytes (the entry's header says so) and the entry's mtime, still after the last byte was read.
+fn append_file<W: Write>(
+    writer: &mut ArchiveWriter<W>,
+    entry: &Entry,
+    size: u64,
+    path: PathBuf,
+) -> Result<(), StreamError> {
+    let mut file =
+        File::open(&path).map_err(|e| StreamError::Read(FsError::new("open", &path, e)))?;
+    let mut read = 0;
+    let appended = writer.append(
+        entry,
+        Some(&mut Tally {
+            inner: (&mut file).take(size),
+            read: &mut read,
+        }),
+    );
+    let meta = file
+        .metadata()
+        .map_err(|e| StreamError::Read(FsError::new("stat", &path, e)))?;
+    let mtime = FileTime::from_last_modification_time(&meta);
+    // The writer stops at a write error too (the file then reads as it was listed).
+    let ended_early = read != size
+        && appended
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::UnexpectedEof);
+    if ended_early || meta.len() != size || mtime != entry.mtime {
+        return Err(StreamError::Changed(FileChanged {
+            path,
+            listed: size,
+            read,
+            now: meta.len(),
+            mtime: if mtime != entry.mtime {
+                ", modified since"
+            } else {
+                ""
+            },
+        }));
+    }
+    appended.map_err(StreamError::Write)
+}
+
+/// Counts what is read through it.
+struct Tally<'a, R> {
+    inner: R,
+    read: &'a mut u64,
+}
+
+impl<R: Read> Read for Tally<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.read += n as u64;
+        Ok(n)
     }
 }
 
