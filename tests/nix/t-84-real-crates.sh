@@ -19,8 +19,9 @@ nxt_real_setup() {
     (cd "$NXT_FIXTURES" && tar -c --exclude=./ws-real/target ./ws-real) | tar -x -C "$T/src"
     nxt_crane_dummy ws-real
     nxt_real_dummy_build_scripts ws-real
+    # Without crates.io (and nothing cached) the test cannot run: skipped, but failed under CI.
     crates=$("$NXT_REPO/tests/nix/fetch-crates.sh" "$NXT_FIXTURES/ws-real") ||
-        nxt_fail "could not fetch the crates of ws-real's Cargo.lock (tests/nix/fetch-crates.sh)"
+        nxt_skip "could not fetch the crates of ws-real's Cargo.lock (tests/nix/fetch-crates.sh)"
     nxt_real_mirror <<<"$crates"
 }
 
