@@ -378,7 +378,7 @@ fn run_pack(args: PackArgs) -> Result<i32> {
         ),
     };
     let opts = pack::PackOptions {
-        build_dir: args.dirs.build_dir()?.resolve()?,
+        build_dir: args.dirs.build_dir()?,
         target_dir: args.dirs.target_dir,
         out: args.out,
         compression: args.compress,

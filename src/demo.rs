@@ -180,7 +180,7 @@ pub fn run(args: DemoArgs) -> Result<i32> {
 fn pack_options(store: &StoreDir, ws: &Path, out: &Path) -> pack::PackOptions {
     pack::PackOptions {
         target_dir: ws.join("target"),
-        build_dir: None,
+        build_dir: nixcache::builddir::BuildDir::None,
         out: out.into(),
         compression: Compression::Zstd,
         zstd_level: 3,

@@ -197,6 +197,7 @@ impl Classify for WorkspaceError {
 impl Classify for ExplainError {
     fn fault(&self) -> Fault {
         match self {
+            ExplainError::Log(e) => e.fault(),
             ExplainError::Spawn { .. }
             | ExplainError::ReadOutput(_)
             | ExplainError::ReadLog { .. } => Fault::Environment,
@@ -226,7 +227,7 @@ impl Classify for UnpackError {
             UnpackError::Crane(e) => e.fault(),
             UnpackError::Fs(e) => e.fault(),
             UnpackError::BuildDir(e) => e.fault(),
-            UnpackError::NoBuildDir(_) => Fault::Usage,
+            UnpackError::NoBuildDir(_) | UnpackError::SameBuildDir { .. } => Fault::Usage,
             UnpackError::NotEmpty(_)
             | UnpackError::SymlinkRoot(_)
             | UnpackError::RollbackFailed { .. } => Fault::Environment,
@@ -269,7 +270,7 @@ impl Classify for OutDirError {
         match self {
             OutDirError::Fs(e) => e.fault(),
             OutDirError::Busy(_) => Fault::Environment,
-            OutDirError::ForeignOut { .. } => Fault::Usage,
+            OutDirError::ForeignOut { .. } | OutDirError::CraneOut { .. } => Fault::Usage,
         }
     }
 }
@@ -283,7 +284,9 @@ impl Classify for PackError {
             PackError::Write { .. } | PackError::Undo { .. } | PackError::Changed(_) => {
                 Fault::Environment
             }
+            PackError::BuildDir(e) => e.fault(),
             PackError::NoTargetDir(_)
+            | PackError::NoBuildDir(_)
             | PackError::OutNotStorePath { .. }
             | PackError::Overlap { .. } => Fault::Usage,
             PackError::Link { problem, .. } if problem.is_environment() => Fault::Environment,

@@ -8,6 +8,8 @@
 //! - OUT records which tree it holds (`.nixcache-pack`: the packed roots' absolute paths),
 //!   written before the first artifact moves, and a pack of another tree is refused (a repack
 //!   of the same tree, in the same derivation, stays allowed);
+//! - OUT holding crane's artifacts (its `target/`, archive or `.prev` link) is refused too: pack
+//!   would leave them beside its own, stale, and crane's `.prev` would lead crane's hooks on;
 //! - temporary files a killed pack left (`.<name>.<random>.tmp`) are removed by the next pack,
 //!   and a failed pack removes what it created ([`OutDir::abandon`]).
 
@@ -30,6 +32,12 @@ pub enum OutDirError {
     Busy(PathBuf),
     #[error("`{out}` holds the artifacts of another pack ({owner}); pack each target dir into an output of its own")]
     ForeignOut { out: PathBuf, owner: String },
+    #[error(
+        "`{out}` holds crane's artifacts ({}), which pack would leave beside its own: remove \
+         them, or pack into an output of its own (did crane's installCargoArtifacts run too?)",
+        found.join(", ")
+    )]
+    CraneOut { out: PathBuf, found: Vec<String> },
 }
 
 /// The owner record: which target (and build) dir the artifacts in OUT come from.
@@ -88,6 +96,13 @@ impl OutDir {
         ]
         .iter()
         .any(|name| fs::symlink_metadata(out.join(name)).is_ok());
+        let found = crane::found_in(out, recorded.is_some());
+        if !found.is_empty() {
+            return Err(OutDirError::CraneOut {
+                out: out.into(),
+                found,
+            });
+        }
         let created_owner = recorded.is_none();
         match recorded {
             Some(Some(theirs)) if theirs == owner => {}

@@ -34,6 +34,7 @@ use crate::archive::{
     Compression, Entry, EntryKind, RelPath, BUILD_ROOT, SYMLINK_MTIME, TARGET_ROOT,
 };
 use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
+use crate::builddir::{BuildDir, BuildDirError};
 use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::dirlist::{Budget, SortedNames};
 use crate::fsutil::{self, FsError, IoContext};
@@ -53,8 +54,9 @@ use stream::{ArchiveStream, Contents, Finished, StreamError, StreamStopped};
 #[derive(Clone, Debug)]
 pub struct PackOptions {
     pub target_dir: PathBuf,
-    /// A separate `build.build-dir`, if cargo was told to use one.
-    pub build_dir: Option<PathBuf>,
+    /// A separate `build.build-dir`: given (`--build-dir`, `CARGO_BUILD_BUILD_DIR`), it must be
+    /// a directory; as cargo resolves it, one that does not exist holds nothing to pack.
+    pub build_dir: BuildDir,
     /// The artifacts directory to create; must be a store path (`$out`).
     pub out: PathBuf,
     pub compression: Compression,
@@ -97,6 +99,13 @@ pub enum PackError {
         "target dir `{0}` does not exist or is not a directory; build first, or pass --target-dir"
     )]
     NoTargetDir(PathBuf),
+    #[error(
+        "build dir `{0}` (--build-dir or CARGO_BUILD_BUILD_DIR) does not exist or is not a \
+         directory; pass the build dir cargo built in, or leave both unset to use cargo's"
+    )]
+    NoBuildDir(PathBuf),
+    #[error(transparent)]
+    BuildDir(#[from] BuildDirError),
     #[error(
         "output `{out}` is not a store path, so links into it would not survive in the store; pass \
          the derivation's `$out` (or --store-dir if the store lives elsewhere)"
@@ -297,11 +306,16 @@ fn roots(opts: &PackOptions) -> Result<Vec<(&'static str, PathBuf)>, PackError> 
     if !opts.target_dir.is_dir() {
         return Err(PackError::NoTargetDir(opts.target_dir.clone()));
     }
+    if let BuildDir::Given(build) = &opts.build_dir {
+        if !build.is_dir() {
+            return Err(PackError::NoBuildDir(build.clone()));
+        }
+    }
     let mut roots = vec![(TARGET_ROOT, opts.target_dir.clone())];
-    if let Some(build) = &opts.build_dir {
-        let same = fs::canonicalize(build).ok() == fs::canonicalize(&opts.target_dir).ok();
+    if let Some(build) = opts.build_dir.resolve()? {
+        let same = fs::canonicalize(&build).ok() == fs::canonicalize(&opts.target_dir).ok();
         if build.is_dir() && !same {
-            roots.insert(0, (BUILD_ROOT, build.clone()));
+            roots.insert(0, (BUILD_ROOT, build));
         }
     }
     Ok(roots)

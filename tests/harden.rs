@@ -989,3 +989,232 @@ fn a_deep_archive_unpacks_and_rolls_back_with_few_file_descriptors() {
     rm_rf(&dest);
     assert_eq!(left, 1, "the rollback left directories behind");
 }
+
+// ---- (9) round 2 (issue 19): the smaller points ------------------------------------------------
+
+/// A made-up target dir (and build dir) with a link and an inline file each: pack needs no
+/// cargo build for them.
+fn made_up_dir(fx: &Fixture, name: &str) -> PathBuf {
+    let dir = fx.scratch_dir(name);
+    fs::create_dir_all(dir.join("debug/deps")).unwrap();
+    fs::write(dir.join("debug/deps/libx-0123456789abcdef.rlib"), name).unwrap();
+    fs::write(dir.join("debug/deps/x-0123456789abcdef.d"), name).unwrap();
+    dir
+}
+
+/// A build dir given that is not there was ignored (rc 0, the archive without it); it is a
+/// usage error, whichever way it is given, and nothing is written.
+#[test]
+fn pack_refuses_a_build_dir_given_that_does_not_exist() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let target = made_up_dir(&fx, "made/target");
+    let missing = fx.base().join("nonexistent");
+    let out = store.path("deps");
+    let needle = format!(
+        "build dir `{}` (--build-dir or CARGO_BUILD_BUILD_DIR) does not exist",
+        missing.display()
+    );
+    let res = support::output_of(&mut pack_cmd(
+        &fx,
+        &store,
+        &target,
+        &out,
+        &["--build-dir", s(&missing)],
+    ));
+    failed_with(&res, EXIT_USAGE, &needle);
+    let res = support::output_of(
+        pack_cmd(&fx, &store, &target, &out, &[]).env("CARGO_BUILD_BUILD_DIR", &missing),
+    );
+    failed_with(&res, EXIT_USAGE, &needle);
+    assert!(!out.exists(), "a refused pack wrote {}", out.display());
+
+    // The control: an existing build dir is packed as the archive's `build` root.
+    let build = made_up_dir(&fx, "made/build");
+    let res = support::output_of(
+        pack_cmd(&fx, &store, &target, &out, &[]).env("CARGO_BUILD_BUILD_DIR", &build),
+    );
+    assert!(res.status.success(), "{}", stderr(&res));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("nixcache.json")).unwrap()).unwrap();
+    assert_eq!(manifest["roots"], serde_json::json!(["build", "target"]));
+}
+
+/// A two-root archive unpacked with the build dir given as the target dir failed halfway
+/// ("File exists", rc 1) and left the target dir it had created: a usage error before anything
+/// is made.
+#[test]
+fn unpack_refuses_a_build_dir_that_is_the_target_dir() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let target = made_up_dir(&fx, "made/target");
+    let build = made_up_dir(&fx, "made/build");
+    let out = store.path("deps");
+    let pack = pack_cmd(&fx, &store, &target, &out, &["--build-dir", s(&build)]).output();
+    assert!(pack.unwrap().status.success());
+    let dest = fx.base().join("dest");
+    for same in [s(&dest).to_string(), format!("{}/", dest.display())] {
+        let res = nixcache(
+            &fx,
+            &store,
+            &[
+                "unpack",
+                s(&out),
+                "--target-dir",
+                s(&dest),
+                "--build-dir",
+                &same,
+            ],
+        );
+        failed_with(
+            &res,
+            EXIT_USAGE,
+            &format!("the build dir given (`{same}`) is the target dir"),
+        );
+        assert!(!dest.exists(), "a refused unpack left {}", dest.display());
+    }
+    // The control: a build dir of its own.
+    let dest_build = fx.base().join("dest-build");
+    let args = ["unpack", s(&out), "--target-dir", s(&dest)];
+    nixcache_ok(
+        &fx,
+        &store,
+        &[&args[..], &["--build-dir", s(&dest_build)]].concat(),
+    );
+    assert!(dest_build.join("debug/deps/x-0123456789abcdef.d").is_file());
+}
+
+/// crane's archives: a member below a file was an I/O failure of pass two (rc 1); it is bad
+/// input (3), in one archive and across a `.prev` chain, and nothing is written.
+#[test]
+fn a_crane_member_below_a_file_is_bad_input() {
+    let (fx, store, _) = with_blob();
+    let out = fx.base().join("crane-below");
+    write_crane_archive(&out, |b| {
+        append_dir(b, "target/");
+        append_dir(b, "target/debug/");
+        append_file(b, "target/debug/x", b"a file");
+        append_file(b, "target/debug/x/y", b"below it");
+    });
+    let err = unpack_refused(&fx, &store, &out, "entry `debug/x/y` is rejected");
+    assert!(
+        err.contains("it is below `debug/x`, which an earlier member made a file"),
+        "{err}"
+    );
+
+    // Across a chain: the older archive makes the file, the newer one a directory there.
+    let older = fx.base().join("crane-older");
+    write_crane_archive(&older, |b| {
+        append_dir(b, "target/");
+        append_file(b, "target/x", b"a file");
+    });
+    let newer = fx.base().join("crane-newer");
+    write_crane_archive(&newer, |b| {
+        append_dir(b, "target/");
+        append_dir(b, "target/x/");
+    });
+    symlink(
+        older.join("target.tar.zst"),
+        newer.join("target.tar.zst.prev"),
+    )
+    .unwrap();
+    unpack_refused(
+        &fx,
+        &store,
+        &newer,
+        "it is a directory where an earlier member made a file",
+    );
+    // The control: the newer archive alone unpacks.
+    fs::remove_file(newer.join("target.tar.zst.prev")).unwrap();
+    let dest = fx.base().join("dest");
+    nixcache_ok(
+        &fx,
+        &store,
+        &["unpack", s(&newer), "--target-dir", s(&dest)],
+    );
+}
+
+/// An OUT holding crane's artifacts (its target dir, its archive, a `.prev` link) got ours beside
+/// them, stale; it is refused as usage, and left as it was.
+#[test]
+fn pack_refuses_an_out_holding_cranes_artifacts() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let target = made_up_dir(&fx, "made/target");
+    type Make<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Make); 3] = [
+        ("target/", &|out| {
+            fs::create_dir_all(out.join("target/debug")).unwrap();
+            fs::write(out.join("target/debug/app"), "crane's").unwrap();
+        }),
+        ("target.tar.zst", &|out| {
+            write_crane_archive(out, |b| append_dir(b, "target/"));
+        }),
+        ("target.tar.zst.prev", &|out| {
+            fs::create_dir_all(out).unwrap();
+            symlink("/nowhere/target.tar.zst", out.join("target.tar.zst.prev")).unwrap();
+        }),
+    ];
+    for (name, make) in cases {
+        let out = store.path("deps");
+        make(&out);
+        let before = TreeSnapshot::capture(&out);
+        let res = support::output_of(&mut pack_cmd(&fx, &store, &target, &out, &[]));
+        failed_with(
+            &res,
+            EXIT_USAGE,
+            &format!("`{}` holds crane's artifacts ({name})", out.display()),
+        );
+        assert_unchanged(&before, &out);
+    }
+    // The control: an OUT of its own packs, and packs again (its archive is our stop sign).
+    let out = store.path("deps");
+    for _ in 0..2 {
+        let res = support::output_of(&mut pack_cmd(&fx, &store, &target, &out, &[]));
+        assert!(res.status.success(), "{}", stderr(&res));
+    }
+}
+
+/// explain read the whole log into memory (`--log /dev/zero` ran out of it): it reads it as it
+/// comes, a line at a time and a long line in pieces, and takes only a regular file (or stdin).
+#[test]
+fn explain_streams_its_log_and_takes_only_a_file() {
+    let fx = Fixture::copy("ws-basic");
+    let res = run_with_deadline(
+        fx.command(support::nixcache_bin())
+            .args(["explain", "--log", "/dev/zero"]),
+        Duration::from_secs(60),
+    );
+    let err = failed_with(&res, EXIT_REJECTED, "`/dev/zero` is not a regular file");
+    assert!(err.contains("character device"), "{err}");
+    let fifo = fx.base().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let res = run_with_deadline(
+        fx.command(support::nixcache_bin())
+            .args(["explain", "--log"])
+            .arg(&fifo),
+        Duration::from_secs(60),
+    );
+    failed_with(&res, EXIT_REJECTED, "is not a regular file but a fifo");
+
+    // 64 MiB through stdin, in 40 MB of address space: lines, and one line without an end.
+    for input in [
+        "yes '   Compiling nc-alpha v0.1.0' | head -c 64M",
+        "head -c 64M /dev/zero",
+    ] {
+        let script = format!("{input} | (ulimit -v 40000; exec \"$0\" explain --log -)");
+        let mut cmd = fx.command("bash");
+        cmd.arg("-c").arg(script).arg(support::nixcache_bin());
+        let res = run_with_deadline(&mut cmd, Duration::from_secs(120));
+        assert!(res.status.success(), "{input}: {}", stderr(&res));
+        assert!(
+            String::from_utf8_lossy(&res.stdout).contains("No unit was dirty"),
+            "{input}: {}",
+            stderr(&res)
+        );
+    }
+}

@@ -29,6 +29,24 @@ pub(crate) fn prev_of(archive: &Path) -> PathBuf {
     PathBuf::from(prev)
 }
 
+/// crane's artifacts in the directory `dir`, by name: its target dir, the `.prev` link of a
+/// `use-zstd` chain, and, unless `stop_sign` (`dir` holds ours, whose archive is a stop sign
+/// under crane's name), its archive.
+pub(crate) fn found_in(dir: &Path, stop_sign: bool) -> Vec<String> {
+    let archive = dir.join(ARCHIVE);
+    let mut found = Vec::new();
+    if dir.join(DIR).is_dir() {
+        found.push(format!("{DIR}/"));
+    }
+    if std::fs::symlink_metadata(prev_of(&archive)).is_ok() {
+        found.push(format!("{ARCHIVE}{PREV_SUFFIX}"));
+    }
+    if !stop_sign && std::fs::symlink_metadata(&archive).is_ok() {
+        found.push(ARCHIVE.into());
+    }
+    found
+}
+
 /// The one member of the stop sign: a hard link whose names tell what happened and what to do.
 const STOP_SIGN_NAME: &str =
     "this-is-a-cargo-nixcache-output.inherit-it-through-the-cargo-nixcache-crane-adapter";

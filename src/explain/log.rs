@@ -135,13 +135,22 @@ pub struct CargoLog {
 }
 
 impl CargoLog {
-    /// Reads every line of `text` (a saved log; stderr and stdout may be mixed).
-    pub fn read(text: &str) -> CargoLog {
+    /// Reads every line of `input` (a saved log; stderr and stdout may be mixed) as it comes,
+    /// in bounded memory ([`lines`]).
+    pub fn read_from(input: impl std::io::Read) -> std::io::Result<CargoLog> {
         let mut log = CargoLog::default();
-        for line in text.lines() {
-            log.feed(line);
-        }
-        log
+        lines(input, |piece| {
+            if let Piece::Line(line) = piece {
+                log.feed(String::from_utf8_lossy(line).trim_end_matches(['\n', '\r']));
+            }
+        })?;
+        Ok(log)
+    }
+
+    /// Reads every line of `text` (a saved log; stderr and stdout may be mixed).
+    #[cfg(test)]
+    pub fn read(text: &str) -> CargoLog {
+        CargoLog::read_from(text.as_bytes()).expect("memory reads")
     }
 
     /// Adds what another reader saw (cargo's stdout and stderr are read apart).
@@ -447,6 +456,58 @@ fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// The most of one line held in memory: a longer one is judged by its start, and the rest of it
+/// passed on in pieces.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// What [`lines`] hands on.
+pub(crate) enum Piece<'a> {
+    /// A line, with its newline (none at the end of input), or its first [`MAX_LINE`] bytes.
+    Line(&'a [u8]),
+    /// More of a line longer than that.
+    Rest(&'a [u8]),
+}
+
+/// Reads `input` line by line in bounded memory, whatever it holds (no newline at all, say).
+pub(crate) fn lines(input: impl std::io::Read, mut each: impl FnMut(Piece)) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, input);
+    let mut line = Vec::new();
+    let mut overlong = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            if !line.is_empty() {
+                each(Piece::Line(&line));
+            }
+            return Ok(());
+        }
+        let (chunk, ends) = match memchr::memchr(b'\n', available) {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let n = chunk.len();
+        if overlong {
+            each(Piece::Rest(chunk));
+        } else {
+            let fits = chunk.len().min(MAX_LINE - line.len());
+            line.extend_from_slice(&chunk[..fits]);
+            if ends || line.len() == MAX_LINE {
+                each(Piece::Line(&line));
+                line.clear();
+                if fits < n {
+                    each(Piece::Rest(&chunk[fits..]));
+                }
+                overlong = !ends;
+            }
+        }
+        if ends {
+            overlong = false;
+        }
+        reader.consume(n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,6 +669,54 @@ Caused by:
         for (mode, target, want) in cases {
             let unit = parse_unit(&format!("a v1.0.0/{mode}/{target}"), Some("a v1.0.0"), None);
             assert_eq!(unit.label(), want, "{mode} {target}");
+        }
+    }
+
+    /// A reader handing out `chunk` bytes at a time.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.chunk.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// Lines come whole however the input is cut; a line longer than [`MAX_LINE`] comes as its
+    /// start and the rest in pieces, so that every byte is handed on exactly once.
+    #[test]
+    fn lines_are_bounded_and_lose_no_byte() {
+        let mut input = b"first\r\n\nthird".to_vec();
+        input.splice(7..7, vec![b'x'; MAX_LINE + 10]);
+        input.extend(b"\nlast");
+        for chunk in [1, 7, 1 << 16] {
+            let (mut got, mut starts) = (Vec::new(), Vec::new());
+            lines(
+                Trickle {
+                    data: &input,
+                    chunk,
+                },
+                |piece| match piece {
+                    Piece::Line(l) => {
+                        assert!(l.len() <= MAX_LINE);
+                        starts.push(String::from_utf8_lossy(&l[..l.len().min(8)]).into_owned());
+                        got.extend_from_slice(l);
+                    }
+                    Piece::Rest(r) => got.extend_from_slice(r),
+                },
+            )
+            .unwrap();
+            assert!(got == input, "chunk {chunk}");
+            assert_eq!(
+                starts,
+                ["first\r\n", "xxxxxxxx", "third\n", "last"],
+                "{chunk}"
+            );
         }
     }
 }

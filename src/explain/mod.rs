@@ -26,6 +26,7 @@ pub(crate) use cause::{Cause, Mtime};
 pub use log::LOG_FILTER;
 pub(crate) use log::{CargoLog, Unit};
 
+use crate::fsutil::{self, InputFileError};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ pub enum ExplainError {
     },
     #[error("failed to read cargo's output")]
     ReadOutput(#[source] std::io::Error),
+    #[error("cannot read the cargo log")]
+    Log(#[from] InputFileError),
     #[error("failed to read the cargo log `{path}`")]
     ReadLog {
         path: PathBuf,
@@ -228,17 +231,21 @@ fn complete(cause: Cause, log: &CargoLog, this_run: &HashSet<PathBuf>) -> Cause 
 }
 
 /// Reads a saved log: cargo's stderr with the fingerprint log, and optionally its stdout with
-/// JSON messages, in one file (`-`: standard input).
+/// JSON messages, in one file (`-`: standard input), as it comes: memory does not grow with the
+/// log's size. A file must be a regular one (`/dev/zero` would never end).
 pub fn read_log(path: &Path) -> Result<CargoLog, ExplainError> {
-    let mut bytes = Vec::new();
     let result = if path == Path::new("-") {
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+        CargoLog::read_from(std::io::stdin().lock())
     } else {
-        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
+        match fsutil::open_regular(path) {
+            Ok(file) => CargoLog::read_from(file),
+            Err(InputFileError::Missing(_)) => Err(std::io::ErrorKind::NotFound.into()),
+            Err(InputFileError::Fs(e)) => Err(e.source),
+            Err(e) => return Err(e.into()),
+        }
     };
     result.map_err(|source| ExplainError::ReadLog {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(CargoLog::read(&String::from_utf8_lossy(&bytes)))
+    })
 }

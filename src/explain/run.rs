@@ -1,10 +1,10 @@
 //! Running cargo for `explain`: with its fingerprint log on and JSON messages requested, its
 //! output passed through as it comes, minus the log and the messages explain asked for.
 
-use super::log::{CargoLog, LineKind, LOG_FILTER};
+use super::log::{lines, CargoLog, LineKind, Piece, LOG_FILTER};
 use super::ExplainError;
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
 /// Subcommands (and their built-in aliases) that compile and accept `--message-format`.
@@ -121,20 +121,22 @@ fn forward(
     sink: impl Fn(LineKind) -> Option<Box<dyn Write>>,
 ) -> std::io::Result<CargoLog> {
     let mut log = CargoLog::default();
-    let mut reader = BufReader::new(input);
-    let mut line = Vec::new();
+    let mut to: Option<Box<dyn Write>> = None;
     let mut closed = false;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(log);
+    lines(input, |piece| {
+        let bytes = match piece {
+            Piece::Line(line) => {
+                let text = String::from_utf8_lossy(line);
+                to = sink(log.feed(text.trim_end_matches(['\n', '\r'])));
+                line
+            }
+            Piece::Rest(rest) => rest,
+        };
+        if let (Some(to), false) = (&mut to, closed) {
+            closed = to.write_all(bytes).and_then(|()| to.flush()).is_err();
         }
-        let text = String::from_utf8_lossy(&line);
-        let kind = log.feed(text.trim_end_matches(['\n', '\r']));
-        if let (Some(mut to), false) = (sink(kind), closed) {
-            closed = to.write_all(&line).and_then(|()| to.flush()).is_err();
-        }
-    }
+    })?;
+    Ok(log)
 }
 
 #[cfg(test)]

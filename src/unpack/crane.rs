@@ -23,7 +23,7 @@ use crate::linkcheck::LinkCheck;
 use crate::store::StoreDir;
 use crate::tree::Tree;
 use filetime::FileTime;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
@@ -71,10 +71,42 @@ pub fn zstd_chain(newest: &Path, store: &StoreDir) -> Result<Vec<PathBuf>, Crane
         chain.push(resolved);
     }
     chain.reverse();
+    let mut shape = Shape::default();
     for archive in &chain {
-        validate_zstd(archive, store)?;
+        validate_zstd(archive, store, &mut shape)?;
     }
     Ok(chain)
+}
+
+/// What the members of a chain, applied in order, leave at each path: a directory or not.
+#[derive(Default)]
+struct Shape(HashMap<PathBuf, bool>);
+
+impl Shape {
+    /// Notes a member (`dir`: a directory); why it cannot be applied over the earlier ones, if
+    /// it cannot: a member below a file, or a directory and a file at one path.
+    fn add(&mut self, rel: &Path, dir: bool) -> Result<(), String> {
+        for parent in rel.ancestors().skip(1) {
+            if self.0.get(parent) == Some(&false) {
+                return Err(format!(
+                    "it is below `{}`, which an earlier member made a file",
+                    parent.display()
+                ));
+            }
+        }
+        match (self.0.get(rel), dir) {
+            (Some(false), true) => {
+                Err("it is a directory where an earlier member made a file".into())
+            }
+            (Some(true), false) => {
+                Err("it would replace the directory an earlier member made".into())
+            }
+            _ => {
+                self.0.insert(rel.to_path_buf(), dir);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// One member of a crane tar, with its path below the target dir.
@@ -178,11 +210,21 @@ fn strip_first_component(raw: &[u8]) -> Option<&[u8]> {
     Some(&raw[slash + 1..]).filter(|r| !r.is_empty())
 }
 
-/// Checks one archive completely: every member, and that the zstd and tar streams end cleanly.
-fn validate_zstd(archive: &Path, store: &StoreDir) -> Result<(), CraneError> {
+/// Checks one archive completely: every member, also against what the chain's earlier members
+/// made (`shape`), and that the zstd and tar streams end cleanly.
+fn validate_zstd(archive: &Path, store: &StoreDir, shape: &mut Shape) -> Result<(), CraneError> {
     let mut files = HashSet::new();
     let mut links = LinkCheck::new(store);
     for_each_member(archive, store, |rel, member, contents, _| {
+        if let (Some(r), false) = (rel, matches!(member, Member::Ignored)) {
+            shape
+                .add(r.as_path(), matches!(member, Member::Dir))
+                .map_err(|reason| CraneError::Entry {
+                    archive: archive.into(),
+                    entry: r.to_string(),
+                    reason,
+                })?;
+        }
         match (&member, rel) {
             (Member::Symlink(target), Some(r)) => {
                 links.check(target).map_err(|problem| CraneError::Entry {

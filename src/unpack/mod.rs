@@ -85,6 +85,12 @@ pub enum UnpackError {
     )]
     SymlinkRoot(PathBuf),
     #[error(
+        "archive `{archive}` holds a target dir and a separate build dir, but the build dir given \
+         (`{dir}`) is the target dir; pass the build dir cargo is configured with \
+         (build.build-dir), or a --build-dir of its own"
+    )]
+    SameBuildDir { archive: PathBuf, dir: PathBuf },
+    #[error(
         "{cause}; and then undoing what was created in `{root}` failed too ({failed}): remove \
          what is left there by hand"
     )]
@@ -175,6 +181,12 @@ fn unpack_nixcache(
     let build_dir = match has_build_root {
         false => None,
         true => match opts.build_dir.resolve()? {
+            Some(b) if same_dir(&b, &opts.target_dir) => {
+                return Err(UnpackError::SameBuildDir {
+                    archive: ours.archive.clone(),
+                    dir: b,
+                })
+            }
             Some(b) => Some(b),
             None => return Err(UnpackError::NoBuildDir(ours.archive.clone())),
         },
@@ -211,6 +223,17 @@ fn unpack_nixcache(
         })?;
         Ok(report)
     })
+}
+
+/// Whether `a` and `b` name one directory: the same path once absolute, or (existing) the same
+/// directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let lexical = |p: &Path| std::path::absolute(p).map(|p| p.components().collect::<PathBuf>());
+    matches!((lexical(a), lexical(b)), (Ok(x), Ok(y)) if x == y)
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 /// A directory an unpack fills, and the one entry it may already hold.
