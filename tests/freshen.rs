@@ -33,6 +33,16 @@ fn decisions(out: &Output) -> Decisions {
         .collect()
 }
 
+/// ws-basic's packages (`.`, `app`, `applib`): those named freshened as their sources differ,
+/// the others kept.
+fn differing(keys: &[&str]) -> Decisions {
+    let decide = |key| match keys.contains(&key) {
+        true => (key, "freshened", "sources_differ"),
+        false => (key, "kept", "same_sources"),
+    };
+    expect(&[".", "app", "applib"].map(decide))
+}
+
 fn expect(list: &[(&str, &str, &str)]) -> Decisions {
     list.iter()
         .map(|(k, a, r)| (k.to_string(), (a.to_string(), r.to_string())))
@@ -379,14 +389,7 @@ fn deps_build_test_reuses_workspace_crates_and_never_runs_dummy_tests() {
     sc.fx.write("applib/src/lib.rs", &real_lib);
     sc.fx.write("app/src/main.rs", &real_main);
     sources_from_store(&sc.fx);
-    assert_eq!(
-        freshen(&sc, Some(&deps_out)),
-        expect(&[
-            (".", "kept", "same_sources"),
-            ("app", "freshened", "sources_differ"),
-            ("applib", "freshened", "sources_differ"),
-        ])
-    );
+    assert_eq!(freshen(&sc, Some(&deps_out)), differing(&["app", "applib"]));
     let built = exec(&sc, &["build"]);
     assert_eq!(
         dirty_units(&built.stdout),
@@ -447,14 +450,7 @@ fn deps_build_test_reuses_workspace_crates_and_never_runs_dummy_tests() {
 
     // test: same sources, so nothing is touched; the build's crates are reused.
     inherit(&sc, &build_out);
-    assert_eq!(
-        freshen(&sc, Some(&build_out)),
-        expect(&[
-            (".", "kept", "same_sources"),
-            ("app", "kept", "same_sources"),
-            ("applib", "kept", "same_sources"),
-        ])
-    );
+    assert_eq!(freshen(&sc, Some(&build_out)), differing(&[]));
     let built = exec(&sc, &["build"]);
     assert_eq!(
         dirty_units(&built.stdout),
@@ -534,11 +530,7 @@ fn a_changed_member_is_rebuilt_never_masked() {
         &artifacts,
         |fx| set_greeting(fx, "\"hello from NEW applib\""),
         ["hello from applib 84 42", "hello from NEW applib 84 42"],
-        expect(&[
-            (".", "kept", "same_sources"),
-            ("app", "kept", "same_sources"),
-            ("applib", "freshened", "sources_differ"),
-        ]),
+        differing(&["applib"]),
     );
 }
 
@@ -558,11 +550,7 @@ fn a_changed_file_of_the_virtual_root_rebuilds_the_units_that_read_it() {
             "hello from the root 84 42",
             "hello from the CHANGED root 84 42",
         ],
-        expect(&[
-            (".", "freshened", "sources_differ"),
-            ("app", "kept", "same_sources"),
-            ("applib", "kept", "same_sources"),
-        ]),
+        differing(&["."]),
     );
 }
 
@@ -573,11 +561,7 @@ fn a_changed_file_of_the_virtual_root_rebuilds_the_units_that_read_it() {
 fn without_digests_every_package_is_freshened() {
     let sc = Scenario::new("ws-basic", "in-place");
     let with = sc.inherited(&[&["build"]]);
-    let kept = expect(&[
-        (".", "kept", "same_sources"),
-        ("app", "kept", "same_sources"),
-        ("applib", "kept", "same_sources"),
-    ]);
+    let kept = differing(&[]);
     let all = |reason: &str| {
         expect(&[
             (".", "freshened", reason),
@@ -682,11 +666,7 @@ fn a_source_linked_into_the_store_is_rebuilt_never_masked() {
             std::os::unix::fs::symlink(&linked, &lib).unwrap();
         },
         ["hello from applib 84 42", "hello from the store 84 42"],
-        expect(&[
-            (".", "kept", "same_sources"),
-            ("app", "kept", "same_sources"),
-            ("applib", "freshened", "sources_differ"),
-        ]),
+        differing(&["applib"]),
     );
     let meta = fs::symlink_metadata(&lib).unwrap();
     assert!(meta.is_file(), "the link was not replaced by a copy");
@@ -702,14 +682,7 @@ fn a_source_linked_into_the_store_is_rebuilt_never_masked() {
     inherit(&sc, &build_out);
     fs::remove_file(&lib).unwrap();
     std::os::unix::fs::symlink(&linked, &lib).unwrap();
-    assert_eq!(
-        freshen(&sc, Some(&build_out)),
-        expect(&[
-            (".", "kept", "same_sources"),
-            ("app", "kept", "same_sources"),
-            ("applib", "kept", "same_sources"),
-        ])
-    );
+    assert_eq!(freshen(&sc, Some(&build_out)), differing(&[]));
     assert!(
         fs::symlink_metadata(&lib).unwrap().is_symlink(),
         "kept means untouched"
@@ -746,10 +719,6 @@ fn a_module_beside_a_cachedir_tag_is_rebuilt_never_masked() {
             "hello from the cache 84 42",
             "hello from the CHANGED cache 84 42",
         ],
-        expect(&[
-            (".", "kept", "same_sources"),
-            ("app", "kept", "same_sources"),
-            ("applib", "freshened", "sources_differ"),
-        ]),
+        differing(&["applib"]),
     );
 }
