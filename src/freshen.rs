@@ -130,6 +130,8 @@ pub fn freshen(opts: &FreshenOptions) -> Result<FreshenReport, FreshenError> {
         },
     };
     let now = FileTime::now();
+    let store =
+        fs::canonicalize(opts.store.as_path()).unwrap_or_else(|_| opts.store.as_path().into());
     let mut report = FreshenReport {
         root: ws.root.clone(),
         ..FreshenReport::default()
@@ -142,7 +144,7 @@ pub fn freshen(opts: &FreshenOptions) -> Result<FreshenReport, FreshenError> {
         } else {
             // Copies first: a fresh mtime then reaches what is below them too.
             for link in &pkg.leave {
-                replace_by_copy(link)?;
+                replace_by_copy(link, &store)?;
             }
             for path in &pkg.touch {
                 filetime::set_file_mtime(path, now).with_path("set mtime of", path)?;
@@ -167,15 +169,20 @@ pub fn freshen(opts: &FreshenOptions) -> Result<FreshenReport, FreshenError> {
 /// Replaces the symlink `link` by a copy of what it points to (a directory copied whole, links
 /// below it followed), so that what cargo reads there is new to it, without writing where the
 /// link leads (the store, another tree). The copy is made beside the link, then moved over it.
-fn replace_by_copy(link: &Path) -> Result<(), FsError> {
+fn replace_by_copy(link: &Path, store: &Path) -> Result<(), FsError> {
     let dir = link.parent().unwrap_or(Path::new("."));
     let name = link.file_name().unwrap_or_default().to_string_lossy();
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.nixcache-copy."))
         .tempdir_in(dir)
         .with_path("create a temporary directory in", dir)?;
-    let copy = tmp.path().join("copy");
-    copy_followed(link, &copy, &mut Vec::new())?;
+    let into = fs::canonicalize(tmp.path()).with_path("resolve", tmp.path())?;
+    let copy = into.join("copy");
+    let mut copying = Copying {
+        open: Vec::new(),
+        never: [store, &into],
+    };
+    copying.copy(link, &copy)?;
     if copy.is_dir() {
         // rename(2) puts a directory only where nothing (or an empty directory) is.
         fs::remove_file(link).with_path("remove the symlink", link)?;
@@ -183,32 +190,62 @@ fn replace_by_copy(link: &Path) -> Result<(), FsError> {
     fs::rename(&copy, link).with_path("replace the symlink", link)
 }
 
-/// Copies `from` (followed, whatever it is: a file, or a directory with everything below it
-/// followed) to the new path `to`, writable by its owner. `open` holds the directories being
-/// copied (device, inode): a link back to one of them is left out, as the digest leaves it.
-fn copy_followed(from: &Path, to: &Path, open: &mut Vec<(u64, u64)>) -> Result<(), FsError> {
-    let meta = fs::metadata(from).with_path("stat", from)?;
-    if meta.is_file() {
-        fsutil::copy_new(from, to)?;
-        let mode = meta.permissions().mode() | 0o200;
-        return fs::set_permissions(to, fs::Permissions::from_mode(mode))
-            .with_path("set permissions of", to);
-    }
-    if !meta.is_dir() || open.contains(&(meta.dev(), meta.ino())) {
-        return Ok(()); // neither sources nor digested (sources::Walk)
-    }
-    fs::create_dir(to).with_path("create directory", to)?;
-    open.push((meta.dev(), meta.ino()));
-    for entry in fs::read_dir(from).with_path("read directory", from)? {
-        let entry = entry.with_path("read directory", from)?;
-        let name = entry.file_name();
-        if fs::metadata(entry.path()).is_ok() {
-            copy_followed(&entry.path(), &to.join(&name), open)?;
+/// A copy that follows links, as the digest does (`sources`).
+struct Copying<'a> {
+    /// The directories being copied (device, inode).
+    open: Vec<(u64, u64)>,
+    /// Where a link that leads to a directory holding one of these stays a link: the store
+    /// dir, and where the copy goes.
+    never: [&'a Path; 2],
+}
+
+impl Copying<'_> {
+    /// Copies `from` (followed, whatever it is: a file, or a directory with everything below it
+    /// followed) to the new path `to`, writable by its owner. A link below it the digest does not
+    /// follow (dangling, to no file or directory, to a directory being copied or holding the
+    /// store or the copy) is copied as the link it is, so the copy digests as the link did.
+    fn copy(&mut self, from: &Path, to: &Path) -> Result<(), FsError> {
+        let meta = fs::metadata(from).with_path("stat", from)?;
+        if meta.is_file() {
+            fsutil::copy_new(from, to)?;
+            let mode = meta.permissions().mode() | 0o200;
+            return fs::set_permissions(to, fs::Permissions::from_mode(mode))
+                .with_path("set permissions of", to);
         }
+        if !meta.is_dir() {
+            return Ok(()); // no source, and not digested
+        }
+        fs::create_dir(to).with_path("create directory", to)?;
+        self.open.push((meta.dev(), meta.ino()));
+        for entry in fs::read_dir(from).with_path("read directory", from)? {
+            let entry = entry.with_path("read directory", from)?;
+            let (path, to) = (entry.path(), to.join(entry.file_name()));
+            let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+            let followed = fs::metadata(&path)
+                .ok()
+                .filter(|m| m.is_file() || m.is_dir());
+            let kept = match &followed {
+                _ if !is_link => false,
+                None => true, // dangling, or to no source
+                Some(m) if m.is_dir() => {
+                    let real = fs::canonicalize(&path).with_path("resolve", &path)?;
+                    self.open.contains(&(m.dev(), m.ino()))
+                        || self.never.iter().any(|n| n.starts_with(&real))
+                }
+                Some(_) => false,
+            };
+            if kept {
+                let target = fsutil::read_link(&path)?;
+                std::os::unix::fs::symlink(&target, &to).with_path("create symlink", &to)?;
+            } else if followed.is_some() {
+                self.copy(&path, &to)?;
+            }
+        }
+        self.open.pop();
+        let mode = meta.permissions().mode() | 0o700;
+        fs::set_permissions(to, fs::Permissions::from_mode(mode))
+            .with_path("set permissions of", to)
     }
-    open.pop();
-    let mode = meta.permissions().mode() | 0o700;
-    fs::set_permissions(to, fs::Permissions::from_mode(mode)).with_path("set permissions of", to)
 }
 
 fn decide(inherited: &Result<SourceDigests, Reason>, key: &str, digest: &str) -> Reason {
@@ -219,5 +256,60 @@ fn decide(inherited: &Result<SourceDigests, Reason>, key: &str, digest: &str) ->
             Some(old) if old == digest => Reason::SameSources,
             Some(_) => Reason::SourcesDiffer,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A link to a store directory becomes a copy of what the digest reads through it: links
+    /// below it followed into other store paths, but not back up (the store dir, `/`, itself).
+    #[test]
+    fn a_linked_directory_is_copied_as_the_digest_reads_it() {
+        let t = tempfile::tempdir().unwrap();
+        let t = fs::canonicalize(t.path()).unwrap();
+        let (s1, s2) = (t.join("store/s1"), t.join("store/s2"));
+        fs::create_dir_all(&s1).unwrap();
+        fs::create_dir_all(&s2).unwrap();
+        fs::write(s1.join("a.rs"), "a").unwrap();
+        fs::write(s2.join("b.rs"), "b").unwrap();
+        symlink("../s2", s1.join("sub")).unwrap();
+        symlink("..", s1.join("up")).unwrap();
+        symlink("/", s1.join("root")).unwrap();
+        symlink(".", s1.join("itself")).unwrap();
+        symlink("nowhere", s1.join("dangling")).unwrap();
+        let src = t.join("ws/src");
+        fs::create_dir_all(&src).unwrap();
+        symlink(&s1, src.join("gen")).unwrap();
+
+        replace_by_copy(&src.join("gen"), &t.join("store")).unwrap();
+        let gen = src.join("gen");
+        let kind = |rel: &str| {
+            let m = fs::symlink_metadata(gen.join(rel)).unwrap();
+            (m.is_symlink(), m.is_dir(), m.is_file())
+        };
+        assert_eq!(
+            kind(""),
+            (false, true, false),
+            "the link is a directory now"
+        );
+        assert_eq!(fs::read_to_string(gen.join("a.rs")).unwrap(), "a");
+        assert_eq!(
+            kind("sub"),
+            (false, true, false),
+            "followed into another store path"
+        );
+        assert_eq!(fs::read_to_string(gen.join("sub/b.rs")).unwrap(), "b");
+        for link in ["up", "root", "itself", "dangling"] {
+            assert_eq!(kind(link), (true, false, false), "{link} stays a link");
+        }
+        let left: Vec<_> = fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["gen"], "no temporary directory left");
+        assert!(s1.join("sub").is_symlink(), "the store is as it was");
     }
 }

@@ -23,7 +23,7 @@
 //! So the digest changes whenever what cargo reads changes, and a link replaced by a copy of
 //! what it points to keeps it. Not followed (digested as the link's text): dangling links,
 //! links to something that is neither file nor directory, links to a directory that holds the
-//! package (`/`, an ancestor: a loop), to the store dir itself, or to a directory skipped above.
+//! package (`/`, an ancestor: a loop) or the store dir, or to a directory skipped above.
 //! For `freshen`, the walk sorts what it found into what gets a fresh mtime (the package's own
 //! files and directories, and what its links reach inside the workspace, touched through the
 //! link) and the links that lead out of the workspace (into the store, say), which it replaces
@@ -281,7 +281,7 @@ impl Walk<'_> {
         if meta.is_dir() {
             let loops = found.open.contains(&(meta.dev(), meta.ino()))
                 || self.dir.starts_with(&real)
-                || real == self.store;
+                || self.store.starts_with(&real);
             if loops || self.foreign(path, &real) {
                 return self.link_text(path, found);
             }
