@@ -45,18 +45,35 @@ nxt_crane_stage() {
 }
 
 # nxt_crane_dummy WS: on Nix 2.8 only, $T/dummy/WS, a hand-made stand-in for crane's mkDummySrc of
-# $T/src/WS: Cargo.toml and Cargo.lock kept, every target's source replaced by a stub. It differs
-# from crane's (named `dummy-src`, not like the source; manifests not cleaned; no dummy build
-# script in the store), which is why the current Nix runs crane's own.
+# $T/src/WS: Cargo.toml and Cargo.lock kept, every target's source replaced by a stub, and every
+# package's build script one outside its sources, as crane's mkDummySrc does (`package.build` = a
+# dummy script in the store; crane#117). That last part makes stock crane rebuild the local
+# packages on real sources: cargo fingerprints a path package by mtimes, and the store gives the
+# dummy's stubs and the real sources the same mtime (1), but a unit whose build script is another
+# file (or that had one and now has none) is not Fresh; without it stock crane's chain reused the
+# stubs (t-84's cargoDoc: `cannot find cfg_if in cfg_if`, the stubbed [patch] package). It still
+# differs from crane's (named `dummy-src`, not like the source; manifests not cleaned), which is
+# why the current Nix runs crane's own.
 nxt_crane_dummy() {
     [ "$NXT_NIX" = 2.8 ] || return 0
-    rm -rf "$T/dummy/$1"
+    local dummy="$T/dummy/$1" f manifest rel up
+    rm -rf "$dummy"
     mkdir -p "$T/dummy"
     cp -r "$T/src/$1" "$T/dummy/"
-    local f
     while IFS= read -r f; do
         printf '#![allow(dead_code)]\npub fn main() {}\n' >"$f"
-    done < <(find "$T/dummy/$1" -name '*.rs')
+    done < <(find "$dummy" -name '*.rs')
+    mkdir -p "$dummy/.nixcache-dummy"
+    printf 'fn main() {}\n' >"$dummy/.nixcache-dummy/build.rs"
+    while IFS= read -r manifest; do
+        grep -q '^\[package\]' "$manifest" || continue
+        rel=$(dirname "${manifest#"$dummy"/}")
+        up=$(echo "$rel/" | sed -E 's#[^/]+/#../#g')
+        sed -i -E '/^build = /d' "$manifest"
+        sed -i -E "s#^\[package\]\$#[package]\nbuild = \"${up}.nixcache-dummy/build.rs\"#" "$manifest"
+        grep -q "^build = \"${up}.nixcache-dummy/build.rs\"\$" "$manifest" ||
+            nxt_fail "could not point $manifest at the dummy build script"
+    done < <(find "$dummy" -name Cargo.toml -not -path '*/.nixcache-dummy/*')
 }
 
 # nxt_crane_registry: the fixture's registry as crates.io, for crane's own vendoring

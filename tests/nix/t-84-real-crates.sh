@@ -18,35 +18,10 @@ nxt_real_setup() {
     mkdir -p "$T/src"
     (cd "$NXT_FIXTURES" && tar -c --exclude=./ws-real/target ./ws-real) | tar -x -C "$T/src"
     nxt_crane_dummy ws-real
-    nxt_real_dummy_build_scripts ws-real
     # Without crates.io (and nothing cached) the test cannot run: skipped, but failed under CI.
     crates=$("$NXT_REPO/tests/nix/fetch-crates.sh" "$NXT_FIXTURES/ws-real") ||
         nxt_skip "could not fetch the crates of ws-real's Cargo.lock (tests/nix/fetch-crates.sh)"
     nxt_real_mirror <<<"$crates"
-}
-
-# nxt_real_dummy_build_scripts WS: on Nix 2.8 only, give every package of the hand-made dummy
-# $T/dummy/WS (nxt_crane_dummy) a build script outside its sources, as crane's mkDummySrc does
-# (`package.build` = a dummy script in the store; crane#117). That is what makes stock crane
-# rebuild the local packages on real sources: cargo fingerprints a path package by mtimes, and
-# the store gives the dummy's stubs and the real sources the same mtime (1), but a unit whose
-# build script is another file (or that had one and now has none) is not Fresh. Without it, stock
-# crane's chain on the hand-made dummy reuses the stubs: its cargoDoc failed (`cannot find
-# cfg_if in cfg_if`, the stubbed [patch] package) where crane's own mkDummySrc (Nix 2.24) passes.
-nxt_real_dummy_build_scripts() {
-    [ "$NXT_NIX" = 2.8 ] || return 0
-    local dummy="$T/dummy/$1" manifest rel up
-    mkdir -p "$dummy/.nixcache-dummy"
-    printf 'fn main() {}\n' >"$dummy/.nixcache-dummy/build.rs"
-    while IFS= read -r manifest; do
-        grep -q '^\[package\]' "$manifest" || continue
-        rel=$(dirname "${manifest#"$dummy"/}")
-        up=$(echo "$rel/" | sed -E 's#[^/]+/#../#g')
-        sed -i -E '/^build = /d' "$manifest"
-        sed -i -E "s#^\[package\]\$#[package]\nbuild = \"${up}.nixcache-dummy/build.rs\"#" "$manifest"
-        grep -q "^build = \"${up}.nixcache-dummy/build.rs\"\$" "$manifest" ||
-            nxt_fail "could not point $manifest at the dummy build script"
-    done < <(find "$dummy" -name Cargo.toml -not -path '*/.nixcache-dummy/*')
 }
 
 # nxt_real_mirror: lines `NAME VERSION SHA256 FILE` on stdin (fetch-crates.sh's) as $T/mirror,
@@ -127,22 +102,6 @@ nxt_real_none_compiled() {
         nxt_fail "$2: no Fresh registry unit in cargo's JSON messages of its log"
 }
 
-# nxt_real_build_vendor FILE ARGS...: nxt_build for a vendor dir of crane's, given more tries.
-# Its ~27 tiny builders (a fetchurl and an unpack per crate) each risk the SIGKILL at their end
-# that nxt_nix_build retries three times (Nix's EOF race, lib.sh): on this loaded 2-core machine
-# 10 of 60 trivial builders were killed on Nix 2.24, and one vendor dir took 9 nix-builds on 2.8.
-# Every nix-build keeps what it built (and --keep-going builds all it can), so each round makes
-# progress; up to 15 rounds of nxt_nix_build's three, while the only failures are such kills.
-nxt_real_build_vendor() {
-    local round
-    for round in $(seq 15); do
-        nxt_nix_build "$@" && { cat "$T/build.out"; return 0; }
-        grep -q 'failed due to signal 9 (Killed)' "$T/build.log" || break
-        nxt_log "the vendor dir: builders SIGKILLed at their end again, round $round"
-    done
-    nxt_build "$@"
-}
-
 # nxt_real_subshell CMD...: CMD in a subshell, so that an nxt_fail in it (exit) ends only CMD:
 # for expect_fail on an assertion.
 nxt_real_subshell() {
@@ -212,7 +171,7 @@ rec {
 NIX
     )
     # crane vendored the crates itself, from the mirror, with the lock's checksums.
-    out=$(nxt_real_build_vendor "$expr" -A vendor --keep-going)
+    out=$(nxt_build "$expr" -A vendor)
     assert_exists "$(echo "$out"/*/miniz-sys-0.1.12/miniz.c)" "miniz-sys in crane's vendor dir"
     assert_exists "$(echo "$out"/*/syn-*/Cargo.toml)" "syn in crane's vendor dir"
 
