@@ -327,19 +327,22 @@ fn refill(
     roots: &[PathBuf],
 ) -> Result<(UnpackReport, Vec<String>), HydrateError> {
     let mut aside = Vec::new();
-    let moved = roots.iter().try_for_each(|root| {
-        let to = aside_name(root)?;
-        let mode = fsutil::symlink_metadata(root)?.permissions().mode();
-        fs::rename(root, &to).map_err(|source| HydrateError::MoveAside {
-            path: root.clone(),
-            source,
-        })?;
-        aside.push((root.clone(), to));
-        fsutil::create_dir_all(root)?;
-        fs::set_permissions(root, fs::Permissions::from_mode(mode))
-            .with_path("set permissions of", root)?;
-        Ok(())
-    });
+    let moved = roots
+        .iter()
+        .filter(|r| fs::symlink_metadata(r).is_ok())
+        .try_for_each(|root| {
+            let to = aside_name(root)?;
+            let mode = fsutil::symlink_metadata(root)?.permissions().mode();
+            fs::rename(root, &to).map_err(|source| HydrateError::MoveAside {
+                path: root.clone(),
+                source,
+            })?;
+            aside.push((root.clone(), to));
+            fsutil::create_dir_all(root)?;
+            fs::set_permissions(root, fs::Permissions::from_mode(mode))
+                .with_path("set permissions of", root)?;
+            Ok(())
+        });
     let filled = moved.and_then(|()| fill(opts, &roots[0]));
     match filled {
         Ok(report) => {
@@ -589,6 +592,9 @@ fn walk_trees(
     mut each: impl FnMut(usize, &Path, &Path, &fs::Metadata) -> Result<bool, FsError>,
 ) -> Result<(), FsError> {
     for (i, root) in roots.iter().enumerate() {
+        if i > 0 && fs::symlink_metadata(root).is_err() {
+            continue; // a build dir removed since: nothing of it left
+        }
         for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
             let entry = entry.map_err(|e| fsutil::walk_error(root, e))?;
             let name = entry.file_name();

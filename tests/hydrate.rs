@@ -403,3 +403,50 @@ fn a_hydrate_of_bad_artifacts_leaves_nothing() {
     }
     assert_eq!(action(&hydrate(&fx, &store, &a, &target)).0, "hydrate");
 }
+
+/// A deps output with a separate build dir (`build.build-dir`): both dirs are filled, both are
+/// part of what hydrate compares, and a refill replaces both.
+#[test]
+fn a_separate_build_dir_is_filled_and_compared_too() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let two_roots = |tag: &str| {
+        let target = fx.scratch_dir(&format!("made2-{tag}/target"));
+        let build = fx.scratch_dir(&format!("made2-{tag}/build"));
+        fs::create_dir_all(build.join("debug/deps")).unwrap();
+        fs::write(build.join("debug/deps/liby-0123456789abcdef.rlib"), tag).unwrap();
+        fs::write(build.join("debug/deps/y-0123456789abcdef.d"), tag).unwrap();
+        fs::write(target.join("CACHEDIR.TAG"), "").unwrap();
+        let out = store.path(&format!("deps2-{tag}"));
+        let mut cmd = fx.command(support::nixcache_bin());
+        cmd.current_dir(fx.base())
+            .arg(store.arg())
+            .args(["pack", "--target-dir", s(&target), "--build-dir", s(&build)])
+            .args(["--out", s(&out)]);
+        let o = support::output_of(&mut cmd);
+        support::assert_success(&cmd, &o);
+        support::canonicalize(&out);
+        out
+    };
+    let (a, b) = (two_roots("a"), two_roots("b"));
+    let (target, build) = (fx.path("target"), fx.path("build"));
+    let with_build = |deps: &Path| {
+        let mut cmd = hydrate_cmd(&fx, &store, deps, &target);
+        cmd.env("CARGO_BUILD_BUILD_DIR", &build);
+        support::output_of(&mut cmd)
+    };
+    let d = |dir: &Path| fs::read_to_string(dir.join("debug/deps/y-0123456789abcdef.d")).unwrap();
+    assert_eq!(action(&with_build(&a)).0, "hydrate");
+    assert_eq!(d(&build), "a");
+    assert_eq!(action(&with_build(&b)).0, "replace");
+    assert_eq!(d(&build), "b");
+    // A file moved into the build dir keeps both.
+    fs::write(build.join("mine.txt"), "mine").unwrap();
+    assert_eq!(action(&with_build(&a)).0, "keep-changed");
+    assert_eq!(d(&build), "b");
+    // The build dir removed: nothing of hydrate's left there to lose, but the tree is not as it
+    // was left: kept, and no error.
+    fs::remove_dir_all(&build).unwrap();
+    let (act, report) = action(&with_build(&a));
+    assert_eq!(act, "keep-changed", "{report}");
+}
