@@ -18,6 +18,8 @@
 #     (the docs' INFOPATH/MANPATH hook is left out: no docs here)
 #   makeSetupHook (substitutions, propagatedBuildInputs)  pkgs/build-support/trivial-builders
 #   runCommand, runCommandLocal, writeText               pkgs/build-support/trivial-builders
+#   writeTextFile, writeScript, writeShellScript,
+#     linkFarm, linkFarmFromDrvs (00ee9b64)              pkgs/build-support/trivial-builders
 #   fetchurl (a fixed-output derivation; from `mirror`,
 #     not the network)                                   pkgs/build-support/fetchurl
 #   the toolchain: the host's rustc/cargo/clippy/rustfmt (bound into the sandbox at
@@ -34,8 +36,12 @@
 # `mirror`: a directory holding what `fetchurl` may fetch, by host and path (`https://HOST/PATH`
 # is `mirror/HOST/PATH`), e.g. the .crate files crane's vendorCargoDeps downloads from
 # static.crates.io. The output is checked against the hash the caller names, as with nixpkgs'.
+#
+# `overlays`: nixpkgs-style overlays (`final: prev: { ... }`) applied to each package set, as
+# nixpkgs' `import nixpkgs { overlays = ...; }` does (lib.extends; tests/nix/crane/checks.nix
+# names there what crane's own checks take from nixpkgs and the emulation does not provide).
 { nixpkgsLib, cross ? false, system ? builtins.currentSystem, nextest, mirror ? null
-, craneUtils ? null }:
+, craneUtils ? null, overlays ? [ ] }:
 let
   lib = import (nixpkgsLib + "/lib");
 
@@ -89,6 +95,10 @@ let
         inherit buildPlatform hostPlatform;
         targetPlatform = hostPlatform;
         shell = "/bin/bash";
+        # stdenv's utility flags for the platform it builds for (pkgs/stdenv/generic/default.nix,
+        # read at 006769be, where they come from `system`; current nixpkgs inherits them from
+        # hostPlatform, as here). crane's checks read isDarwin.
+        inherit (hostPlatform) isDarwin isLinux;
         # nixpkgs' cc-wrapper: bin/cc and bin/c++ run the host's gcc/g++ through ./cc-wrapper.sh
         # (a link gets NIX_LDFLAGS and ld-wrapper's rpath for store libraries), the host's
         # binutils beside them, and a setup hook (./cc-setup-hook.sh: STRIP, RANLIB, ... and the
@@ -132,6 +142,45 @@ let
       }) text;
       writeText = name: text: self.runCommandLocal name { inherit text; passAsFile = [ "text" ]; }
         ''cp "$textPath" "$out"'';
+      # writeTextFile, writeScript, writeShellScript, linkFarm, linkFarmFromDrvs: nixpkgs'
+      # pkgs/build-support/trivial-builders/default.nix (00ee9b64): a runCommand that writes
+      # `text` to $out + destination (chmod +x when executable) and runs checkPhase there; a
+      # shell script is `#!runtimeShell` + text, checked with stdenv's shellDryRun (`bash -n -O
+      # extglob`, pkgs/stdenv/generic/default.nix); a link farm is a directory of `name -> path`
+      # symlinks (linkFarmFromDrvs: each derivation under its name).
+      runtimeShell = "/bin/bash";
+      writeTextFile = { name, text, executable ? false, destination ? "", checkPhase ? ""
+        , derivationArgs ? { }, ... }: self.runCommandLocal name ({
+          inherit text executable checkPhase;
+          passAsFile = [ "text" ];
+        } // derivationArgs) ''
+          target=$out${lib.escapeShellArg destination}
+          mkdir -p "$(dirname "$target")"
+          mv "$textPath" "$target"
+          if [ -n "$executable" ]; then chmod +x "$target"; fi
+          eval "$checkPhase"
+        '';
+      writeScript = name: text: self.writeTextFile { inherit name text; executable = true; };
+      writeShellScript = name: text: self.writeTextFile {
+        inherit name;
+        executable = true;
+        text = "#!${self.runtimeShell}\n${text}\n";
+        checkPhase = ''${self.stdenv.shell} -n -O extglob "$target"'';
+      };
+      linkFarm = name: entries:
+        let
+          entries' = if lib.isAttrs entries then entries
+            else lib.foldl (a: b: a // { "${b.name}" = b.path; }) { } entries;
+        in
+        self.runCommandLocal name { passthru.entries = entries'; } ''
+          mkdir -p $out
+          cd $out
+          ${lib.concatStrings (lib.mapAttrsToList (n: path: ''
+            mkdir -p -- "$(dirname -- ${lib.escapeShellArg n})"
+            ln -s -- ${lib.escapeShellArg "${path}"} ${lib.escapeShellArg n}
+          '') entries')}
+        '';
+      linkFarmFromDrvs = name: drvs: self.linkFarm name (map (d: { name = d.name; path = d; }) drvs);
       mkShell = mkShell self;
       fetchurl = { url, sha256, name ? baseNameOf url, ... }: derivation {
         inherit name system;
@@ -166,6 +215,22 @@ let
       rsync = links "rsync" { rsync = "/usr/bin/rsync"; };
       zstd = links "zstd" { zstd = "/usr/bin/zstd"; };
       jq = links "jq" { jq = "/usr/bin/jq"; };
+      # nixpkgs' pkg-config-wrapper (pkgs/build-support/pkg-config-wrapper: default.nix 052a91ee,
+      # setup-hook.sh 30f6c698): bin/pkg-config (here the host's) and a setup hook exporting
+      # PKG_CONFIG. Its env hook adding each input's lib/pkgconfig and share/pkgconfig to
+      # PKG_CONFIG_PATH is left out: the emulated stdenv has no env hooks, and no emulated package
+      # has .pc files.
+      pkg-config = derivation {
+        name = "pkg-config-wrapper-emulated";
+        inherit system;
+        builder = "/bin/bash";
+        args = [ "-c" ''
+          set -e
+          /bin/mkdir -p $out/bin $out/nix-support
+          /bin/ln -s /usr/bin/pkg-config $out/bin/pkg-config
+          echo 'export PKG_CONFIG=pkg-config' > $out/nix-support/setup-hook
+        '' ];
+      };
       craneUtils = if craneUtils == null then throw "nixpkgs.nix: no craneUtils given (t-80-crane.sh's nxt_crane_utils builds it)"
         else links "crane-utils" { crane-json2toml = "${craneUtils}/bin/crane-json2toml";
           crane-resolve-workspace-inheritance = "${craneUtils}/bin/crane-resolve-workspace-inheritance"; };
@@ -322,7 +387,8 @@ let
       targetTarget = sets.pkgsTargetTarget;
     } else sets.pkgsHostTarget;
 
-  native = lib.fix (mkSet { hostPlatform = buildPlatform; });
-  crossSet = lib.fix (mkSet { hostPlatform = mkPlatform platforms.aarch64; buildSet = native; });
+  withOverlays = f: lib.fix (lib.extends (lib.composeManyExtensions overlays) f);
+  native = withOverlays (mkSet { hostPlatform = buildPlatform; });
+  crossSet = withOverlays (mkSet { hostPlatform = mkPlatform platforms.aarch64; buildSet = native; });
 in
 if cross then crossSet else native
