@@ -8,27 +8,9 @@
 # audit-tmpdir, the binary equal to stock crane's, a test derivation running shrunk test
 # executables).
 #
-# The emulated mkDerivation gives no default inputs (nixpkgs' defaultNativeBuildInputs), so
-# nxt_fixup_expr hands crane a stdenv whose mkDerivation adds the two that matter here, after the
-# derivation's own inputs as setup.sh takes them. crane's Nix files and hooks run unchanged.
-
-# nxt_fixup_expr NAME: nxt_crane_expr with, in scope besides: `withDefaults STDENV` (STDENV whose
-# derivations get the fixup hooks and stdenv.cc, as nixpkgs' stdenv gives them), `fixupCrane`
-# (crane's own lib on that stdenv) and `fixupLib` (fixupCrane through the adapter).
-nxt_fixup_expr() {
-    nxt_crane_expr "$1" <<NIX
-let
-  withDefaults = stdenv: stdenv // {
-    mkDerivation = args: stdenv.mkDerivation (args // {
-      nativeBuildInputs = (args.nativeBuildInputs or [ ]) ++ [ $NXT_DIR/crane/fixup-hooks.sh stdenv.cc ];
-    });
-  };
-  fixupCrane = craneLib.overrideScope (_: _: { stdenvSelector = p: withDefaults p.stdenv; });
-  fixupLib = import $NXT_REPO/nix/crane.nix { cargo-nixcache = toolsPkg; } fixupCrane;
-in
-$(cat)
-NIX
-}
+# The emulated stdenv gives every derivation both as nixpkgs' stdenv does (its
+# defaultNativeBuildInputs: this package set's cc and the fixup hooks), so every crane test of
+# the suite runs them; the tests here look at what they did.
 
 # nxt_runpaths DIR: one line per ELF file below DIR, sorted: its path relative to DIR, a tab, and
 # its RUNPATH (or RPATH) as readelf shows it in brackets, `[]` once patchelf has shrunk it to
@@ -52,9 +34,9 @@ nxt_runpaths() {
 test_fixup_hooks_emulated() {
     nxt_crane_setup
     local expr out kept
-    expr=$(nxt_fixup_expr hooks <<'NIX'
+    expr=$(nxt_crane_expr hooks <<'NIX'
 let
-  mk = name: extra: (withDefaults pkgs.stdenv).mkDerivation ({
+  mk = name: extra: pkgs.stdenv.mkDerivation ({
     inherit name;
     dontUnpack = true;
     installPhase = ''
@@ -112,11 +94,11 @@ NIX
 test_fixup_crane_deps_and_package() {
     nxt_crane_setup
     local expr deps app clean
-    expr=$(nxt_fixup_expr fixup-deps-pkg <<'NIX'
+    expr=$(nxt_crane_expr fixup-deps-pkg <<'NIX'
 rec {
-  deps = fixupLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; });
-  app = fixupLib.buildPackage (common // { cargoArtifacts = deps; postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
-  clean = fixupCrane.buildPackage (common // { cargoArtifacts = null; });
+  deps = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; });
+  app = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
+  clean = craneLib.buildPackage (common // { cargoArtifacts = null; });
 }
 NIX
     )
@@ -153,11 +135,11 @@ NIX
 test_fixup_crane_chain() {
     nxt_crane_setup
     local expr build test
-    expr=$(nxt_fixup_expr fixup-chain <<'NIX'
+    expr=$(nxt_crane_expr fixup-chain <<'NIX'
 rec {
-  deps = fixupLib.buildDepsOnly common;
-  build = fixupLib.buildPackage (common // { cargoArtifacts = deps; doInstallCargoArtifacts = true; });
-  test = fixupLib.cargoTest (common // { cargoArtifacts = build; cargoExtraArgs = jsonArgs; });
+  deps = nixcacheLib.buildDepsOnly common;
+  build = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; doInstallCargoArtifacts = true; });
+  test = nixcacheLib.cargoTest (common // { cargoArtifacts = build; cargoExtraArgs = jsonArgs; });
 }
 NIX
     )

@@ -87,11 +87,44 @@ let
       isCross = hostPlatform.config != buildPlatform.config;
       ccPrefix = hostPlatform.ccPrefix;
       buildHost = if buildSet == null then self else buildSet;
+      # nixpkgs' cc-wrapper: bin/cc and bin/c++ run the host's gcc/g++ through ./cc-wrapper.sh
+      # (a link gets NIX_LDFLAGS and ld-wrapper's rpath for store libraries), the host's
+      # binutils beside them, and a setup hook (./cc-setup-hook.sh: STRIP, RANLIB, ... and the
+      # self rpath `-rpath $out/lib`). Every ELF file rustc links through it carries that rpath,
+      # as under nixpkgs, until the fixup phase shrinks it (./fixup-hooks.sh).
+      cc = derivation {
+        name = "cc-wrapper-emulated";
+        inherit system;
+        builder = "/bin/bash";
+        args = [ "-c" ''
+          set -e
+          /bin/mkdir -p $out/bin $out/nix-support
+          /bin/cp "$wrapper" $out/nix-support/cc-wrapper.sh
+          for c in cc=gcc c++=g++; do
+            printf '#!/bin/bash\nexec /bin/bash %s %s "$@"\n' $out/nix-support/cc-wrapper.sh \
+              "/usr/bin/$prefix''${c#*=}" > "$out/bin/$prefix''${c%%=*}"
+            /bin/chmod +x "$out/bin/$prefix''${c%%=*}"
+          done
+          for t in ar as ld nm objcopy objdump readelf ranlib strip strings size; do
+            if [ -x "/usr/bin/$prefix$t" ]; then /bin/ln -s "/usr/bin/$prefix$t" "$out/bin/$prefix$t"; fi
+          done
+          hook=$(< "$hookSrc")
+          hook=''${hook//@out@/$out}
+          printf '%s\n' "''${hook//@targetPrefix@/$prefix}" > $out/nix-support/setup-hook
+        '' ];
+        prefix = ccPrefix;
+        wrapper = ./cc-wrapper.sh;
+        hookSrc = ./cc-setup-hook.sh;
+      } // { targetPrefix = ccPrefix; };
+      # The stdenv package of this set: its default native inputs are this set's cc and the
+      # fixup hooks, as nixpkgs' stdenv gives every derivation its cc-wrapper and
+      # pkgs/build-support/setup-hooks (defaultNativeBuildInputs).
+      stdenvDrv = mkStdenvPkg [ ./fixup-hooks.sh cc ];
     in
     {
       inherit lib;
 
-      stdenv = stdenvPkg // {
+      stdenv = stdenvDrv // {
         inherit buildPlatform hostPlatform;
         targetPlatform = hostPlatform;
         shell = "/bin/bash";
@@ -99,36 +132,8 @@ let
         # read at 006769be, where they come from `system`; current nixpkgs inherits them from
         # hostPlatform, as here). crane's checks read isDarwin.
         inherit (hostPlatform) isDarwin isLinux;
-        # nixpkgs' cc-wrapper: bin/cc and bin/c++ run the host's gcc/g++ through ./cc-wrapper.sh
-        # (a link gets NIX_LDFLAGS and ld-wrapper's rpath for store libraries), the host's
-        # binutils beside them, and a setup hook (./cc-setup-hook.sh: STRIP, RANLIB, ... and the
-        # self rpath `-rpath $out/lib`). Every ELF file rustc links through it carries that rpath,
-        # as under nixpkgs, until the fixup phase shrinks it (./fixup-hooks.sh).
-        cc = derivation {
-          name = "cc-wrapper-emulated";
-          inherit system;
-          builder = "/bin/bash";
-          args = [ "-c" ''
-            set -e
-            /bin/mkdir -p $out/bin $out/nix-support
-            /bin/cp "$wrapper" $out/nix-support/cc-wrapper.sh
-            for c in cc=gcc c++=g++; do
-              printf '#!/bin/bash\nexec /bin/bash %s %s "$@"\n' $out/nix-support/cc-wrapper.sh \
-                "/usr/bin/$prefix''${c#*=}" > "$out/bin/$prefix''${c%%=*}"
-              /bin/chmod +x "$out/bin/$prefix''${c%%=*}"
-            done
-            for t in ar as ld nm objcopy objdump readelf ranlib strip strings size; do
-              if [ -x "/usr/bin/$prefix$t" ]; then /bin/ln -s "/usr/bin/$prefix$t" "$out/bin/$prefix$t"; fi
-            done
-            hook=$(< "$hookSrc")
-            hook=''${hook//@out@/$out}
-            printf '%s\n' "''${hook//@targetPrefix@/$prefix}" > $out/nix-support/setup-hook
-          '' ];
-          prefix = ccPrefix;
-          wrapper = ./cc-wrapper.sh;
-          hookSrc = ./cc-setup-hook.sh;
-        } // { targetPrefix = ccPrefix; };
-        mkDerivation = mkDerivation { inherit hostPlatform; };
+        inherit cc;
+        mkDerivation = mkDerivation { inherit hostPlatform; stdenvPkg = stdenvDrv; };
       };
 
       makeSetupHook = makeSetupHook;
@@ -256,22 +261,26 @@ let
       };
     };
 
-  # The stdenv package: `setup` is ./stdenv-setup.sh behind the preamble stdenv's own builder
-  # writes (initialPath, the directories whose bin/ start PATH).
-  stdenvPkg = derivation {
+  # A stdenv package: `setup` is ./stdenv-setup.sh behind the preamble stdenv's own builder
+  # writes (pkgs/stdenv/generic/builder.sh): initialPath, the directories whose bin/ start PATH,
+  # and defaultNativeBuildInputs, which every derivation gets after its own.
+  mkStdenvPkg = defaultNativeBuildInputs: derivation {
     name = "stdenv-linux-emulated";
     inherit system;
     builder = "/bin/bash";
     args = [ "-c" ''
       set -e
       /bin/mkdir $out
-      { echo 'initialPath="/usr /"'; /bin/cat "$setupBody"; } > $out/setup
+      { echo 'initialPath="/usr /"'
+        echo "defaultNativeBuildInputs=\"$defaultNativeBuildInputs\""
+        /bin/cat "$setupBody"; } > $out/setup
     '' ];
+    inherit defaultNativeBuildInputs;
     setupBody = ./stdenv-setup.sh;
   };
 
   # pkgs/stdenv/generic/make-derivation.nix (000b5872), as far as crane and mkShell use it.
-  mkDerivation = { hostPlatform }: attrs:
+  mkDerivation = { hostPlatform, stdenvPkg }: attrs:
     let
       isCross = hostPlatform.config != buildPlatform.config;
       canRun = buildPlatform.canExecute hostPlatform;
@@ -313,7 +322,7 @@ let
       } // lib.optionalAttrs structured { inherit env; };
       drv = derivation (derivationArg // lib.optionalAttrs (envIsExportable && !structured) env);
     in
-    drv // { overrideAttrs = f: mkDerivation { inherit hostPlatform; } (attrs // f attrs); }
+    drv // { overrideAttrs = f: mkDerivation { inherit hostPlatform stdenvPkg; } (attrs // f attrs); }
     // (attrs.passthru or { });
 
   # pkgs/build-support/mkshell/default.nix (07c91341).

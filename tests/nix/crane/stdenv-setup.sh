@@ -12,7 +12,8 @@
 #     `outputs` associative array and `env` is exported; the dependency variables are arrays;
 #   - runHook / runOneHook / _callImplicitHook / _eval: the implicit hook (a function, a file or a
 #     string attribute of that name) first, then the `<name>Hooks` array, in order;
-#   - inputs: depsBuildBuild, nativeBuildInputs, depsBuildTarget (build platform) and depsHostHost,
+#   - inputs: depsBuildBuild, nativeBuildInputs, depsBuildTarget, then the stdenv's
+#     defaultNativeBuildInputs (its cc and the fixup hooks; build platform) and depsHostHost,
 #     buildInputs (host platform), with their propagated-* files followed depth first, activated
 #     in setup.sh's order (build platform first): a file input is sourced, a package's `bin/` goes
 #     on PATH (host packages' only without strictDeps), its `nix-support/setup-hook` is sourced;
@@ -147,7 +148,8 @@ _findInputs() {
 
 # ${var[*]}: a word list whether the attribute came as a string or (structured) as an array.
 for pkg in ${depsBuildBuild[*]:-} ${depsBuildBuildPropagated[*]:-} ${nativeBuildInputs[*]:-} \
-    ${propagatedNativeBuildInputs[*]:-} ${depsBuildTarget[*]:-} ${depsBuildTargetPropagated[*]:-}; do
+    ${propagatedNativeBuildInputs[*]:-} ${depsBuildTarget[*]:-} ${depsBuildTargetPropagated[*]:-} \
+    ${defaultNativeBuildInputs:-}; do
     _findInputs "$pkg" nixcacheEmuBuildPkgs
 done
 for pkg in ${depsHostHost[*]:-} ${depsHostHostPropagated[*]:-} ${buildInputs[*]:-} \
