@@ -208,6 +208,11 @@ NIX
     [ "$(stat -c %s "$deps/target.tar.zst")" -lt 512 ] ||
         nxt_fail "target.tar.zst in a use-nixcache output is more than the stop sign"
     nxt_verify_artifacts "$deps"
+    # stdenv's fixup ran over the output, as under nixpkgs (t-82 looks closer): the self rpath
+    # the cc wrapper gave every ELF file rustc linked is shrunk away (patchelf writes `[]`).
+    nxt_runpaths "$deps/artifacts" >"$T/deps.runpaths"
+    assert_contains "$T/deps.runpaths" $'\t\\[\\]$' "fixup's shrunk rpaths in the deps artifacts"
+    assert_not_contains "$T/deps.runpaths" $'\t\\[/' "an rpath fixup did not shrink"
     nxt_crane_units "$deps" >"$T/deps.units"
     assert_contains "$T/deps.units" "^dirty nc-alpha lib" "deps built the registry crates"
 
