@@ -302,6 +302,11 @@ pub struct PackArgs {
     /// [default: found from the current directory, as cargo does; none found: no digests]
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
+    /// Mtimes the archive records: the store's canonical one for every directory and file
+    /// (the same build packs to the same bytes), or the build's (auto: store inside a Nix
+    /// build, where the output's files get it anyway)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mtimes: pack::ArchiveMtimes,
     #[command(flatten)]
     store: StoreArg,
     #[command(flatten)]
@@ -386,6 +391,7 @@ fn run_pack(args: PackArgs) -> Result<i32> {
         zstd_threads: if threads > 1 { threads } else { 0 },
         store: args.store.store()?,
         workspace,
+        archive_mtime: args.mtimes.fixed(pack::in_nix_build()),
     };
     let r = pack::pack(&opts)?;
     args.report.report(

@@ -187,6 +187,8 @@ fn pack_options(store: &StoreDir, ws: &Path, out: &Path) -> pack::PackOptions {
         zstd_threads: 0,
         store: store.clone(),
         workspace: Some(ws.join("Cargo.toml")),
+        // The demo's store dir is no Nix store: nothing gives the files its canonical mtime.
+        archive_mtime: None,
     }
 }
 

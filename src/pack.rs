@@ -28,7 +28,10 @@
 //! Not promised: anything about a tree another process changes during the walk; a SIGKILLed
 //! pack leaves the target dir linking into an OUT without manifest until the next pack.
 
+mod deterministic;
 mod stream;
+
+pub use deterministic::{in_nix_build, ArchiveMtimes};
 
 use crate::archive::{
     Compression, Entry, EntryKind, RelPath, BUILD_ROOT, SYMLINK_MTIME, TARGET_ROOT,
@@ -66,6 +69,9 @@ pub struct PackOptions {
     pub store: StoreDir,
     /// The workspace manifest whose local packages' sources are digested; `None` records none.
     pub workspace: Option<PathBuf>,
+    /// The mtime the archive records for every directory and file, instead of theirs
+    /// ([`ArchiveMtimes`]); `None` records their own.
+    pub archive_mtime: Option<FileTime>,
 }
 
 /// What a pack did.
@@ -239,6 +245,7 @@ fn pack_into(
         opts.zstd_level,
         opts.zstd_threads,
         &opts.store,
+        opts.archive_mtime,
     )
     .map_err(write_err)?;
     let mut packer = Packer {
@@ -489,8 +496,10 @@ impl Packer<'_, '_> {
         source: &Path,
         meta: &fs::Metadata,
     ) -> Result<(), PackError> {
-        let size = meta.len();
-        let contents = Contents::File(source.to_path_buf());
+        let (size, contents) = match rustc_info(&rel, source)? {
+            Some(bytes) => (bytes.len() as u64, Contents::Bytes(bytes)),
+            None => (meta.len(), Contents::File(source.to_path_buf())),
+        };
         let entry = Entry {
             path: rel,
             mtime: FileTime::from_last_modification_time(meta),
@@ -602,6 +611,16 @@ impl Packer<'_, '_> {
             source,
         }
     }
+}
+
+/// cargo's rustc probe cache at the top of a root, read and sorted
+/// ([`deterministic::sorted_rustc_info`]); `None` for any other file, or one that is no JSON.
+fn rustc_info(rel: &RelPath, source: &Path) -> Result<Option<Vec<u8>>, FsError> {
+    if rel.file_name() != deterministic::RUSTC_INFO || rel.as_path().components().count() != 2 {
+        return Ok(None);
+    }
+    let bytes = fs::read(source).with_path("read", source)?;
+    Ok(deterministic::sorted_rustc_info(&bytes))
 }
 
 fn is_executable(meta: &fs::Metadata) -> bool {

@@ -1,6 +1,7 @@
 //! Deterministic writer for the archive format.
 
 use super::{Entry, EntryKind, RelPath};
+use filetime::FileTime;
 use std::io::{self, Read, Write};
 
 /// Writes entries as a pax tar stream. Callers add entries in `RelPath` order; the writer
@@ -8,6 +9,8 @@ use std::io::{self, Read, Write};
 pub struct ArchiveWriter<W: Write> {
     builder: tar::Builder<W>,
     last: Option<RelPath>,
+    /// The mtime every directory and file gets instead of its own (see [`Self::fixed_mtime`]).
+    fixed_mtime: Option<FileTime>,
 }
 
 /// ustar's name and linkname fields hold 100 bytes; longer values go into pax records.
@@ -20,7 +23,15 @@ impl<W: Write> ArchiveWriter<W> {
         ArchiveWriter {
             builder,
             last: None,
+            fixed_mtime: None,
         }
+    }
+
+    /// Records `mtime` for every directory and file, whatever their own: an archive that depends
+    /// on the tree's contents only (symlinks have a fixed mtime anyway).
+    pub fn fixed_mtime(mut self, mtime: FileTime) -> Self {
+        self.fixed_mtime = Some(mtime);
+        self
     }
 
     /// Appends one entry; `contents` must yield exactly `size` bytes for a `File`: fewer are an
@@ -59,7 +70,11 @@ impl<W: Write> ArchiveWriter<W> {
         } else {
             header.as_old_mut().name[..path_bytes.len()].copy_from_slice(path_bytes);
         }
-        let (secs, nanos) = (entry.mtime.unix_seconds(), entry.mtime.nanoseconds());
+        let mtime = match (&entry.kind, self.fixed_mtime) {
+            (EntryKind::Symlink { .. }, _) | (_, None) => entry.mtime,
+            (_, Some(fixed)) => fixed,
+        };
+        let (secs, nanos) = (mtime.unix_seconds(), mtime.nanoseconds());
         if nanos != 0 {
             pax.push(("mtime", format!("{secs}.{nanos:09}").into_bytes()));
         }
@@ -186,5 +201,65 @@ mod tests {
         w.append(&entry(5), Some(&mut &b"short and more"[..]))
             .unwrap();
         assert_eq!(w.finish().unwrap().len(), 512 * 4);
+    }
+
+    /// With a fixed mtime, two trees that differ only in their mtimes (nanoseconds included)
+    /// write the same bytes; links keep theirs. The control: without it they differ.
+    #[test]
+    fn a_fixed_mtime_replaces_every_dir_and_file_mtime() {
+        let tree = |secs: i64, nanos: u32| {
+            let at = FileTime::from_unix_time(secs, nanos);
+            vec![
+                Entry {
+                    path: RelPath::new("target").unwrap(),
+                    mtime: at,
+                    kind: EntryKind::Dir { mode: 0o755 },
+                },
+                Entry {
+                    path: RelPath::new("target/f").unwrap(),
+                    mtime: at,
+                    kind: EntryKind::File {
+                        mode: 0o644,
+                        size: 2,
+                    },
+                },
+                Entry {
+                    path: RelPath::new("target/l").unwrap(),
+                    mtime: crate::archive::SYMLINK_MTIME,
+                    kind: EntryKind::Symlink {
+                        target: "/s/x".into(),
+                    },
+                },
+            ]
+        };
+        let write = |entries: Vec<Entry>, fixed: Option<FileTime>| {
+            let mut w = ArchiveWriter::new(Vec::new());
+            if let Some(fixed) = fixed {
+                w = w.fixed_mtime(fixed);
+            }
+            for e in &entries {
+                let data: &[u8] = b"hi";
+                let contents: Option<&mut dyn Read> = match e.kind {
+                    EntryKind::File { .. } => Some(&mut &data[..]),
+                    _ => None,
+                };
+                w.append(e, contents).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let one = FileTime::from_unix_time(1, 0);
+        let a = write(tree(1_700_000_000, 123), Some(one));
+        assert_eq!(a, write(tree(1_800_000_000, 0), Some(one)));
+        assert_ne!(
+            write(tree(1_700_000_000, 123), None),
+            write(tree(1_800_000_000, 0), None)
+        );
+        let mut archive = tar::Archive::new(a.as_slice());
+        let mtimes: Vec<u64> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().header().mtime().unwrap())
+            .collect();
+        assert_eq!(mtimes, [1, 1, 0]);
     }
 }

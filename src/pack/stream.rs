@@ -30,6 +30,8 @@ pub(super) enum Contents {
     None,
     /// A file, opened and read here: `size` bytes (the entry's).
     File(PathBuf),
+    /// Contents the walk made (the entry's size is their length).
+    Bytes(Vec<u8>),
 }
 
 /// What the stream thread made.
@@ -85,6 +87,7 @@ impl ArchiveStream {
         zstd_level: i32,
         zstd_threads: u32,
         store: &StoreDir,
+        fixed_mtime: Option<FileTime>,
     ) -> io::Result<Self> {
         let file = io::BufWriter::with_capacity(1 << 16, file);
         let sink = match compression {
@@ -111,6 +114,9 @@ impl ArchiveStream {
             .spawn(move || {
                 let write = StreamError::Write;
                 let mut writer = ArchiveWriter::new(scanning);
+                if let Some(mtime) = fixed_mtime {
+                    writer = writer.fixed_mtime(mtime);
+                }
                 for (entry, contents) in batches.into_iter().flatten() {
                     let size = match entry.kind {
                         EntryKind::File { size, .. } => size,
@@ -119,6 +125,9 @@ impl ArchiveStream {
                     match contents {
                         Contents::None => writer.append(&entry, None).map_err(write)?,
                         Contents::File(path) => append_file(&mut writer, &entry, size, path)?,
+                        Contents::Bytes(bytes) => writer
+                            .append(&entry, Some(&mut bytes.as_slice()))
+                            .map_err(write)?,
                     }
                 }
                 let ScanningWriter {

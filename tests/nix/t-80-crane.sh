@@ -579,3 +579,32 @@ NIX
         nxt_fail "the control's layer 2 does not reference its vendor dir (its dep-info names it)"
     nxt_verify_store
 }
+
+# Reproducible outputs (issue 18): `nix-build --check` builds a derivation again and compares the
+# outputs. It passes on a deps output and on one that packs inherited artifacts (buildPackage
+# with doInstallCargoArtifacts): inside a Nix build the archive records the store's mtime, not
+# the build's, and cargo's rustc probe cache is stored with its keys sorted (cargo writes them in
+# hash order). Control: the same deps packed with the build's mtimes (`--mtimes build`) fail the
+# check, as every deps output did before.
+test_crane_check_reproduces() {
+    nxt_crane_setup
+    local expr
+    expr=$(nxt_crane_expr reproduces <<'NIX'
+rec {
+  deps = nixcacheLib.buildDepsOnly common;
+  build = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; doInstallCargoArtifacts = true; });
+  buildMtimes = nixcacheLib.buildDepsOnly (common // { pname = "build-mtimes"; nixcachePackFlags = "--mtimes build"; });
+}
+NIX
+    )
+    local attr
+    for attr in deps build buildMtimes; do
+        nxt_build "$expr" -A "$attr" >/dev/null
+    done
+    for attr in deps build; do
+        nxt_nix_build "$expr" -A "$attr" --check ||
+            nxt_fail "nix-build --check of $attr: $(grep -E 'error|differs' "$T/build.log" | tail -n 3)"
+    done
+    nxt_build_fails "$expr" -A buildMtimes --check
+    assert_contains "$T/build.log" "may not be deterministic" "the control, packed with the build's mtimes"
+}
