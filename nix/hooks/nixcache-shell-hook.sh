@@ -24,9 +24,10 @@
 # so the shell's own shellHook and ours both run.
 #
 # `cargo nixcache hydrate` decides (src/hydrate.rs): it fills an absent or empty target dir and
-# records which output it came from; entering again does nothing; a target dir filled from
-# another output is refilled only if nothing was built in it since; a target dir of your own is
-# never touched (`cargo clean` and enter again to fill it). The target dir is
+# records which output it came from and every entry it wrote; entering again does nothing; a
+# target dir filled from another output is refilled only if it is exactly as hydrate left it,
+# never while cargo holds its lock; a target dir of your own, or one you changed, is never
+# touched (`cargo clean` and enter again to fill it). The target dir is
 # ${CARGO_TARGET_DIR:-target}, relative to where the shell is entered (the project root).
 #
 # Inherited units are Fresh only if cargo sees the same dependency sources as the deps build:
