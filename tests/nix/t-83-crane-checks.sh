@@ -114,7 +114,7 @@ procMacroCrossCompile | ci | - | -
 runCargoDocTests | ci | - | -
 runCargoTests | ci | - | -
 simple | ci | - | -
-simple-nonflake | no | eval:needs rustPlatform | crane's default.nix unadapted, whose crane-utils needs nixpkgs' rustPlatform
+simple-nonflake | no | eval:needs rustPlatform | nixpkgs' rustPlatform (crane's own default.nix, not adapted, builds crane-utils with it)
 simpleAltStdenv | all | - | gccStdenv, which is the stdenv here; builds like simple
 simpleCustomProfile | ci | - | -
 simpleGit | no | git:simple-git | network (git dependencies on github.com)
@@ -272,9 +272,10 @@ nxt_cc_names() {
 }
 
 # nxt_cc_build_all LABEL=ATTR...: build every ATTR of $T/checks.nix in one nix-build
-# (--keep-going, two jobs: most of a check is start-up, not compiling), then write one line
-# `LABEL pass|fail` per ATTR to $T/results (pass: its output is valid), and each LABEL's log to
-# $T/logs/LABEL.log: its own build log, after those of the failed builds it depends on.
+# (nxt_nix_build: --keep-going; two jobs, as most of a check is start-up, not compiling), then
+# write one line `LABEL pass|fail` per ATTR to $T/results (pass: its output is valid), and each
+# LABEL's log to $T/logs/LABEL.log: its own build log, after those of the failed builds it
+# depends on.
 nxt_cc_build_all() {
     local arg label drv out i=0 start=$SECONDS
     # Attribute names nix-build takes at the top (it skips names that are not identifiers, e.g.
@@ -292,7 +293,7 @@ nxt_cc_build_all() {
     nix-instantiate --eval --read-write-mode --strict --json -E \
         "builtins.mapAttrs (_: d: \"\${d.drvPath} \${d.outPath}\") (import $T/batch.nix)" \
         >"$T/batch.json" 2>"$T/eval.err" || nxt_fail "evaluating the checks to build: $(tail -n 5 "$T/eval.err")"
-    nxt_nix_build "$T/batch.nix" --keep-going -j 2 || true
+    nxt_nix_build "$T/batch.nix" -j 2 || true
     { grep -oE "builder for '[^']+' failed" "$T/build.log" || true; } | cut -d"'" -f2 | sort -u >"$T/failed.drvs"
     : >"$T/results"
     python3 -c 'import json, sys
