@@ -14,6 +14,7 @@
 //! which another file could), cargo's build dir is its default, the target dir, and cargo is
 //! not asked.
 
+use crate::fault::{Fault, HasFault};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,12 @@ pub enum BuildDirError {
         manifest: PathBuf,
         source: serde_json::Error,
     },
+}
+
+impl HasFault for BuildDirError {
+    fn fault(&self) -> Fault {
+        Fault::Environment
+    }
 }
 
 /// The fields of `cargo metadata --format-version 1` we read.

@@ -5,13 +5,19 @@
 //!
 //! - [`Fault::Input`]: what we were given to read is wrong: artifacts (manifest, anchor, archive,
 //!   crane's formats), a target dir pack refuses (a fifo, a link out of the store), a workspace
-//!   manifest cargo would refuse too. Retrying cannot help; the input must change.
+//!   manifest or cargo config cargo would refuse too. Retrying cannot help; the input must change.
 //! - [`Fault::Environment`]: I/O failed, permissions, a busy or non-empty destination, a command
 //!   we run failed. The same command may work elsewhere or later.
 //! - [`Fault::Usage`]: the command line asks for something that cannot work whatever the files
-//!   hold: an output outside the store, overlapping directories, an OUT another pack owns.
+//!   hold: an output outside the store, overlapping directories, an OUT another pack owns, a
+//!   `--config` that is not TOML.
+//!
+//! Each error type declares its fault beside its definition (`impl HasFault for PackError` in
+//! src/pack.rs), in a `match` over its variants with no catch-all: a variant added without a
+//! fault does not compile. An error that wraps another asks it (`PackError::Fs(e) =>
+//! e.fault()`) unless it knows its context better.
 
-use crate::archive::{ArchiveError, EntryProblem};
+use crate::archive::ArchiveError;
 use crate::artifacts::anchor::AnchorError;
 use crate::artifacts::manifest::ManifestError;
 use crate::artifacts::ArtifactsError;
@@ -26,6 +32,7 @@ use crate::refs::RefsError;
 use crate::store::StoreError;
 use crate::unpack::crane::CraneError;
 use crate::unpack::UnpackError;
+use crate::userwrapper::UserWrapperError;
 use crate::verify::VerifyError;
 use crate::workspace::WorkspaceError;
 
@@ -37,7 +44,7 @@ pub enum Fault {
 }
 
 /// An error that knows whose fault it is.
-pub(crate) trait Classify {
+pub trait HasFault {
     fn fault(&self) -> Fault;
 }
 
@@ -80,220 +87,338 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         BuildDirError,
         InputFileError,
         StoreError,
+        UserWrapperError,
         FsError,
     );
     None
 }
 
-impl Classify for FsError {
-    fn fault(&self) -> Fault {
-        Fault::Environment
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{ArchiveError, EntryProblem};
+    use crate::artifacts::anchor::AnchorError;
+    use crate::artifacts::manifest::ManifestError;
+    use crate::artifacts::ArtifactsError;
+    use crate::builddir::BuildDirError;
+    use crate::explain::ExplainError;
+    use crate::freshen::FreshenError;
+    use crate::fsutil::{FsError, InputFileError};
+    use crate::hydrate::HydrateError;
+    use crate::linkcheck::LinkProblem;
+    use crate::outdir::OutDirError;
+    use crate::pack::PackError;
+    use crate::refs::RefsError;
+    use crate::store::StoreError;
+    use crate::unpack::crane::CraneError;
+    use crate::unpack::UnpackError;
+    use crate::userwrapper::UserWrapperError;
+    use crate::verify::VerifyError;
+    use crate::workspace::WorkspaceError;
+    use nixcache_rustc_wrapper::strategy::BadStrategy;
+    use std::io;
+    use std::path::PathBuf;
+    use Fault::{Environment as Env, Input, Usage};
 
-impl Classify for InputFileError {
-    fn fault(&self) -> Fault {
-        match self {
-            InputFileError::Fs(e) => e.fault(),
-            InputFileError::Missing(_)
-            | InputFileError::NotRegular { .. }
-            | InputFileError::TooBig { .. }
-            | InputFileError::NotUtf8(_) => Fault::Input,
+    fn p() -> PathBuf {
+        PathBuf::from("/x")
+    }
+    fn io() -> io::Error {
+        io::Error::from(io::ErrorKind::PermissionDenied)
+    }
+    fn fs() -> FsError {
+        FsError {
+            op: "read",
+            path: p(),
+            source: io(),
         }
     }
-}
-
-impl Classify for StoreError {
-    /// Store paths the user typed (`--store-dir`, `--forbid`, `--out`); input that names a bad
-    /// one is classified by its own error type.
-    fn fault(&self) -> Fault {
-        Fault::Usage
+    fn toml() -> Box<toml::de::Error> {
+        Box::new("bad[".parse::<toml::Table>().unwrap_err())
     }
-}
-
-impl Classify for ArchiveError {
-    fn fault(&self) -> Fault {
-        match self {
-            ArchiveError::File(e) => e.fault(),
-            ArchiveError::Open { .. } => Fault::Environment,
-            ArchiveError::Entry {
-                problem: EntryProblem::Link(link),
-                ..
-            } if link.is_environment() => Fault::Environment,
-            ArchiveError::Corrupt { .. }
-            | ArchiveError::Entry { .. }
-            | ArchiveError::NotAnchored { .. }
-            | ArchiveError::MissingStorePath { .. }
-            | ArchiveError::StreamLength { .. }
-            | ArchiveError::Truncated { .. } => Fault::Input,
+    fn corrupt() -> ArchiveError {
+        ArchiveError::Corrupt {
+            archive: p(),
+            detail: String::new(),
         }
     }
-}
-
-impl Classify for ArtifactsError {
-    fn fault(&self) -> Fault {
-        match self {
-            ArtifactsError::Manifest(e) => e.fault(),
-            ArtifactsError::Anchor(e) => e.fault(),
-            ArtifactsError::Archive(e) => e.fault(),
-            ArtifactsError::Unrecognized(_) | ArtifactsError::NotFound(_) => Fault::Input,
-        }
+    fn reason() -> String {
+        "r".into()
     }
-}
 
-impl Classify for ManifestError {
-    fn fault(&self) -> Fault {
-        match self {
-            ManifestError::Input(e) => e.fault(),
-            ManifestError::Bad { .. }
-            | ManifestError::UnsupportedVersion { .. }
-            | ManifestError::StoreDirMismatch { .. } => Fault::Input,
-        }
-    }
-}
-
-impl Classify for AnchorError {
-    fn fault(&self) -> Fault {
-        match self {
-            AnchorError::Input(e) => e.fault(),
-            AnchorError::Bad { .. } => Fault::Input,
-        }
-    }
-}
-
-impl Classify for CraneError {
-    fn fault(&self) -> Fault {
-        match self {
-            CraneError::Fs(e) => e.fault(),
-            CraneError::File(e) => e.fault(),
-            CraneError::Corrupt { .. }
-            | CraneError::Entry { .. }
-            | CraneError::Dir { .. }
-            | CraneError::ChainTooLong(_) => Fault::Input,
-        }
-    }
-}
-
-impl Classify for BuildDirError {
-    fn fault(&self) -> Fault {
-        Fault::Environment
-    }
-}
-
-impl Classify for WorkspaceError {
-    fn fault(&self) -> Fault {
-        match self {
-            WorkspaceError::NotFound(_)
-            | WorkspaceError::NoManifest(_)
-            | WorkspaceError::ManifestIsDir(_) => Fault::Usage,
-            WorkspaceError::Fs(e) => e.fault(),
-            WorkspaceError::BadManifest { .. }
-            | WorkspaceError::Missing { .. }
-            | WorkspaceError::Pattern { .. } => Fault::Input,
-        }
-    }
-}
-
-impl Classify for ExplainError {
-    fn fault(&self) -> Fault {
-        match self {
-            ExplainError::Log(e) => e.fault(),
-            ExplainError::Spawn { .. }
-            | ExplainError::ReadOutput(_)
-            | ExplainError::ReadLog { .. } => Fault::Environment,
-        }
-    }
-}
-
-impl Classify for HydrateError {
-    fn fault(&self) -> Fault {
-        match self {
-            HydrateError::Unpack(e) => e.fault(),
-            HydrateError::Fs(e) => e.fault(),
-            HydrateError::BadRecord(_) => Fault::Input,
-            HydrateError::NotUtf8(_) => Fault::Usage,
-            HydrateError::DanglingTarget { .. }
-            | HydrateError::MoveAside { .. }
-            | HydrateError::Restore { .. } => Fault::Environment,
-        }
-    }
-}
-
-impl Classify for UnpackError {
-    fn fault(&self) -> Fault {
-        match self {
-            UnpackError::Artifacts(e) => e.fault(),
-            UnpackError::Archive(e) => e.fault(),
-            UnpackError::Crane(e) => e.fault(),
-            UnpackError::Fs(e) => e.fault(),
-            UnpackError::BuildDir(e) => e.fault(),
-            UnpackError::NoBuildDir(_) | UnpackError::SameBuildDir { .. } => Fault::Usage,
-            UnpackError::NotEmpty(_)
-            | UnpackError::SymlinkRoot(_)
-            | UnpackError::RollbackFailed { .. } => Fault::Environment,
-        }
-    }
-}
-
-impl Classify for VerifyError {
-    fn fault(&self) -> Fault {
-        match self {
-            VerifyError::Artifacts(e) => e.fault(),
-            VerifyError::NotNixcache(_) => Fault::Usage,
-        }
-    }
-}
-
-impl Classify for FreshenError {
-    fn fault(&self) -> Fault {
-        match self {
-            FreshenError::Fs(e) => e.fault(),
-            FreshenError::Workspace(e) => e.fault(),
-            FreshenError::Artifacts(e) => e.fault(),
-        }
-    }
-}
-
-impl Classify for RefsError {
-    fn fault(&self) -> Fault {
-        match self {
-            RefsError::RootNotFound { .. } => Fault::Usage,
-            RefsError::Walk { .. } | RefsError::Read { .. } | RefsError::ReadLink { .. } => {
-                Fault::Environment
-            }
-        }
-    }
-}
-
-impl Classify for OutDirError {
-    fn fault(&self) -> Fault {
-        match self {
-            OutDirError::Fs(e) => e.fault(),
-            OutDirError::Busy(_) => Fault::Environment,
-            OutDirError::ForeignOut { .. } | OutDirError::CraneOut { .. } => Fault::Usage,
-        }
-    }
-}
-
-impl Classify for PackError {
-    fn fault(&self) -> Fault {
-        match self {
-            PackError::Fs(e) => e.fault(),
-            PackError::Workspace(e) => e.fault(),
-            PackError::OutDir(e) => e.fault(),
-            PackError::Write { .. } | PackError::Undo { .. } | PackError::Changed(_) => {
-                Fault::Environment
-            }
-            PackError::BuildDir(e) => e.fault(),
-            PackError::NoTargetDir(_)
-            | PackError::NoBuildDir(_)
-            | PackError::OutNotStorePath { .. }
-            | PackError::Overlap { .. } => Fault::Usage,
-            PackError::Link { problem, .. } if problem.is_environment() => Fault::Environment,
-            PackError::LinkOutsideStore { .. }
-            | PackError::BadLink { .. }
-            | PackError::Link { .. }
-            | PackError::Unsupported { .. } => Fault::Input,
-        }
+    /// Representative variants of every error type, each with the fault declared beside it;
+    /// a wrapping variant takes the fault of what it wraps.
+    #[test]
+    fn every_error_type_declares_its_fault() {
+        let unresolvable = LinkProblem::Unresolvable {
+            target: p(),
+            reason: reason(),
+        };
+        let missing_link = LinkProblem::Missing { target: p() };
+        let cases: Vec<(&str, Fault, Fault)> = vec![
+            ("fs", fs().fault(), Env),
+            (
+                "input file missing",
+                InputFileError::Missing(p()).fault(),
+                Input,
+            ),
+            ("input file I/O", InputFileError::Fs(fs()).fault(), Env),
+            ("store dir /", StoreError::StoreDirIsRoot.fault(), Usage),
+            ("archive corrupt", corrupt().fault(), Input),
+            (
+                "archive open",
+                ArchiveError::Open {
+                    archive: p(),
+                    source: io(),
+                }
+                .fault(),
+                Env,
+            ),
+            (
+                "archive link unresolvable",
+                ArchiveError::Entry {
+                    archive: p(),
+                    entry: "e".into(),
+                    problem: EntryProblem::Link(unresolvable.clone()),
+                }
+                .fault(),
+                Env,
+            ),
+            (
+                "archive link missing",
+                ArchiveError::Entry {
+                    archive: p(),
+                    entry: "e".into(),
+                    problem: EntryProblem::Link(missing_link.clone()),
+                }
+                .fault(),
+                Input,
+            ),
+            (
+                "artifacts not found",
+                ArtifactsError::NotFound(p()).fault(),
+                Input,
+            ),
+            (
+                "artifacts' archive",
+                ArtifactsError::Archive(Box::new(corrupt())).fault(),
+                Input,
+            ),
+            (
+                "manifest bad",
+                ManifestError::Bad {
+                    path: p(),
+                    reason: reason(),
+                }
+                .fault(),
+                Input,
+            ),
+            (
+                "manifest unreadable",
+                ManifestError::Input(InputFileError::Fs(fs())).fault(),
+                Env,
+            ),
+            (
+                "anchor bad",
+                AnchorError::Bad {
+                    path: p(),
+                    line: 1,
+                    reason: reason(),
+                }
+                .fault(),
+                Input,
+            ),
+            ("crane chain", CraneError::ChainTooLong(p()).fault(), Input),
+            ("crane I/O", CraneError::Fs(fs()).fault(), Env),
+            (
+                "cargo metadata",
+                BuildDirError::Failed {
+                    manifest: p(),
+                    stderr: String::new(),
+                }
+                .fault(),
+                Env,
+            ),
+            (
+                "no manifest",
+                WorkspaceError::NoManifest(p()).fault(),
+                Usage,
+            ),
+            (
+                "bad manifest",
+                WorkspaceError::BadManifest {
+                    path: p(),
+                    reason: reason(),
+                }
+                .fault(),
+                Input,
+            ),
+            (
+                "explain output",
+                ExplainError::ReadOutput(io()).fault(),
+                Env,
+            ),
+            (
+                "explain log missing",
+                ExplainError::Log(InputFileError::Missing(p())).fault(),
+                Input,
+            ),
+            (
+                "hydrate record",
+                HydrateError::BadRecord(p()).fault(),
+                Input,
+            ),
+            (
+                "hydrate not UTF-8",
+                HydrateError::NotUtf8(p()).fault(),
+                Usage,
+            ),
+            (
+                "hydrate's unpack",
+                HydrateError::Unpack(UnpackError::NotEmpty(p())).fault(),
+                Env,
+            ),
+            (
+                "unpack same build dir",
+                UnpackError::SameBuildDir {
+                    archive: p(),
+                    dir: p(),
+                }
+                .fault(),
+                Usage,
+            ),
+            (
+                "unpack archive",
+                UnpackError::Archive(corrupt()).fault(),
+                Input,
+            ),
+            ("verify crane", VerifyError::NotNixcache(p()).fault(), Usage),
+            (
+                "verify artifacts",
+                VerifyError::Artifacts(ArtifactsError::NotFound(p())).fault(),
+                Input,
+            ),
+            (
+                "freshen workspace",
+                FreshenError::Workspace(WorkspaceError::Missing {
+                    missing: p(),
+                    by: p(),
+                    what: "a member",
+                })
+                .fault(),
+                Input,
+            ),
+            (
+                "refs root",
+                RefsError::RootNotFound { path: p() }.fault(),
+                Usage,
+            ),
+            (
+                "refs read",
+                RefsError::Read {
+                    path: p(),
+                    source: io(),
+                }
+                .fault(),
+                Env,
+            ),
+            ("out busy", OutDirError::Busy(p()).fault(), Env),
+            (
+                "out foreign",
+                OutDirError::ForeignOut {
+                    out: p(),
+                    owner: String::new(),
+                }
+                .fault(),
+                Usage,
+            ),
+            (
+                "pack overlap",
+                PackError::Overlap {
+                    out: p(),
+                    target: p(),
+                }
+                .fault(),
+                Usage,
+            ),
+            (
+                "pack fifo",
+                PackError::Unsupported {
+                    path: p(),
+                    kind: "fifo",
+                }
+                .fault(),
+                Input,
+            ),
+            (
+                "pack write",
+                PackError::Write {
+                    archive: p(),
+                    source: io(),
+                }
+                .fault(),
+                Env,
+            ),
+            (
+                "pack link unresolvable",
+                PackError::Link {
+                    path: p(),
+                    problem: unresolvable,
+                }
+                .fault(),
+                Env,
+            ),
+            (
+                "pack link missing",
+                PackError::Link {
+                    path: p(),
+                    problem: missing_link,
+                }
+                .fault(),
+                Input,
+            ),
+            (
+                "pack's out",
+                PackError::OutDir(OutDirError::Busy(p())).fault(),
+                Env,
+            ),
+            (
+                "--config not TOML",
+                UserWrapperError::BadCliConfig {
+                    arg: "bad[".into(),
+                    source: toml(),
+                }
+                .fault(),
+                Usage,
+            ),
+            (
+                "cargo config not TOML",
+                UserWrapperError::ParseConfig {
+                    path: p(),
+                    source: toml(),
+                }
+                .fault(),
+                Input,
+            ),
+            (
+                "wrapper not in PATH",
+                UserWrapperError::NotInPath {
+                    name: "w".into(),
+                    origin: String::new(),
+                }
+                .fault(),
+                Env,
+            ),
+            (
+                "bad strategy",
+                UserWrapperError::BadStrategy(BadStrategy {
+                    value: "sideways".into(),
+                })
+                .fault(),
+                Usage,
+            ),
+        ];
+        let wrong: Vec<_> = cases.iter().filter(|(_, got, want)| got != want).collect();
+        assert!(wrong.is_empty(), "{wrong:?}");
     }
 }

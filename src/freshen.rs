@@ -23,6 +23,7 @@
 //! cargo: it works before crane has configured its vendored sources.
 
 use crate::artifacts::{Artifacts, ArtifactsError};
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::sources::{self, SourceDigests};
 use crate::store::StoreDir;
@@ -112,6 +113,16 @@ pub enum FreshenError {
     Workspace(#[from] WorkspaceError),
     #[error("cannot read the inherited artifacts")]
     Artifacts(#[from] ArtifactsError),
+}
+
+impl HasFault for FreshenError {
+    fn fault(&self) -> Fault {
+        match self {
+            FreshenError::Fs(e) => e.fault(),
+            FreshenError::Workspace(e) => e.fault(),
+            FreshenError::Artifacts(e) => e.fault(),
+        }
+    }
 }
 
 /// Touches the own files of every local package whose sources differ from the inherited ones.

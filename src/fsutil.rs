@@ -6,6 +6,7 @@
 //! Files that are input (a manifest, an anchor, an archive) are opened with [`open_regular`]:
 //! a fifo, a device or a directory there is refused before a byte is read.
 
+use crate::fault::{Fault, HasFault};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -19,6 +20,12 @@ pub struct FsError {
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
+}
+
+impl HasFault for FsError {
+    fn fault(&self) -> Fault {
+        Fault::Environment
+    }
 }
 
 impl FsError {
@@ -61,6 +68,18 @@ pub enum InputFileError {
     },
     #[error("`{0}` is not UTF-8")]
     NotUtf8(PathBuf),
+}
+
+impl HasFault for InputFileError {
+    fn fault(&self) -> Fault {
+        match self {
+            InputFileError::Fs(e) => e.fault(),
+            InputFileError::Missing(_)
+            | InputFileError::NotRegular { .. }
+            | InputFileError::TooBig { .. }
+            | InputFileError::NotUtf8(_) => Fault::Input,
+        }
+    }
 }
 
 /// Opens `path` (following symlinks) for reading if it is a regular file. The open does not

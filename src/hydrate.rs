@@ -36,6 +36,7 @@ use crate::archive::{EntryKind, BUILD_ROOT, TARGET_ROOT};
 use crate::artifacts::Artifacts;
 use crate::builddir::BuildDir;
 use crate::classify;
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::store::{StoreDir, CANONICAL_MTIME};
 use crate::tree;
@@ -191,6 +192,20 @@ pub enum HydrateError {
         aside: PathBuf,
         failed: FsError,
     },
+}
+
+impl HasFault for HydrateError {
+    fn fault(&self) -> Fault {
+        match self {
+            HydrateError::Unpack(e) => e.fault(),
+            HydrateError::Fs(e) => e.fault(),
+            HydrateError::BadRecord(_) => Fault::Input,
+            HydrateError::NotUtf8(_) => Fault::Usage,
+            HydrateError::DanglingTarget { .. }
+            | HydrateError::MoveAside { .. }
+            | HydrateError::Restore { .. } => Fault::Environment,
+        }
+    }
 }
 
 /// Hydrates `opts.target_dir` from `opts.artifacts` (see the module doc).

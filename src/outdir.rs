@@ -15,6 +15,7 @@
 
 use crate::archive::Compression;
 use crate::artifacts::{crane, ANCHOR, BLOBS, MANIFEST};
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, IoContext};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -38,6 +39,16 @@ pub enum OutDirError {
         found.join(", ")
     )]
     CraneOut { out: PathBuf, found: Vec<String> },
+}
+
+impl HasFault for OutDirError {
+    fn fault(&self) -> Fault {
+        match self {
+            OutDirError::Fs(e) => e.fault(),
+            OutDirError::Busy(_) => Fault::Environment,
+            OutDirError::ForeignOut { .. } | OutDirError::CraneOut { .. } => Fault::Usage,
+        }
+    }
 }
 
 /// The owner record: which target (and build) dir the artifacts in OUT come from.

@@ -152,6 +152,30 @@ pub enum PackError {
     },
 }
 
+impl crate::fault::HasFault for PackError {
+    fn fault(&self) -> crate::fault::Fault {
+        use crate::fault::Fault;
+        match self {
+            PackError::Fs(e) => e.fault(),
+            PackError::Workspace(e) => e.fault(),
+            PackError::OutDir(e) => e.fault(),
+            PackError::Write { .. } | PackError::Undo { .. } | PackError::Changed(_) => {
+                Fault::Environment
+            }
+            PackError::BuildDir(e) => e.fault(),
+            PackError::NoTargetDir(_)
+            | PackError::NoBuildDir(_)
+            | PackError::OutNotStorePath { .. }
+            | PackError::Overlap { .. } => Fault::Usage,
+            PackError::Link { problem, .. } if problem.is_environment() => Fault::Environment,
+            PackError::LinkOutsideStore { .. }
+            | PackError::BadLink { .. }
+            | PackError::Link { .. }
+            | PackError::Unsupported { .. } => Fault::Input,
+        }
+    }
+}
+
 /// Packs `opts.target_dir` (and the build dir) into `opts.out`.
 pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     let roots = roots(opts)?;

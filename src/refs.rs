@@ -6,6 +6,7 @@
 //! links to a large store path is not scanned through the link). The scan rule itself lives in
 //! `store::refscan`; this module only walks, reads, and attributes hits to files.
 
+use crate::fault::{Fault, HasFault};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io;
@@ -63,6 +64,17 @@ pub enum RefsError {
         #[source]
         source: io::Error,
     },
+}
+
+impl HasFault for RefsError {
+    fn fault(&self) -> Fault {
+        match self {
+            RefsError::RootNotFound { .. } => Fault::Usage,
+            RefsError::Walk { .. } | RefsError::Read { .. } | RefsError::ReadLink { .. } => {
+                Fault::Environment
+            }
+        }
+    }
 }
 
 /// Scans every file and symlink under each of `roots` (files and symlinks may be roots too) for

@@ -19,6 +19,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::fault::{Fault, HasFault};
 use nixcache_rustc_wrapper::strategy::{BadStrategy, Strategy};
 use nixcache_rustc_wrapper::{ENV_STRATEGY, ENV_USER_WRAPPER};
 
@@ -52,6 +53,24 @@ pub enum UserWrapperError {
     NotInPath { name: String, origin: String },
     #[error(transparent)]
     BadStrategy(#[from] BadStrategy),
+}
+
+impl HasFault for UserWrapperError {
+    fn fault(&self) -> Fault {
+        match self {
+            // A cargo config cargo would refuse too, like a bad workspace manifest.
+            UserWrapperError::ParseConfig { .. } | UserWrapperError::NotAString { .. } => {
+                Fault::Input
+            }
+            UserWrapperError::ReadConfig { .. } | UserWrapperError::NotInPath { .. } => {
+                Fault::Environment
+            }
+            // What `env`/`exec` were given: a `--config` value, NIXCACHE_WRAPPER_STRATEGY.
+            UserWrapperError::BadCliConfig { .. } | UserWrapperError::BadStrategy(_) => {
+                Fault::Usage
+            }
+        }
+    }
 }
 
 /// Where the user's wrapper setting came from (for messages and `cargo nixcache env` comments).

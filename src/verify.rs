@@ -12,6 +12,7 @@
 //! zstd frames, links leading out of the store. It does not look at what linked files contain.
 
 use crate::artifacts::{Artifacts, ArtifactsError};
+use crate::fault::{Fault, HasFault};
 use crate::store::StoreDir;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,15 @@ pub enum VerifyError {
     Artifacts(#[from] ArtifactsError),
     #[error("`{0}` holds crane artifacts; verify checks cargo-nixcache artifacts only")]
     NotNixcache(PathBuf),
+}
+
+impl HasFault for VerifyError {
+    fn fault(&self) -> Fault {
+        match self {
+            VerifyError::Artifacts(e) => e.fault(),
+            VerifyError::NotNixcache(_) => Fault::Usage,
+        }
+    }
 }
 
 pub fn verify(path: &Path, store: &StoreDir) -> Result<VerifyReport, VerifyError> {

@@ -28,6 +28,7 @@
 //! Not followed: `[patch]` and `paths` overrides in `.cargo/config.toml`, and `[lib]`/`[[bin]]`
 //! `path`s that leave their package's directory.
 
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::FsError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -80,6 +81,20 @@ pub enum WorkspaceError {
         #[source]
         source: glob::PatternError,
     },
+}
+
+impl HasFault for WorkspaceError {
+    fn fault(&self) -> Fault {
+        match self {
+            WorkspaceError::NotFound(_)
+            | WorkspaceError::NoManifest(_)
+            | WorkspaceError::ManifestIsDir(_) => Fault::Usage,
+            WorkspaceError::Fs(e) => e.fault(),
+            WorkspaceError::BadManifest { .. }
+            | WorkspaceError::Missing { .. }
+            | WorkspaceError::Pattern { .. } => Fault::Input,
+        }
+    }
 }
 
 /// The manifest cargo would use in `dir` (absolute): the nearest `Cargo.toml` in it or above.

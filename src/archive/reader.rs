@@ -11,6 +11,7 @@
 use super::stream_buffer::StreamBuffer;
 use super::zstd_checked::{self, CheckedZstd};
 use super::{path, ustar, Entry, EntryKind, RelPath, RelPathError};
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, InputFileError};
 use crate::store::{RefScanner, StoreDir, StorePath};
 use filetime::FileTime;
@@ -75,6 +76,25 @@ pub enum ArchiveError {
         expected: u64,
         found: u64,
     },
+}
+
+impl HasFault for ArchiveError {
+    fn fault(&self) -> Fault {
+        match self {
+            ArchiveError::File(e) => e.fault(),
+            ArchiveError::Open { .. } => Fault::Environment,
+            ArchiveError::Entry {
+                problem: EntryProblem::Link(link),
+                ..
+            } if link.is_environment() => Fault::Environment,
+            ArchiveError::Corrupt { .. }
+            | ArchiveError::Entry { .. }
+            | ArchiveError::NotAnchored { .. }
+            | ArchiveError::MissingStorePath { .. }
+            | ArchiveError::StreamLength { .. }
+            | ArchiveError::Truncated { .. } => Fault::Input,
+        }
+    }
 }
 
 /// What is wrong with one entry.

@@ -3,6 +3,7 @@
 //! linked store paths alive; readers check the archive's references against it.
 
 use crate::archive::path::display_bytes;
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, InputFileError};
 use crate::store::{StoreDir, StorePath};
 use std::collections::BTreeSet;
@@ -24,6 +25,15 @@ pub enum AnchorError {
         line: usize,
         reason: String,
     },
+}
+
+impl HasFault for AnchorError {
+    fn fault(&self) -> Fault {
+        match self {
+            AnchorError::Input(e) => e.fault(),
+            AnchorError::Bad { .. } => Fault::Input,
+        }
+    }
 }
 
 /// Writes the anchor into the artifacts directory `dir`, atomically: sorted absolute store

@@ -4,6 +4,7 @@
 
 use crate::archive::Compression;
 use crate::classify::TreeLayout;
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, InputFileError};
 use crate::sources::SourceDigests;
 use crate::store::StoreDir;
@@ -67,6 +68,17 @@ pub enum ManifestError {
         packed: PathBuf,
         here: PathBuf,
     },
+}
+
+impl HasFault for ManifestError {
+    fn fault(&self) -> Fault {
+        match self {
+            ManifestError::Input(e) => e.fault(),
+            ManifestError::Bad { .. }
+            | ManifestError::UnsupportedVersion { .. }
+            | ManifestError::StoreDirMismatch { .. } => Fault::Input,
+        }
+    }
 }
 
 /// Reads the manifest at `path`: our format, this version, files named inside its directory,

@@ -25,6 +25,7 @@ pub(crate) use anchor::ANCHOR;
 pub(crate) use manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST};
 
 use crate::archive::ArchiveError;
+use crate::fault::{Fault, HasFault};
 use crate::store::StoreDir;
 use anchor::AnchorError;
 use check::Opened;
@@ -52,6 +53,17 @@ pub enum ArtifactsError {
     /// Boxed: the other variants are small, and every caller's error holds this one.
     #[error(transparent)]
     Archive(Box<ArchiveError>),
+}
+
+impl HasFault for ArtifactsError {
+    fn fault(&self) -> Fault {
+        match self {
+            ArtifactsError::Manifest(e) => e.fault(),
+            ArtifactsError::Anchor(e) => e.fault(),
+            ArtifactsError::Archive(e) => e.fault(),
+            ArtifactsError::Unrecognized(_) | ArtifactsError::NotFound(_) => Fault::Input,
+        }
+    }
 }
 
 impl From<ArchiveError> for ArtifactsError {

@@ -26,6 +26,7 @@ pub(crate) use cause::{Cause, Mtime};
 pub use log::LOG_FILTER;
 pub(crate) use log::{CargoLog, Unit};
 
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, InputFileError};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -49,6 +50,17 @@ pub enum ExplainError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl HasFault for ExplainError {
+    fn fault(&self) -> Fault {
+        match self {
+            ExplainError::Log(e) => e.fault(),
+            ExplainError::Spawn { .. }
+            | ExplainError::ReadOutput(_)
+            | ExplainError::ReadLog { .. } => Fault::Environment,
+        }
+    }
 }
 
 /// One unit that was not Fresh.

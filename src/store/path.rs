@@ -5,6 +5,7 @@
 //! re-checks strings. The rules are Nix's own, so a path accepted here is one Nix would accept, and
 //! a path handed to the archive writer cannot climb out of its store path with `..`.
 
+use crate::fault::{Fault, HasFault};
 use std::cmp::Ordering;
 use std::ffi::OsStr;
 use std::fmt;
@@ -80,6 +81,14 @@ pub enum StoreError {
         base_name: String,
         reason: BaseNameError,
     },
+}
+
+impl HasFault for StoreError {
+    /// Store paths the user typed (`--store-dir`, `--forbid`, `--out`); input that names a bad
+    /// one is classified by its own error type.
+    fn fault(&self) -> Fault {
+        Fault::Usage
+    }
 }
 
 /// What exactly is wrong with a base name; carried by [`StoreError::InvalidBaseName`].

@@ -18,6 +18,7 @@ use super::report::UnpackReport;
 use crate::archive::{check_tar_end, CheckedZstd, RelPath};
 use crate::artifacts;
 use crate::classify::{self, Disposition, Place};
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, InputFileError, IoContext};
 use crate::linkcheck::LinkCheck;
 use crate::store::StoreDir;
@@ -54,6 +55,19 @@ pub enum CraneError {
     Dir { path: PathBuf, reason: String },
     #[error("the `.prev` chain starting at `{0}` is longer than {MAX_CHAIN} archives (a cycle?)")]
     ChainTooLong(PathBuf),
+}
+
+impl HasFault for CraneError {
+    fn fault(&self) -> Fault {
+        match self {
+            CraneError::Fs(e) => e.fault(),
+            CraneError::File(e) => e.fault(),
+            CraneError::Corrupt { .. }
+            | CraneError::Entry { .. }
+            | CraneError::Dir { .. }
+            | CraneError::ChainTooLong(_) => Fault::Input,
+        }
+    }
 }
 
 /// The archives of a `use-zstd` chain, oldest first, each resolved through its `.prev` link.

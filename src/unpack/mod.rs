@@ -36,6 +36,7 @@ mod report;
 use crate::archive::{ArchiveError, EntryKind, BUILD_ROOT};
 use crate::artifacts::{Artifacts, ArtifactsError, NixcacheDir};
 use crate::builddir::{BuildDir, BuildDirError};
+use crate::fault::{Fault, HasFault};
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
 use crate::tree::{self, Existing, Tree};
@@ -99,6 +100,22 @@ pub enum UnpackError {
         root: PathBuf,
         failed: FsError,
     },
+}
+
+impl HasFault for UnpackError {
+    fn fault(&self) -> Fault {
+        match self {
+            UnpackError::Artifacts(e) => e.fault(),
+            UnpackError::Archive(e) => e.fault(),
+            UnpackError::Crane(e) => e.fault(),
+            UnpackError::Fs(e) => e.fault(),
+            UnpackError::BuildDir(e) => e.fault(),
+            UnpackError::NoBuildDir(_) | UnpackError::SameBuildDir { .. } => Fault::Usage,
+            UnpackError::NotEmpty(_)
+            | UnpackError::SymlinkRoot(_)
+            | UnpackError::RollbackFailed { .. } => Fault::Environment,
+        }
+    }
 }
 
 /// Unpacks `opts.artifacts` into the target (and build) dir.
