@@ -1,9 +1,9 @@
 //! The command line: clap definitions (their doc comments are the help text) and one function
 //! per subcommand, each a thin call into the library plus a summary line.
 
+use crate::error::{Done, Error};
 use crate::output::{bytes, elapsed, print_json, print_stdout};
 use crate::wrapping::wrapper_env_here;
-use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use nixcache::archive::Compression;
@@ -14,8 +14,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Exit code: the input was rejected (bad archive, forbidden reference, failed verification).
-pub const EXIT_REJECTED: i32 = 3;
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Inherit cargo target dirs across Nix derivations in O(files).
 #[derive(Parser)]
@@ -107,25 +106,22 @@ impl JsonArg {
     }
 }
 
-/// Parses the command line, exiting as clap does on a usage error: also on an option given
-/// before a command that does not take it.
-pub fn parse(args: Vec<OsString>) -> Command {
+/// Parses the command line. `Err` is clap's usage error (also for an option given before a
+/// command that does not take it), or the help or version text clap returns as one.
+pub fn parse(args: Vec<OsString>) -> Result<Command, clap::Error> {
     let mut cli_command = Cli::command();
-    let matches = cli_command.clone().get_matches_from(args);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cli_command).exit());
+    let matches = cli_command.clone().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cli_command))?;
     let name = matches.subcommand_name().unwrap_or_default().to_owned();
-    match cli.hand_over_leading() {
-        Ok(command) => command,
-        Err(option) => cli_command
-            .error(
-                ErrorKind::ArgumentConflict,
-                format!(
-                    "`{option}` does not apply to `cargo nixcache {name}`; \
-                     `cargo nixcache {name} --help` lists what it takes"
-                ),
-            )
-            .exit(),
-    }
+    cli.hand_over_leading().map_err(|option| {
+        cli_command.error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "`{option}` does not apply to `cargo nixcache {name}`; \
+                 `cargo nixcache {name} --help` lists what it takes"
+            ),
+        )
+    })
 }
 
 impl Cli {
@@ -276,7 +272,7 @@ impl DirArgs {
     fn build_dir(&self) -> Result<BuildDir> {
         Ok(match &self.build_dir {
             Some(dir) => BuildDir::Given(dir.clone()),
-            None => BuildDir::FromCargo(std::env::current_dir()?),
+            None => BuildDir::FromCargo(std::env::current_dir().map_err(Error::CurrentDir)?),
         })
     }
 }
@@ -353,8 +349,8 @@ pub struct VerifyArgs {
     report: ReportArgs,
 }
 
-/// Runs a parsed command; `Ok(code)` is the process exit code.
-pub fn run(command: Command) -> Result<i32> {
+/// Runs a parsed command.
+pub fn run(command: Command) -> Result<Done> {
     match command {
         Command::Pack(args) => run_pack(args),
         Command::Unpack(args) => run_unpack(args),
@@ -364,12 +360,14 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Exec(args) => run_exec(args),
         Command::Freshen(args) => run_freshen(args),
         Command::Hydrate(args) => run_hydrate(args),
-        Command::Demo(args) => crate::demo::run(args),
+        Command::Demo(args) => crate::demo::run(args)
+            .map(|()| Done::Ok)
+            .map_err(Error::Demo),
         Command::Explain(args) => run_explain(args),
     }
 }
 
-fn run_pack(args: PackArgs) -> Result<i32> {
+fn run_pack(args: PackArgs) -> Result<Done> {
     let start = Instant::now();
     let threads = args.jobs;
     // A bad --manifest-path is reported before anything else (the build dir may ask cargo).
@@ -378,9 +376,7 @@ fn run_pack(args: PackArgs) -> Result<i32> {
             workspace::check_manifest_path(&path)?;
             Some(path)
         }
-        None => workspace::locate_manifest(
-            &std::env::current_dir().context("cannot read the current directory")?,
-        ),
+        None => workspace::locate_manifest(&std::env::current_dir().map_err(Error::CurrentDir)?),
     };
     let opts = pack::PackOptions {
         build_dir: args.dirs.build_dir()?,
@@ -408,7 +404,7 @@ fn run_pack(args: PackArgs) -> Result<i32> {
         },
         &r,
     )?;
-    Ok(0)
+    Ok(Done::Ok)
 }
 
 fn unpack_options(args: &UnpackArgs) -> Result<unpack::UnpackOptions> {
@@ -421,7 +417,7 @@ fn unpack_options(args: &UnpackArgs) -> Result<unpack::UnpackOptions> {
     })
 }
 
-fn run_hydrate(args: UnpackArgs) -> Result<i32> {
+fn run_hydrate(args: UnpackArgs) -> Result<Done> {
     let start = Instant::now();
     let opts = unpack_options(&args)?;
     let r = hydrate::hydrate(&opts)?;
@@ -460,10 +456,10 @@ fn run_hydrate(args: UnpackArgs) -> Result<i32> {
         },
         &r,
     )?;
-    Ok(0)
+    Ok(Done::Ok)
 }
 
-fn run_unpack(args: UnpackArgs) -> Result<i32> {
+fn run_unpack(args: UnpackArgs) -> Result<Done> {
     let start = Instant::now();
     let opts = unpack_options(&args)?;
     let r = unpack::unpack(&opts)?;
@@ -483,15 +479,20 @@ fn run_unpack(args: UnpackArgs) -> Result<i32> {
         },
         &r,
     )?;
-    Ok(0)
+    Ok(Done::Ok)
 }
 
-fn run_refs(args: RefsArgs) -> Result<i32> {
+fn run_refs(args: RefsArgs) -> Result<Done> {
     let store = args.store.store()?;
     let forbid = args
         .forbid
         .iter()
-        .map(|f| refs::parse_forbid(&store, f).with_context(|| format!("invalid --forbid `{f}`")))
+        .map(|f| {
+            refs::parse_forbid(&store, f).map_err(|source| Error::Forbid {
+                arg: f.clone(),
+                source,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     let report = refs::find_references(&store, &args.paths, &forbid)?;
     let paths: Vec<String> = report
@@ -525,12 +526,12 @@ fn run_refs(args: RefsArgs) -> Result<i32> {
                 report.forbidden_hits.len()
             );
         }
-        return Ok(EXIT_REJECTED);
+        return Err(Error::ForbiddenReferences(report.forbidden_hits.len()));
     }
-    Ok(0)
+    Ok(Done::Ok)
 }
 
-fn run_verify(args: VerifyArgs) -> Result<i32> {
+fn run_verify(args: VerifyArgs) -> Result<Done> {
     let start = Instant::now();
     let r = verify::verify(&args.artifacts, &args.store.store()?)?;
     if !args.report.json {
@@ -555,49 +556,47 @@ fn run_verify(args: VerifyArgs) -> Result<i32> {
         },
         &r,
     )?;
-    Ok(if r.problems.is_empty() {
-        0
-    } else {
-        EXIT_REJECTED
-    })
+    match r.problems.len() {
+        0 => Ok(Done::Ok),
+        n => Err(Error::VerifyProblems(n)),
+    }
 }
 
-fn run_env(args: EnvArgs) -> Result<i32> {
+fn run_env(args: EnvArgs) -> Result<Done> {
     let vars = wrapper_env_here(&args.config)?;
     if args.json.json {
         let object = vars
             .iter()
             .map(|(k, v)| match v.to_str() {
                 Some(v) => Ok((k.clone(), serde_json::Value::from(v))),
-                None => anyhow::bail!(
-                    "{k} is not UTF-8 ({}), which JSON cannot hold; use the shell form",
-                    v.to_string_lossy()
-                ),
+                None => Err(Error::NotUtf8Json {
+                    var: k.clone(),
+                    lossy: v.to_string_lossy().into_owned(),
+                }),
             })
             .collect::<Result<serde_json::Map<_, _>>>()?;
         print_json(&object)?;
     } else {
         print_stdout(&nixcache::userwrapper::shell_exports(&vars))?;
     }
-    Ok(0)
+    Ok(Done::Ok)
 }
 
-fn run_exec(args: ExecArgs) -> Result<i32> {
+fn run_exec(args: ExecArgs) -> Result<Done> {
     use std::os::unix::process::CommandExt;
     let config = nixcache::userwrapper::cargo_config_args(&args.command);
     let mut cmd = std::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..])
         .envs(wrapper_env_here(&config)?);
-    let err = cmd.exec();
-    Err(anyhow::Error::new(err).context(format!(
-        "failed to run `{}`",
-        args.command[0].to_string_lossy()
-    )))
+    Err(Error::Exec {
+        program: args.command[0].to_string_lossy().into_owned(),
+        source: cmd.exec(),
+    })
 }
 
-fn run_freshen(args: FreshenArgs) -> Result<i32> {
+fn run_freshen(args: FreshenArgs) -> Result<Done> {
     let start = Instant::now();
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let cwd = std::env::current_dir().map_err(Error::CurrentDir)?;
     let manifest_path = match args.manifest_path {
         Some(path) => path,
         None => workspace::locate_manifest(&cwd).ok_or(workspace::WorkspaceError::NotFound(cwd))?,
@@ -629,14 +628,14 @@ fn run_freshen(args: FreshenArgs) -> Result<i32> {
         },
         &r,
     )?;
-    Ok(0)
+    Ok(Done::Ok)
 }
 
-fn run_explain(args: ExplainArgs) -> Result<i32> {
+fn run_explain(args: ExplainArgs) -> Result<Done> {
     let g = &args.report;
     let start = Instant::now();
-    let (log, code) = match &args.log {
-        Some(path) => (explain::read_log(path)?, 0),
+    let (log, cargo) = match &args.log {
+        Some(path) => (explain::read_log(path)?, None),
         None => {
             // Set by cargo for its subcommands: the cargo that ran `cargo nixcache`.
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -646,20 +645,19 @@ fn run_explain(args: ExplainArgs) -> Result<i32> {
                 explain::run::Passthrough::Stdout
             };
             let run = explain::run::run(&cargo, &args.cargo_args, to)?;
-            let code = run.status.code().unwrap_or(1);
-            if code != 0 && !run.log.saw_log && !run.log.saw_messages {
+            if !run.status.success() && !run.log.saw_log && !run.log.saw_messages {
                 // cargo stopped before building anything (a bad argument, a broken manifest):
                 // its own error says why, and there is nothing to explain.
-                return Ok(code);
+                return Ok(Done::Cargo(run.status));
             }
-            (run.log, code)
+            (run.log, Some(run.status))
         }
     };
     let report = explain::Report::new(&log);
     let text = if g.json {
         serde_json::to_string(&report)? + "\n"
     } else {
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let cwd = std::env::current_dir().map_err(Error::CurrentDir)?;
         report.table(&cwd)
     };
     print_stdout(&text)?;
@@ -677,7 +675,7 @@ fn run_explain(args: ExplainArgs) -> Result<i32> {
             elapsed(start.elapsed())
         );
     }
-    Ok(code)
+    Ok(cargo.map_or(Done::Ok, Done::Cargo))
 }
 
 /// `: sources differ: app, applib; kept (same sources): workspace root`.

@@ -52,7 +52,7 @@ struct Units {
     total: usize,
 }
 
-pub fn run(args: DemoArgs) -> Result<i32> {
+pub fn run(args: DemoArgs) -> Result<()> {
     let example = example_workspace(args.workspace.as_deref())?;
     let wrapper = wrapper()?;
     let tmp = tempfile::tempdir()?;
@@ -174,7 +174,7 @@ pub fn run(args: DemoArgs) -> Result<i32> {
     if args.keep.is_some() {
         eprintln!("demo: kept everything in {}", work.display());
     }
-    Ok(0)
+    Ok(())
 }
 
 fn pack_options(store: &StoreDir, ws: &Path, out: &Path) -> pack::PackOptions {
@@ -307,7 +307,7 @@ fn vendor_of(example: &Path) -> PathBuf {
 /// executable. Otherwise it is the one installed beside `cargo-nixcache`.
 fn wrapper() -> Result<PathBuf> {
     let Some(checkout) = cargo_run_checkout() else {
-        return installed_wrapper();
+        return Ok(installed_wrapper()?);
     };
     let exe = std::env::current_exe().context("cannot locate the cargo-nixcache binary")?;
     let profile = match exe

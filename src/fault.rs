@@ -1,7 +1,7 @@
 //! Whose fault an error is: the input's, the environment's, or the caller's. The command line
-//! turns this into its exit code (src/main.rs: 3, 1, 2), so the same rejection exits the same
-//! way wherever it is detected: while reading the manifest, validating the archive, resolving
-//! a link, or only when pass two meets it.
+//! turns this into its exit code in one exhaustive `match` (src/error.rs: 3, 1, 2), so the same
+//! rejection exits the same way wherever it is detected: while reading the manifest, validating
+//! the archive, resolving a link, or only when pass two meets it.
 //!
 //! - [`Fault::Input`]: what we were given to read is wrong: artifacts (manifest, anchor, archive,
 //!   crane's formats), a target dir pack refuses (a fifo, a link out of the store), a workspace
@@ -17,25 +17,6 @@
 //! fault does not compile. An error that wraps another asks it (`PackError::Fs(e) =>
 //! e.fault()`) unless it knows its context better.
 
-use crate::archive::ArchiveError;
-use crate::artifacts::anchor::AnchorError;
-use crate::artifacts::manifest::ManifestError;
-use crate::artifacts::ArtifactsError;
-use crate::builddir::BuildDirError;
-use crate::explain::ExplainError;
-use crate::freshen::FreshenError;
-use crate::fsutil::{FsError, InputFileError};
-use crate::hydrate::HydrateError;
-use crate::outdir::OutDirError;
-use crate::pack::PackError;
-use crate::refs::RefsError;
-use crate::store::StoreError;
-use crate::unpack::crane::CraneError;
-use crate::unpack::UnpackError;
-use crate::userwrapper::UserWrapperError;
-use crate::verify::VerifyError;
-use crate::workspace::WorkspaceError;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     Input,
@@ -46,51 +27,6 @@ pub enum Fault {
 /// An error that knows whose fault it is.
 pub trait HasFault {
     fn fault(&self) -> Fault;
-}
-
-/// The fault of the outermost error in `err`'s chain that knows it (errors wrap the ones they
-/// were caused by, and know their context better); the environment's if none does.
-pub fn of(err: &(dyn std::error::Error + 'static)) -> Fault {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if let Some(fault) = classify(e) {
-            return fault;
-        }
-        next = e.source();
-    }
-    Fault::Environment
-}
-
-fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Fault> {
-    macro_rules! first_of {
-        ($($t:ty),* $(,)?) => {
-            $(if let Some(e) = e.downcast_ref::<$t>() {
-                return Some(e.fault());
-            })*
-        };
-    }
-    first_of!(
-        ExplainError,
-        HydrateError,
-        UnpackError,
-        VerifyError,
-        PackError,
-        OutDirError,
-        FreshenError,
-        RefsError,
-        ArtifactsError,
-        ManifestError,
-        AnchorError,
-        ArchiveError,
-        CraneError,
-        WorkspaceError,
-        BuildDirError,
-        InputFileError,
-        StoreError,
-        UserWrapperError,
-        FsError,
-    );
-    None
 }
 
 #[cfg(test)]

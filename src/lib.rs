@@ -25,7 +25,8 @@
 //! - [`userwrapper`]: the rustc wrapper cargo would run, resolved with cargo's precedence, and the
 //!   environment that chains `nixcache-rustc-wrapper` in front of it (`env`, `exec`).
 //! - [`fsutil`]: filesystem helpers whose errors name the path.
-//! - [`fault`]: whose fault an error is (input, environment, usage): the CLI's exit codes.
+//! - [`fault`]: whose fault an error is (input, environment, usage), declared beside each error
+//!   type; the binary's one `match` (src/error.rs) makes it the exit code.
 
 pub mod archive;
 pub mod artifacts;

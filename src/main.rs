@@ -1,13 +1,16 @@
-//! `cargo-nixcache`: parse, run, and render any error once.
+//! `cargo-nixcache`: parse, run, render any error once, and end with the code of
+//! [`error::exit_code`], the one mapping.
 
 // `println!` panics when stdout is a closed pipe; writes go through `output::print_stdout`.
 #![deny(clippy::print_stdout)]
 
 mod cli;
 mod demo;
+mod error;
 mod output;
 mod wrapping;
 
+use error::{Done, Error};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -17,36 +20,39 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "nixcache") {
         args.remove(1);
     }
-    match cli::run(cli::parse(args)) {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
-            }
+    let end = match cli::parse(args) {
+        Ok(command) => cli::run(command),
+        // --help and --version: clap's "errors" that are none.
+        Err(help) if !help.use_stderr() => {
+            let _ = help.print();
+            Ok(Done::Ok)
+        }
+        Err(usage) => Err(Error::Clap(usage)),
+    };
+    if let Err(err) = &end {
+        report(err);
+    }
+    error::exit_code(&end)
+}
+
+/// Prints `error: ...` and the `caused by:` chain, unless the command reported it already.
+fn report(err: &Error) {
+    match err {
+        Error::Clap(e) => {
+            let _ = e.print();
+        }
+        _ if err.is_reported() || err.is_broken_pipe() => {}
+        _ => {
             eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
+            for cause in causes(err).skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::from(exit_code(&err))
         }
     }
 }
 
-/// The one place errors become exit codes: 3 when the input was rejected (wherever that was
-/// found), 1 when the environment failed, 2 for usage (clap exits 2 for its own usage errors).
-fn exit_code(err: &anyhow::Error) -> u8 {
-    use nixcache::fault::Fault;
-    match nixcache::fault::of(err.as_ref()) {
-        Fault::Input => cli::EXIT_REJECTED as u8,
-        Fault::Environment => 1,
-        Fault::Usage => 2,
-    }
-}
-
-/// A closed stdout (`cargo nixcache refs ... | head`) is a normal way to stop.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+fn causes(err: &Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
     })
 }

@@ -1,22 +1,22 @@
 //! What the commands write: stdout that ends quietly on a closed pipe, one-line JSON, and the
 //! human-readable sizes and durations of summary lines.
 
-use anyhow::{Context, Result};
+use crate::error::Error;
 use std::io::Write;
 use std::time::Duration;
 
 /// Writes `text` to stdout. A reader that went away (`cargo nixcache refs DIR | head -1`) is a
 /// normal way to stop reading: the rest is dropped quietly and the command still ends with the
 /// exit code of its result (a forbidden reference stays an error). `println!` would panic.
-pub fn print_stdout(text: &str) -> Result<()> {
+pub fn print_stdout(text: &str) -> Result<(), Error> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("failed to write to stdout"),
+        other => other.map_err(Error::Stdout),
     }
 }
 
 /// One line of JSON on stdout.
-pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
     print_stdout(&(serde_json::to_string(value)? + "\n"))
 }
 

@@ -180,6 +180,33 @@ fn an_option_a_command_does_not_take_is_refused() {
     }
 }
 
+/// `env --config 'bad['` is a usage error (2) like any bad flag value; it exited 1 while the
+/// exit codes came from a table of error types that missed the user wrapper's. `exec` takes the
+/// same `--config` from the cargo command line it runs, and refuses it the same way.
+#[test]
+fn env_config_that_is_not_toml_exits_2() {
+    let fx = Fixture::copy("ws-basic");
+    let marker = fx.base().join("ran");
+    let touch = format!("touch {}", s(&marker));
+    for args in [
+        &["env", "--config", "bad["][..],
+        &["exec", "sh", "-c", &touch, "--config", "bad["],
+    ] {
+        let out = fx.nixcache(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(
+                "error: `--config bad[` is neither an existing file nor a TOML `KEY=VALUE`\n  \
+                 caused by: TOML parse error"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!marker.exists(), "{args:?} ran anyway");
+    }
+}
+
 /// The help of each command lists exactly the options it takes.
 #[test]
 fn help_lists_the_options_each_command_takes() {
