@@ -777,11 +777,14 @@ eval "$FAKE_END"
             );
             assert_eq!(
                 out.status.code(),
-                Some(nixcache_rustc_wrapper::EXIT_WRAPPER_ERROR)
+                Some(nixcache_rustc_wrapper::EXIT_WRAPPER_ERROR.into())
             );
         }
         let out = output_of(&mut Command::new(WRAPPER));
-        assert_eq!(out.status.code(), Some(nixcache_rustc_wrapper::EXIT_USAGE));
+        assert_eq!(
+            out.status.code(),
+            Some(nixcache_rustc_wrapper::EXIT_USAGE.into())
+        );
         let (_d, fake) = setup();
         let out = output_of(&mut wrapper("sideways", &fake, Some(dir.path()), "exit 0"));
         assert!(String::from_utf8_lossy(&out.stderr).contains("NIXCACHE_WRAPPER_STRATEGY must be"));

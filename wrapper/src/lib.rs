@@ -32,9 +32,9 @@ pub const ENV_STRATEGY: &str = "NIXCACHE_WRAPPER_STRATEGY";
 pub const PREFIX: &str = "nixcache-rustc-wrapper";
 
 /// Exit code when the wrapper itself fails before or after rustc (rustc's own codes pass through).
-pub const EXIT_WRAPPER_ERROR: i32 = 101;
+pub const EXIT_WRAPPER_ERROR: u8 = 101;
 /// Exit code when we are called without a program to run.
-pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_USAGE: u8 = 2;
 
 /// Errors of the wrapper itself.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,19 @@ pub enum Error {
     },
     #[error(transparent)]
     BadStrategy(#[from] strategy::BadStrategy),
+}
+
+impl Error {
+    /// The one place the wrapper's own failures become exit codes (rustc's own pass through
+    /// [`process::exit_like`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage => EXIT_USAGE,
+            Error::Args(_) | Error::Spawn { .. } | Error::Io { .. } | Error::BadStrategy(_) => {
+                EXIT_WRAPPER_ERROR
+            }
+        }
+    }
 }
 
 /// What `main` does: runs one call and returns how to end, or the error to report.
