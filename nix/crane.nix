@@ -87,6 +87,13 @@ craneLib.overrideScope (final: prev: {
   # `cargoArtifacts` (an earlier deps output), it is carried past that to mkCargoDerivation
   # above, so a deps derivation inherits the layer below and only builds what that lacks; with
   # cargo-nixcache, rebuilding through the inherited links is safe and the chain stays one hop.
+  # Only for deps packed by cargo-nixcache: deps in one of crane's own modes drop it as crane
+  # does (crane's checks pass their deps as cargoArtifacts to buildDepsOnly too, and a use-zstd
+  # chain cannot be built on our artifacts; t-83's docsFresh).
   buildDepsOnly = args: prev.buildDepsOnly (builtins.removeAttrs args [ "cargoArtifacts" ]
-    // { nixcacheLayerArtifacts = args.cargoArtifacts or null; });
+    // {
+    nixcacheLayerArtifacts =
+      if (args.installCargoArtifactsMode or defaultMode) == "use-nixcache"
+      then args.cargoArtifacts or null else null;
+  });
 })

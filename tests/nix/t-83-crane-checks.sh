@@ -175,7 +175,6 @@ nxt_cc_known_failures() {
     cat <<'TABLE'
 compilesFreshWithCustomTargetDir.use-symlink | crane | crane's use-symlink install moves target/foo to $out/foo, its inherit looks for $out/target (a crane bug, seen once the mode reaches the deps): every dependency compiles again
 compilesFreshWithCustomTargetDir.use-symlink | ours | the same crane bug (the adapter runs crane's own use-symlink install and inherit)
-docsFresh.use-zstd | ours | the adapter's buildDepsOnly keeps cargoArtifacts (layered deps; crane drops it), and docsFresh passes its own deps as cargoArtifacts: a use-zstd deps build on top of ours is refused
 TABLE
 }
 
