@@ -525,6 +525,10 @@ fn a_file_that_changes_while_pack_reads_it_fails_the_pack() {
     fs::create_dir_all(target.join("debug/deps")).unwrap();
     fs::write(target.join("debug/deps/libx-0123456789abcdef.rlib"), "rlib").unwrap();
     slow_inline_file(&target);
+    // A second slow file between the first and the victim: the archive's first compressed bytes
+    // may appear only once the first is read (zstd holds its window), and the victim must still
+    // be ahead then (one slow file lost that race in CI under load).
+    fs::write(target.join("debug/zz-slow2.bin"), incompressible(8 << 20)).unwrap();
     let victim = target.join("debug/zz-victim.bin");
     let bytes = vec![1u8; 1 << 20];
     fs::write(&victim, &bytes).unwrap();
