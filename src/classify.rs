@@ -33,6 +33,17 @@
 //! A profile dir is a directory of a root (or of a `<triple>/` directory) holding one of
 //! `deps`, `.fingerprint`, `build`, `examples`, `incremental` or `.cargo-lock`; cargo creates
 //! `examples/` in every profile dir of both layouts.
+//!
+//! ## Leaf executables: stored for what can be linked
+//! A linked artifact costs its whole size, uncompressed, in every store and cache that holds the
+//! output; that pays off for what later units read (libraries, proc-macros, build-script
+//! executables, artifact dependencies in `artifact/`), and for nothing else. Executables no
+//! unit reads (test binaries, bins and examples, in rustc's out-dir, uplifted, or in
+//! `examples/`) are [`Disposition::Leaf`]: pack stores them inside the compressed archive
+//! (`pack --leaf-executables inline`, the default) and unpack restores them as real files;
+//! `link` treats them as any other artifact. A build script's executable is recognised by the
+//! name cargo gives it (`build-script-*`, `build_script_*`); a bin of such a name stays linked,
+//! which is only dearer.
 
 use std::ffi::OsStr;
 use std::path::{Component, Path};
@@ -42,11 +53,25 @@ use std::path::{Component, Path};
 pub enum Disposition {
     /// Immutable artifact: its bytes live in the store, the tree gets a symlink.
     Link,
+    /// An immutable executable no later unit reads (see the module doc): stored inline or
+    /// linked, as pack is told ([`LeafExecutables`]).
+    Leaf,
     /// Rewritten in place by cargo, rustc, rustdoc or a build script, or not recognised:
     /// stored in the archive.
     Inline,
     /// Not carried over at all.
     Skip,
+}
+
+/// Where pack stores [`Disposition::Leaf`] files it packs for the first time (an inherited
+/// link to one stays a link: its bytes are in the store already).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LeafExecutables {
+    /// Inside the compressed archive, restored as real files.
+    #[default]
+    Inline,
+    /// Moved into the output and linked, as libraries are.
+    Link,
 }
 
 /// A cargo build-dir layout.
@@ -117,8 +142,11 @@ pub enum Place {
     BuildEntry,
     /// v2 `build/<pkg>/<hash>/`: one unit, `run` when it is a build-script run.
     Unit { run: bool },
-    /// v2 `out/` and `artifact/` of a compile unit: rustc's out-dir.
+    /// v2 `out/` of a compile unit: rustc's out-dir.
     UnitOut,
+    /// `artifact/` below classic `deps/` or a v2 compile unit, and below it: artifact
+    /// dependencies (`-Z bindeps`), executables other units read.
+    Artifact,
     /// `.fingerprint/` (classic) or a unit's `fingerprint/` (v2): cargo rewrites these.
     Fingerprints(Layout),
     /// A build script's `OUT_DIR`: the script writes there.
@@ -171,7 +199,9 @@ impl Place {
             Place::Profile if is(".fingerprint") => Place::Fingerprints(Layout::Classic),
             Place::Profile if is("examples") => Place::Examples,
             Place::Profile if is("build") => Place::Build,
+            Place::Deps | Place::Unit { run: false } if is("artifact") => Place::Artifact,
             Place::Deps => Place::Deps,
+            Place::Artifact => Place::Artifact,
             Place::Build => Place::BuildEntry,
             // A v2 unit's hash is never `out`, so this is the classic OUT_DIR.
             Place::BuildEntry if is("out") => Place::OutDir(Layout::Classic),
@@ -181,7 +211,7 @@ impl Place {
             Place::Unit { .. } if is("fingerprint") => Place::Fingerprints(Layout::V2),
             Place::Unit { run: true } if is("run") => Place::RunFiles,
             Place::Unit { run: true } if is("out") => Place::OutDir(Layout::V2),
-            Place::Unit { run: false } if is("out") || is("artifact") => Place::UnitOut,
+            Place::Unit { run: false } if is("out") => Place::UnitOut,
             Place::UnitOut => Place::UnitOut,
             Place::Fingerprints(_) | Place::OutDir(_) | Place::RunFiles | Place::Rewritten => {
                 Place::Rewritten
@@ -198,12 +228,24 @@ impl Place {
         }
         let rustc_writes_here = matches!(
             self,
-            Place::Profile | Place::Deps | Place::Examples | Place::BuildEntry | Place::UnitOut
+            Place::Profile
+                | Place::Deps
+                | Place::Examples
+                | Place::BuildEntry
+                | Place::UnitOut
+                | Place::Artifact
         );
-        if rustc_writes_here && is_unit_output(name, executable) {
-            Disposition::Link
+        if !(rustc_writes_here && is_unit_output(name, executable)) {
+            return Disposition::Inline;
+        }
+        let leaves_here = matches!(
+            self,
+            Place::Profile | Place::Deps | Place::Examples | Place::UnitOut
+        );
+        if leaves_here && is_leaf_executable(name, executable) {
+            Disposition::Leaf
         } else {
-            Disposition::Inline
+            Disposition::Link
         }
     }
 
@@ -268,6 +310,18 @@ pub fn never_carried(rel: &Path) -> bool {
             .into_iter()
             .flat_map(Path::components)
             .any(|c| c == Component::Normal(OsStr::new(INCREMENTAL)))
+}
+
+/// Whether a unit output is an executable that is not a build script's (see the module doc):
+/// no extension and an execute bit, or Windows' `.exe`.
+fn is_leaf_executable(name: &OsStr, executable: bool) -> bool {
+    let bytes = name.as_encoded_bytes();
+    let build_script = bytes.starts_with(b"build-script-") || bytes.starts_with(b"build_script_");
+    let executable = match Path::new(name).extension() {
+        Some(ext) => ext == "exe",
+        None => executable,
+    };
+    executable && !build_script
 }
 
 /// Whether a file looks like something rustc writes as a unit's output.
@@ -366,22 +420,27 @@ mod tests {
             ("debug/deps/libfoo_macros-0123.so", true, Link),
             ("debug/deps/libfoo-0123.a", false, Link),
             ("debug/deps/foo-0123.d", false, Inline),
-            ("debug/deps/app-0123", true, Link),
+            ("debug/deps/app-0123", true, Leaf),
+            ("debug/deps/app-0123.exe", false, Leaf),
+            ("debug/deps/app-0123.wasm", false, Link),
             ("debug/deps/app-0123.dwp", false, Link),
             ("debug/deps/artifact/bar-0123/bin/bar-0123", true, Link),
             // Unknown files are inline, never linked.
             ("debug/deps/app-0123.rcgu.o", false, Inline),
             ("debug/deps/notes", false, Inline),
-            ("debug/app", true, Link),
+            ("debug/app", true, Leaf),
             ("debug/app.d", false, Inline),
             ("debug/libapplib.rlib", false, Link),
-            ("debug/examples/ex-0123", true, Link),
+            ("debug/examples/ex-0123", true, Leaf),
+            ("debug/examples/ex", true, Leaf),
+            // Not executable: no unit output (an executable has no extension on Unix).
+            ("debug/examples/ex-0123.txt", true, Inline),
             (
                 "x86_64-unknown-linux-gnu/debug/deps/libfoo-0123.rlib",
                 false,
                 Link,
             ),
-            ("x86_64-unknown-linux-gnu/debug/app", true, Link),
+            ("x86_64-unknown-linux-gnu/debug/app", true, Leaf),
             ("doc/foo/index.html", false, Inline),
             ("doc/search-index.js", false, Inline),
             ("doc/build/libdoc.rlib", false, Inline),
@@ -446,9 +505,15 @@ mod tests {
                 false,
                 Inline,
             ),
-            ("debug/build/app/cdef/out/app", true, Link),
+            ("debug/build/app/cdef/out/app", true, Leaf),
+            // Artifact dependencies are read by the units depending on them.
+            (
+                "debug/build/app/cdef/artifact/bar-0123/bin/bar-0123",
+                true,
+                Link,
+            ),
             ("debug/build/app/cdef/out/app.d", false, Inline),
-            ("debug/app", true, Link),
+            ("debug/app", true, Leaf),
             ("debug/.cargo-build-lock", false, Skip),
         ];
         for (path, executable, want) in cases {

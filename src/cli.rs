@@ -303,6 +303,10 @@ pub struct PackArgs {
     /// build, where the output's files get it anyway)
     #[arg(long, value_enum, default_value = "auto")]
     pub mtimes: pack::ArchiveMtimes,
+    /// Executables no unit reads (test binaries, bins, examples): inside the compressed archive,
+    /// restored as real files, or linked like libraries (larger outputs, a faster unpack)
+    #[arg(long, value_enum, default_value = "inline", value_name = "WHERE")]
+    pub leaf_executables: pack::LeafExecutables,
     #[command(flatten)]
     store: StoreArg,
     #[command(flatten)]
@@ -388,6 +392,7 @@ fn run_pack(args: PackArgs) -> Result<Done> {
         store: args.store.store()?,
         workspace,
         archive_mtime: args.mtimes.fixed(pack::in_nix_build()),
+        leaf_executables: args.leaf_executables,
     };
     let r = pack::pack(&opts)?;
     args.report.report(

@@ -667,6 +667,8 @@ fn only_entries_of(
     })?;
     let canonical = FileTime::from_unix_time(CANONICAL_MTIME, 0);
     let mut foreign: Option<PathBuf> = None;
+    // The files found as written, by archive path: a hard link must be another name of one.
+    let mut inodes = HashMap::new();
     let checked = ours
         .open(store)
         .map_err(|e| e.to_string())
@@ -684,10 +686,19 @@ fn only_entries_of(
                         }
                         EntryKind::File { size, .. } => {
                             let m = FileTime::from_last_modification_time(&f.meta);
-                            f.meta.is_file()
+                            let ours = f.meta.is_file()
                                 && f.meta.len() <= *size
-                                && ((f.meta.len() == *size && (m == entry.mtime || m == canonical))
-                                    || begins(&f.path, f.meta.len(), contents)?)
+                                && ((f.meta.len() == *size
+                                    && (m == entry.mtime || m == canonical))
+                                    || begins(&f.path, f.meta.len(), contents)?);
+                            if ours {
+                                inodes.insert(entry.path.clone(), (f.meta.dev(), f.meta.ino()));
+                            }
+                            ours
+                        }
+                        EntryKind::HardLink { target } => {
+                            f.meta.is_file()
+                                && inodes.get(target) == Some(&(f.meta.dev(), f.meta.ino()))
                         }
                     };
                     if !ok && foreign.is_none() {

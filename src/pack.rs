@@ -31,6 +31,7 @@
 mod deterministic;
 mod stream;
 
+pub use crate::classify::LeafExecutables;
 pub use deterministic::{in_nix_build, ArchiveMtimes};
 
 use crate::archive::{
@@ -72,6 +73,8 @@ pub struct PackOptions {
     /// The mtime the archive records for every directory and file, instead of theirs
     /// ([`ArchiveMtimes`]); `None` records their own.
     pub archive_mtime: Option<FileTime>,
+    /// Where executables no unit reads go (`classify`'s module doc).
+    pub leaf_executables: LeafExecutables,
 }
 
 /// What a pack did.
@@ -84,6 +87,8 @@ pub struct PackReport {
     /// Files stored inside the archive.
     pub inlined: u64,
     pub inlined_bytes: u64,
+    /// Hard links to a file stored inside the archive (cargo's uplifted executables).
+    pub hard_links: u64,
     /// Artifacts moved (or copied, across filesystems) into `$out/artifacts`.
     pub moved: u64,
     pub moved_bytes: u64,
@@ -278,6 +283,7 @@ fn pack_into(
         archive_path: archive_path.clone(),
         report: PackReport::default(),
         moved_inodes: HashMap::new(),
+        inlined_leaves: HashMap::new(),
         made_blob_dir: None,
         layouts: LayoutsSeen::default(),
         left_out: &left_out,
@@ -361,6 +367,9 @@ struct Packer<'a, 'u> {
     /// Hard-linked files (cargo's uplifted binaries) already moved, by (device, inode): where to
     /// and from where.
     moved_inodes: HashMap<(u64, u64), (PathBuf, PathBuf)>,
+    /// Leaf executables stored inline with more than one name, by (device, inode): the first
+    /// name, which the archive's later names hard-link to.
+    inlined_leaves: HashMap<(u64, u64), RelPath>,
     /// The last blob directory created, to skip most `create_dir_all` calls.
     made_blob_dir: Option<PathBuf>,
     /// The build-dir layouts the walk recognised, for the manifest.
@@ -488,8 +497,9 @@ impl Packer<'_, '_> {
             })?;
         let meta = fs::metadata(&target).with_path("stat", &target)?;
         match place.file(rel.file_name(), is_executable(&meta)) {
-            Disposition::Link => self.link(rel, target),
-            _ => self.inline(rel, &target, &meta),
+            // Its bytes are in the store already, whatever it is.
+            Disposition::Link | Disposition::Leaf => self.link(rel, target),
+            Disposition::Inline | Disposition::Skip => self.inline(rel, &target, &meta),
         }
     }
 
@@ -506,7 +516,10 @@ impl Packer<'_, '_> {
                 Ok(())
             }
             Disposition::Inline => self.inline(rel, path, meta),
-            Disposition::Link => {
+            Disposition::Leaf if self.opts.leaf_executables == LeafExecutables::Inline => {
+                self.inline_leaf(rel, path, meta)
+            }
+            Disposition::Link | Disposition::Leaf => {
                 let blob = self.move_to_blobs(&rel, path, meta)?;
                 replace_with_symlink(path, &blob)?;
                 self.link(rel, blob)
@@ -536,6 +549,38 @@ impl Packer<'_, '_> {
         self.report.inlined += 1;
         self.report.inlined_bytes += size;
         Ok(())
+    }
+
+    /// Stores a leaf executable inline, once per inode and root: cargo's uplifted copy (a hard
+    /// link) becomes a hard link to the name archived first.
+    fn inline_leaf(
+        &mut self,
+        rel: RelPath,
+        path: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<(), PackError> {
+        if meta.nlink() > 1 {
+            let inode = (meta.dev(), meta.ino());
+            match self.inlined_leaves.get(&inode) {
+                Some(first) if first.root() == rel.root() => {
+                    let entry = Entry {
+                        path: rel,
+                        mtime: SYMLINK_MTIME,
+                        kind: EntryKind::HardLink {
+                            target: first.clone(),
+                        },
+                    };
+                    self.append(entry, Contents::None)?;
+                    self.report.hard_links += 1;
+                    return Ok(());
+                }
+                Some(_) => {}
+                None => {
+                    self.inlined_leaves.insert(inode, rel.clone());
+                }
+            }
+        }
+        self.inline(rel, path, meta)
     }
 
     fn link(&mut self, rel: RelPath, target: PathBuf) -> Result<(), PackError> {

@@ -5,7 +5,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -236,7 +236,11 @@ fn chain_of_three_derivations_stays_fresh_and_one_hop() {
     unpack(&fx, &store, &deps, &fx.path("target"));
     let run = fx.cargo_unprivileged(["build"]);
     assert_eq!(run.dirty_packages(), ["app"], "only the app should build");
-    let app = pack(&fx, &store, &fx.path("target"), "app");
+    // The app's only new unit is its executable, which pack keeps inside the archive by
+    // default: linked here, so that the chain has links into every derivation (and app2 shows
+    // that an inherited link to an executable stays a link).
+    let app = pack_target(&fx, &store, "app", &["--leaf-executables", "link"]);
+    support::make_read_only(&app);
     fs::remove_dir_all(fx.path("target")).unwrap();
 
     // app': inherits from app, builds the tests (new units), packs.
@@ -266,10 +270,17 @@ fn chain_of_three_derivations_stays_fresh_and_one_hop() {
         rlib_links.iter().any(|t| t.starts_with(&app)),
         "some links must point into app"
     );
+    // app2's new units are test executables: inside its archive, restored as real files.
     assert!(
-        rlib_links.iter().any(|t| t.starts_with(&app2)),
-        "some links must point into app2"
+        !rlib_links.iter().any(|t| t.starts_with(&app2)),
+        "app2 built only executables, yet something links into it"
     );
+    assert!(
+        !fs::read_dir(app2.join("artifacts")).is_ok_and(|mut d| d.next().is_some()),
+        "app2 stored files for its executables"
+    );
+    let run = fx.cargo_unprivileged(["test", "--no-run"]);
+    assert!(run.all_fresh(), "rebuilt: {:?}", run.dirty_units());
 }
 
 #[test]
@@ -895,21 +906,68 @@ fn rejects_symlinks_escaping_the_store_with_dotdot() {
     );
 }
 
+/// A hard link may name only a regular file earlier in the archive, under the same root (what
+/// pack writes for cargo's uplifted copy of an inline executable); anything else is refused.
 #[test]
-fn rejects_hard_links() {
-    let err = rejected(
-        |b, _, _| {
-            let mut h = header(tar::EntryType::Link, 0);
-            h.set_link_name("target/debug/x.d").unwrap();
-            append_raw(b, "target/hard", h, &[]);
-        },
-        4,
-        no_corruption,
+fn rejects_hard_links_to_anything_but_an_earlier_file() {
+    let cases: [(&str, &str); 5] = [
+        (
+            "target/debug/libx.rlib",
+            "not a regular file earlier under the same root",
+        ),
+        (
+            "target/debug",
+            "not a regular file earlier under the same root",
+        ),
+        (
+            "target/zzz",
+            "not a regular file earlier under the same root",
+        ),
+        (
+            "build/debug/x.d",
+            "not a regular file earlier under the same root",
+        ),
+        ("target/../etc/passwd", "no path inside the archive"),
+    ];
+    for (to, why) in cases {
+        let err = rejected(
+            |b, _, _| {
+                let mut h = header(tar::EntryType::Link, 0);
+                h.set_link_name_literal(to.as_bytes()).unwrap();
+                append_raw(b, "target/hard", h, &[]);
+            },
+            4,
+            no_corruption,
+        );
+        assert!(
+            err.contains("`target/hard` is rejected") && err.contains(why),
+            "{to}: {err}"
+        );
+    }
+}
+
+/// The one hard link that is accepted: to an earlier file, restored as another name of it.
+#[test]
+fn restores_a_hard_link_to_an_earlier_file() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    let blob = store_blob(&store);
+    let tar = valid_tar_with(&blob, |b| {
+        let mut h = header(tar::EntryType::Link, 0);
+        h.set_link_name_literal(b"target/debug/x.d").unwrap();
+        append_raw(b, "target/hard", h, &[]);
+    });
+    let out = store.path("hard");
+    write_artifacts(&store, &out, &tar, 5, None);
+    let dest = fx.base().join("restored");
+    let res = nixcache(&fx, &store, &["unpack", s(&out), "--target-dir", s(&dest)]);
+    assert!(res.status.success(), "{}", stderr(&res));
+    let (file, link) = (
+        fs::metadata(dest.join("debug/x.d")).unwrap(),
+        fs::metadata(dest.join("hard")).unwrap(),
     );
-    assert!(
-        err.contains("`target/hard` is rejected: it is a hard link"),
-        "{err}"
-    );
+    assert_eq!((link.dev(), link.ino()), (file.dev(), file.ino()));
+    assert_eq!(fs::read(dest.join("hard")).unwrap(), b"dep info");
 }
 
 #[test]
@@ -1241,16 +1299,10 @@ fn exec_cargo_build(fx: &Fixture, env: &[(&str, &str)]) {
     );
 }
 
-/// cargo's uplifted binary is a hard link of rustc's output (classic `deps/app-<hash>`, v2
-/// `build/app/<hash>/out/app`): pack moves the bytes once and both names link to them.
-#[test]
-fn hard_linked_uplifts_share_one_artifact() {
-    let fx = Fixture::copy("ws-basic");
-    let store = Store::new(&fx);
-    fx.cargo(["build"]);
-    let out = pack(&fx, &store, &fx.path("target"), "deps");
-    let uplifted = fs::read_link(fx.path("target/debug/app")).unwrap();
-    let rustc_outputs: Vec<PathBuf> = layout::unit_out_dirs(&fx.path("target/debug"))
+/// rustc's outputs of the fixture's `app` bin (classic `deps/app-<hash>`, v2
+/// `build/app/<hash>/out/app`), which cargo uplifts as `debug/app`, a hard link.
+fn app_outputs(fx: &Fixture) -> Vec<PathBuf> {
+    layout::unit_out_dirs(&fx.path("target/debug"))
         .iter()
         .flat_map(|dir| fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
@@ -1258,6 +1310,20 @@ fn hard_linked_uplifts_share_one_artifact() {
             let name = p.file_name().unwrap().to_str().unwrap();
             (name == "app" || name.starts_with("app-")) && !name.ends_with(".d")
         })
+        .collect()
+}
+
+/// `--leaf-executables link`: cargo's uplifted binary and rustc's output are one file; pack
+/// moves the bytes once and both names link to them.
+#[test]
+fn hard_linked_uplifts_share_one_artifact() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build"]);
+    let out = pack_target(&fx, &store, "deps", &["--leaf-executables", "link"]);
+    let uplifted = fs::read_link(fx.path("target/debug/app")).unwrap();
+    let rustc_outputs: Vec<PathBuf> = app_outputs(&fx)
+        .iter()
         .map(|p| fs::read_link(p).unwrap())
         .collect();
     assert_eq!(
@@ -1270,6 +1336,85 @@ fn hard_linked_uplifts_share_one_artifact() {
         "{}",
         uplifted.display()
     );
+}
+
+/// By default executables nothing links against stay out of the output's files: stored once
+/// inside the archive (the uplifted name a hard link to rustc's output), left as they were in
+/// the target dir, restored as one file with two names, and Fresh for cargo afterwards.
+#[test]
+fn leaf_executables_are_stored_once_inside_the_archive() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build", "--all-targets"]);
+    let before = fs::read(fx.path("target/debug/app")).unwrap();
+    let inode = |p: &Path| {
+        let m = fs::symlink_metadata(p).unwrap();
+        (m.dev(), m.ino())
+    };
+    // The bin's output (not the test executable of the bin, also `app-<hash>`).
+    let same_file = |fx: &Fixture| -> Vec<PathBuf> {
+        let uplifted = inode(&fx.path("target/debug/app"));
+        app_outputs(fx)
+            .into_iter()
+            .filter(|p| inode(p) == uplifted)
+            .collect()
+    };
+    let linked_before = same_file(&fx);
+    assert_eq!(linked_before.len(), 1, "{:?}", app_outputs(&fx));
+    let out = pack_target(&fx, &store, "deps", &[]);
+    let outputs = app_outputs(&fx);
+    assert!(!outputs.is_empty());
+    for exe in outputs.iter().chain([&fx.path("target/debug/app")]) {
+        assert!(
+            !fs::symlink_metadata(exe).unwrap().is_symlink(),
+            "{} was linked",
+            exe.display()
+        );
+    }
+    // Nothing executable in the output's files: libraries and build scripts only.
+    for e in walkdir::WalkDir::new(out.join("artifacts")) {
+        let e = e.unwrap();
+        let name = e.file_name().to_str().unwrap();
+        let exec = e.metadata().unwrap().permissions().mode() & 0o111 != 0;
+        if e.file_type().is_file() && exec && !name.contains('.') {
+            assert!(
+                name.starts_with("build"),
+                "{} was moved",
+                e.path().display()
+            );
+        }
+    }
+    let listing = Command::new("tar")
+        .args(["--zstd", "-tvf"])
+        .arg(out.join("symlinks.tar.zst"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let hard: Vec<&str> = listing.lines().filter(|l| l.starts_with('h')).collect();
+    assert_eq!(hard.len(), 1, "GNU tar lists one hard link: {listing}");
+    assert!(
+        hard[0].contains("target/debug/deps/app-") || hard[0].contains("out/app"),
+        "{}",
+        hard[0]
+    );
+
+    fs::remove_dir_all(fx.path("target")).unwrap();
+    unpack(&fx, &store, &out, &fx.path("target"));
+    assert!(fs::symlink_metadata(fx.path("target/debug/app"))
+        .unwrap()
+        .is_file());
+    assert_eq!(
+        same_file(&fx),
+        linked_before,
+        "the hard link was not restored"
+    );
+    assert_eq!(fs::read(fx.path("target/debug/app")).unwrap(), before);
+    let again = fx.cargo_cmd(["build", "--all-targets"]).run();
+    assert!(
+        again.dirty_units().is_empty(),
+        "not Fresh after unpack:\n{again}"
+    );
+    assert!(!again.fresh_units().is_empty());
 }
 
 /// A separate `build.build-dir` is packed as its own root and restored to the build dir given.

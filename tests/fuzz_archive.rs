@@ -53,6 +53,9 @@ enum Kind {
     Dir,
     File(Vec<u8>),
     Link(LinkTo),
+    /// A hard link to this member path; in a valid tree, empty until the tree is made: then the
+    /// first regular file before it (or it becomes a file when there is none).
+    HardLink(String),
     /// A tar type we refuse: hard link, char device, fifo, GNU long name, global header, ...
     Other(u8),
 }
@@ -108,10 +111,25 @@ fn link_to(valid_only: bool) -> impl Strategy<Value = LinkTo> {
 
 fn kind(valid_only: bool) -> impl Strategy<Value = Kind> {
     let others = prop::sample::select(vec![b'1', b'3', b'4', b'6', b'L', b'K', b'g', b'S', b'V']);
+    let hard_targets = if valid_only {
+        vec![""]
+    } else {
+        vec![
+            "",
+            "target/a",
+            "target/b/x.rlib",
+            "target/deps",
+            "build/a",
+            "target/../a",
+            "/a",
+        ]
+    };
+    let hard = prop::sample::select(hard_targets).prop_map(|t| Kind::HardLink(t.to_string()));
     prop_oneof![
         2 => Just(Kind::Dir),
         3 => prop::collection::vec(any::<u8>(), 0..64).prop_map(Kind::File),
         2 => link_to(valid_only).prop_map(Kind::Link),
+        1 => hard,
         if valid_only { 0 } else { 1 } => others.prop_map(Kind::Other),
     ]
 }
@@ -166,7 +184,21 @@ fn valid_tree() -> impl Strategy<Value = Vec<(String, Kind)>> {
         for d in dirs {
             tree.insert(d, Kind::Dir);
         }
-        tree.into_iter().map(|(p, k)| (p.join("/"), k)).collect()
+        let mut first_file: Option<String> = None;
+        tree.into_iter()
+            .map(|(p, k)| {
+                let p = p.join("/");
+                let k = match (k, &first_file) {
+                    (Kind::HardLink(_), Some(file)) => Kind::HardLink(file.clone()),
+                    (Kind::HardLink(_), None) => Kind::File(b"was a hard link".to_vec()),
+                    (k, _) => k,
+                };
+                if matches!(k, Kind::File(_)) && first_file.is_none() {
+                    first_file = Some(p.clone());
+                }
+                (p, k)
+            })
+            .collect()
     })
 }
 
@@ -235,6 +267,7 @@ impl Sandbox {
                 Kind::Dir => (tar::EntryType::Directory, &[], None),
                 Kind::File(d) => (tar::EntryType::Regular, d, None),
                 Kind::Link(to) => (tar::EntryType::Symlink, &[], Some(self.target(*to))),
+                Kind::HardLink(to) => (tar::EntryType::Link, &[], Some(to.as_bytes().to_vec())),
                 Kind::Other(t) => (tar::EntryType::new(*t), &[], None),
             };
             let mut records: Vec<(&str, Vec<u8>)> = Vec::new();
@@ -243,7 +276,8 @@ impl Sandbox {
             }
             let mut h = header(ty, data.len() as u64);
             if let Some(link) = &link {
-                if *pax || link.len() > 99 || link.contains(&0) {
+                let hard = matches!(kind, Kind::HardLink(_));
+                if *pax || hard || link.len() > 99 || link.contains(&0) {
                     records.push(("linkpath", link.clone()));
                 } else {
                     h.set_link_name(Path::new(std::str::from_utf8(link).unwrap()))
@@ -412,6 +446,18 @@ fn expected(stream: &[u8], dest: &Path, build: &Path) -> Result<Tree, TestCaseEr
             tar::EntryType::Symlink => {
                 let link = entry.link_name_bytes().unwrap_or_default();
                 format!("link {}", String::from_utf8_lossy(&link))
+            }
+            // Another name of an earlier file (under the same root: the rest was refused).
+            tar::EntryType::Link => {
+                let link = entry.link_name_bytes().unwrap_or_default();
+                let link = Path::new(std::ffi::OsStr::from_bytes(&link));
+                let below = link
+                    .strip_prefix(path.components().next().unwrap())
+                    .unwrap();
+                match tree.get(&root.join(below)) {
+                    Some(file) => file.clone(),
+                    None => return Err(TestCaseError::fail("accepted a hard link to nothing")),
+                }
             }
             _ => {
                 let mut data = Vec::new();

@@ -1,8 +1,9 @@
 //! The `symlinks.tar` format: what an archive holds and how it is written and read.
 //!
-//! An archive describes a whole cargo target tree with three kinds of entries: directories,
-//! symlinks to immutable artifacts in the Nix store, and small regular files stored inline
-//! (the ones cargo and build scripts rewrite). It is a POSIX (pax) tar stream so that GNU tar can
+//! An archive describes a whole cargo target tree with four kinds of entries: directories,
+//! symlinks to immutable artifacts in the Nix store, regular files stored inline (the ones cargo
+//! and build scripts rewrite, and executables nothing links against), and hard links to an
+//! earlier inline file. It is a POSIX (pax) tar stream so that GNU tar can
 //! list and extract it, written deterministically: entries in component-wise sorted order, fixed
 //! owner, no atime/ctime, mtimes with nanoseconds (cargo's freshness checks compare them).
 //! The reader validates every entry of the stream before a caller acts on any of them; see
@@ -68,10 +69,16 @@ pub(crate) enum EntryKind {
         mode: u32,
         size: u64,
     },
+    /// Another name of `target`, a regular file earlier in the archive under the same root
+    /// (cargo's uplifted copy of an executable stored inline).
+    HardLink {
+        target: RelPath,
+    },
 }
 
-/// The mtime written for symlinks: their own mtime means nothing to cargo (it follows them), so
-/// a constant keeps archives of identical trees identical.
+/// The mtime written for symlinks and hard links: their own mtime means nothing to cargo (it
+/// follows a symlink; a hard link is its file), so a constant keeps archives of identical trees
+/// identical.
 pub(crate) const SYMLINK_MTIME: FileTime = FileTime::zero();
 
 #[cfg(test)]

@@ -2,11 +2,13 @@
 //!
 //! Every entry is checked as it streams past: its path is a `RelPath` under a known root, it
 //! sorts strictly after the previous one (so duplicates are impossible), its parent is a
-//! directory entry already seen, its type is one of the three we write, and a symlink points
-//! into the store dir without `..`. The same stream is scanned for store paths so callers can
-//! hold it against the GC anchor. Memory stays O(tree depth), whatever the number of entries,
-//! unless the caller has a small zstd stream [`ArchiveReader::decompress_once`]: then
-//! every later pass reads memory instead of decompressing the file again.
+//! directory entry already seen, its type is one of the four we write, a symlink points into
+//! the store dir without `..`, and a hard link names a regular file earlier in the same root.
+//! The same stream is scanned for store paths so callers can hold it against the GC anchor.
+//! Memory stays O(tree depth) plus the paths of the regular files (what a hard link may name),
+//! whatever else the archive holds, unless the caller has a small zstd stream
+//! [`ArchiveReader::decompress_once`]: then every later pass reads memory instead of
+//! decompressing the file again.
 
 use super::stream_buffer::StreamBuffer;
 use super::zstd_checked::{self, CheckedZstd};
@@ -15,7 +17,7 @@ use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, InputFileError};
 use crate::store::{RefScanner, StoreDir, StorePath};
 use filetime::FileTime;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -106,7 +108,9 @@ pub enum EntryProblem {
     UnknownRoot,
     #[error("a root must be a directory")]
     RootNotDirectory,
-    #[error("it is a {0}; archives hold only directories, symlinks and regular files")]
+    #[error(
+        "it is a {0}; archives hold only directories, symlinks, regular files and hard links to them"
+    )]
     UnsupportedType(&'static str),
     #[error("it appears twice")]
     Duplicate,
@@ -122,6 +126,12 @@ pub enum EntryProblem {
     LinkTargetNul,
     #[error("its symlink target is {0} bytes long, more than the {MAX_LINK} a symlink may hold")]
     LinkTargetTooLong(usize),
+    #[error("it is a hard link without a target")]
+    NoHardLinkTarget,
+    #[error("its hard link target is no path inside the archive: {0}")]
+    HardLinkPath(RelPathError),
+    #[error("it is a hard link to `{0}`, which is not a regular file earlier under the same root")]
+    HardLinkNotToFile(String),
     #[error("its symlink target `{target}` is not inside the store dir `{store}`")]
     LinkOutsideStore { target: String, store: String },
     #[error("its pax mtime `{0}` is malformed")]
@@ -290,11 +300,24 @@ impl<'a> ArchiveReader<'a> {
         visit: &mut impl FnMut(&Entry, &mut dyn BufRead) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut order = OrderCheck::default();
+        let mut files = HashSet::new();
         while let Some(header) = members.next().map_err(|e| self.corrupt(e))? {
             let entry = convert(header).map_err(|(entry, problem)| self.reject(&entry, problem))?;
             order
                 .check(&entry)
                 .map_err(|p| self.reject(&entry.path.to_string(), p))?;
+            match &entry.kind {
+                EntryKind::File { .. } => {
+                    files.insert(entry.path.clone());
+                }
+                EntryKind::HardLink { target }
+                    if target.root() != entry.path.root() || !files.contains(target) =>
+                {
+                    let problem = EntryProblem::HardLinkNotToFile(target.to_string());
+                    return Err(self.reject(&entry.path.to_string(), problem).into());
+                }
+                _ => {}
+            }
             if let EntryKind::Symlink { target } = &entry.kind {
                 let (store_path, _) = self.store.parse(target).map_err(|_| {
                     self.reject(
@@ -360,7 +383,7 @@ fn convert(header: ustar::Header) -> Result<Entry, (String, EntryProblem)> {
     let shown = || path::display_bytes(&header.path);
     // The type first: the name of a member we refuse anyway (a GNU long name is `././@LongLink`)
     // says nothing about what is wrong with it.
-    if !matches!(header.kind, b'5' | b'0' | 0 | b'7' | b'2') {
+    if !matches!(header.kind, b'5' | b'0' | 0 | b'7' | b'2' | b'1') {
         return Err((
             shown(),
             EntryProblem::UnsupportedType(type_name(header.kind)),
@@ -380,6 +403,11 @@ fn convert(header: ustar::Header) -> Result<Entry, (String, EntryProblem)> {
         b'2' => EntryKind::Symlink {
             target: PathBuf::from(std::ffi::OsStr::from_bytes(&header.link)),
         },
+        b'1' if header.link.is_empty() => return Err((shown(), EntryProblem::NoHardLinkTarget)),
+        b'1' => EntryKind::HardLink {
+            target: RelPath::new(PathBuf::from(std::ffi::OsStr::from_bytes(&header.link)))
+                .map_err(|e| (shown(), EntryProblem::HardLinkPath(e)))?,
+        },
         _ => EntryKind::File {
             mode,
             size: header.size,
@@ -397,7 +425,6 @@ fn convert(header: ustar::Header) -> Result<Entry, (String, EntryProblem)> {
 /// What a tar typeflag we do not accept is, for the error message.
 fn type_name(kind: u8) -> &'static str {
     match kind {
-        b'1' => "hard link",
         b'3' => "character device",
         b'4' => "block device",
         b'6' => "fifo",

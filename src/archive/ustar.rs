@@ -17,7 +17,7 @@ pub struct Header {
     /// The typeflag byte (`0`, `5`, `2`, ...).
     pub kind: u8,
     pub path: Vec<u8>,
-    /// The link target, for symlinks (and hard links, which the caller rejects).
+    /// The link target, for symlinks and hard links.
     pub link: Vec<u8>,
     pub mode: u32,
     pub size: u64,

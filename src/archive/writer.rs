@@ -63,6 +63,15 @@ impl<W: Write> ArchiveWriter<W> {
                 (0o777, 0, tar::EntryType::Symlink)
             }
             EntryKind::File { mode, size } => (*mode, *size, tar::EntryType::Regular),
+            EntryKind::HardLink { target } => {
+                let target = target.bytes();
+                if target.len() > USTAR_FIELD_LEN {
+                    pax.push(("linkpath", target.to_vec()));
+                } else {
+                    header.set_link_name_literal(target)?;
+                }
+                (0o644, 0, tar::EntryType::Link)
+            }
         };
         if path_bytes.len() > USTAR_FIELD_LEN {
             pax.push(("path", path_bytes.to_vec()));
@@ -71,7 +80,7 @@ impl<W: Write> ArchiveWriter<W> {
             header.as_old_mut().name[..path_bytes.len()].copy_from_slice(path_bytes);
         }
         let mtime = match (&entry.kind, self.fixed_mtime) {
-            (EntryKind::Symlink { .. }, _) | (_, None) => entry.mtime,
+            (EntryKind::Symlink { .. } | EntryKind::HardLink { .. }, _) | (_, None) => entry.mtime,
             (_, Some(fixed)) => fixed,
         };
         let (secs, nanos) = (mtime.unix_seconds(), mtime.nanoseconds());

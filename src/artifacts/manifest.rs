@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST: &str = "nixcache.json";
 /// Value of the manifest's `format` field.
 pub const FORMAT_NAME: &str = "cargo-nixcache";
-/// The format version this build writes and reads; see docs/format.md.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes; see docs/format.md.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads: version 2 only added hard-link members, so a version 1
+/// archive is a version 2 archive without them.
+const OLDEST_READ_VERSION: u32 = 1;
 /// The largest manifest read (the biggest holds source digests: about 100 bytes a package).
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
@@ -60,7 +63,7 @@ pub enum ManifestError {
     Input(#[from] InputFileError),
     #[error("`{path}` is not a cargo-nixcache manifest ({reason}); recreate the artifacts with `cargo nixcache pack`")]
     Bad { path: PathBuf, reason: String },
-    #[error("`{path}` has format version {found}, but this cargo-nixcache reads version {FORMAT_VERSION}; use a matching cargo-nixcache or recreate the artifacts")]
+    #[error("`{path}` has format version {found}, but this cargo-nixcache reads versions {OLDEST_READ_VERSION} to {FORMAT_VERSION}; use a matching cargo-nixcache or recreate the artifacts")]
     UnsupportedVersion { path: PathBuf, found: u32 },
     #[error("`{path}` was packed for the store dir `{packed}`, but the store dir here is `{here}`; pass --store-dir {packed} or repack")]
     StoreDirMismatch {
@@ -96,7 +99,7 @@ pub fn read(path: &Path, store: &StoreDir) -> Result<Manifest, ManifestError> {
             reason,
         });
     }
-    if manifest.version != FORMAT_VERSION {
+    if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&manifest.version) {
         return Err(ManifestError::UnsupportedVersion {
             path: path.into(),
             found: manifest.version,

@@ -8,7 +8,8 @@
 //! 2. files and symlinks, the archive cut into contiguous runs, one per thread (each with its
 //!    own [`Tree`], so every creation still goes through descriptors opened without following
 //!    symlinks);
-//! 3. the directories' mtimes, now that nothing is created in them any more.
+//! 3. hard links, on this thread: the file each one names may have been another thread's;
+//! 4. the directories' mtimes, now that nothing is created in them any more.
 //!
 //! Validation stays whole and first: nothing here runs before pass one accepted everything.
 
@@ -90,7 +91,7 @@ pub(super) fn create(
     mtime_of: impl Fn(&Entry) -> FileTime + Sync,
     report: &mut UnpackReport,
 ) -> Result<(), UnpackError> {
-    let mut leaves = Vec::new();
+    let (mut leaves, mut hard_links) = (Vec::new(), Vec::new());
     for (entry, contents) in &recording.entries {
         let tree = &mut trees[tree_of(entry)];
         let rel = entry.path.below_root();
@@ -100,6 +101,7 @@ pub(super) fn create(
                 tree.create_dir_untimed(rel, *mode)?;
                 report.dirs += 1;
             }
+            EntryKind::HardLink { .. } => hard_links.push((entry, &[][..])),
             _ => leaves.push((entry, &contents[..])),
         }
     }
@@ -141,6 +143,7 @@ pub(super) fn create(
             failed.map_or(Ok(()), Err)
         })?;
     }
+    create_leaves(&hard_links, trees, &tree_of, &mtime_of, report)?;
 
     for (entry, _) in &recording.entries {
         let rel = entry.path.below_root();
@@ -151,7 +154,7 @@ pub(super) fn create(
     Ok(())
 }
 
-/// Creates files and symlinks, in order, in `trees`.
+/// Creates files, symlinks and hard links, in order, in `trees`.
 fn create_leaves(
     leaves: &[(&Entry, &[u8])],
     trees: &mut [Tree],
@@ -171,8 +174,9 @@ fn create_leaves(
     Ok(())
 }
 
-/// Creates a file or symlink (`entry` is no directory) in `tree`, counting it into `report`:
-/// for both ways of pass two, from a recording and from the stream.
+/// Creates a file, symlink or hard link (`entry` is no directory) in `tree`, counting it into
+/// `report`: for both ways of pass two, from a recording and from the stream (in archive
+/// order, where the file a hard link names comes first).
 pub(super) fn create_leaf(
     tree: &mut Tree,
     entry: &Entry,
@@ -188,6 +192,10 @@ pub(super) fn create_leaf(
         }
         EntryKind::File { mode, .. } => {
             report.file_bytes += tree.create_file(rel, *mode, mtime, contents)?;
+            report.files += 1;
+        }
+        EntryKind::HardLink { target } => {
+            tree.hard_link(rel, target.below_root())?;
             report.files += 1;
         }
         EntryKind::Dir { .. } => unreachable!("directories are created apart from the leaves"),
