@@ -86,10 +86,10 @@ impl HasFault for InputFileError {
 /// block (`O_NONBLOCK`: a fifo would wait for a writer), and the check is made on the opened
 /// file, so what was checked is what is read.
 pub fn open_regular(path: &Path) -> Result<fs::File, InputFileError> {
-    use ::nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(::nix::libc::O_NONBLOCK)
+        .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => InputFileError::Missing(path.into()),
@@ -236,7 +236,7 @@ pub fn copy_new(from: &Path, to: &Path) -> Result<u64, FsError> {
         .with_path("create", to)?;
     // FICLONE shares extents on CoW filesystems; everywhere else std::io::copy uses
     // copy_file_range, which is still a kernel-side copy.
-    if nix::ioctl_reflink(&dst, &src) {
+    if reflink(&dst, &src) {
         return Ok(src.metadata().map(|m| m.len()).unwrap_or(0));
     }
     io::copy(&mut src, &mut dst).with_path("copy into", to)
@@ -286,13 +286,11 @@ pub fn resolve_link(path: &Path) -> Result<PathBuf, ResolveError> {
     Err(ResolveError::Loop)
 }
 
-mod nix {
+/// `ioctl(dst, FICLONE, src)`; false when the filesystem cannot reflink. By hand: the `nix`
+/// crate has no wrapper for FICLONE.
+fn reflink(dst: &std::fs::File, src: &std::fs::File) -> bool {
     use std::os::fd::AsRawFd;
-
-    /// `ioctl(dst, FICLONE, src)`; false when the filesystem cannot reflink.
-    pub fn ioctl_reflink(dst: &std::fs::File, src: &std::fs::File) -> bool {
-        const FICLONE: u64 = 0x4004_9409;
-        // SAFETY: FICLONE takes the source fd as its argument and touches no user memory.
-        unsafe { ::nix::libc::ioctl(dst.as_raw_fd(), FICLONE as _, src.as_raw_fd()) == 0 }
-    }
+    const FICLONE: u64 = 0x4004_9409;
+    // SAFETY: FICLONE takes the source fd as its argument and touches no user memory.
+    unsafe { nix::libc::ioctl(dst.as_raw_fd(), FICLONE as _, src.as_raw_fd()) == 0 }
 }

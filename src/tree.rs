@@ -381,33 +381,42 @@ fn set_times_at(parent: BorrowedFd<'_>, name: &OsStr, mtime: FileTime) -> nix::R
     utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink)
 }
 
+/// What a destination root was when an unpack prepared it, which says how to undo the unpack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// It did not exist: created, and removed again on failure.
+    Created,
+    /// An empty directory (but for the entry the caller allowed): emptied again on failure.
+    Empty,
+    /// Something else is there: not to be unpacked into.
+    Occupied,
+}
+
 /// Prepares a destination root: creates it if absent, accepts it if empty (but for an entry
-/// named `except`, if given). Returns whether it was created (so a failed unpack knows whether to
-/// remove it or only empty it), `None` when it is there but not an empty directory. Callers
-/// refuse a symlink first.
-pub fn prepare_empty_root(root: &Path, except: Option<&OsStr>) -> Result<Option<bool>, FsError> {
+/// named `except`, if given). Callers refuse a symlink first.
+pub fn prepare_empty_root(root: &Path, except: Option<&OsStr>) -> Result<Destination, FsError> {
     match std::fs::symlink_metadata(root) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             crate::fsutil::create_dir_all(root)?;
-            Ok(Some(true))
+            Ok(Destination::Created)
         }
         Err(e) => Err(FsError::new("stat", root, e)),
         Ok(m) if m.is_dir() => {
             for entry in std::fs::read_dir(root).with_path("read directory", root)? {
                 let entry = entry.with_path("read directory", root)?;
                 if Some(entry.file_name().as_os_str()) != except {
-                    return Ok(None);
+                    return Ok(Destination::Occupied);
                 }
             }
-            Ok(Some(false))
+            Ok(Destination::Empty)
         }
-        Ok(_) => Ok(None),
+        Ok(_) => Ok(Destination::Occupied),
     }
 }
 
-/// Undoes a failed unpack into a root prepared by `prepare_empty_root`.
-pub fn rollback_root(root: &Path, created: bool) -> Result<(), FsError> {
-    remove_tree(root, created)
+/// Undoes a failed unpack into a root `prepare_empty_root` found `was`.
+pub fn rollback_root(root: &Path, was: Destination) -> Result<(), FsError> {
+    remove_tree(root, was == Destination::Created)
 }
 
 /// Removes everything below the directory `root`, and `root` itself if `and_root`, never

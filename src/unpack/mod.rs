@@ -39,7 +39,7 @@ use crate::builddir::{BuildDir, BuildDirError};
 use crate::fault::{Fault, HasFault};
 use crate::fsutil::FsError;
 use crate::store::{StoreDir, CANONICAL_MTIME};
-use crate::tree::{self, Existing, Tree};
+use crate::tree::{self, Destination, Existing, Tree};
 use filetime::FileTime;
 pub use report::{MtimePolicy, UnpackReport};
 use std::collections::BTreeMap;
@@ -273,7 +273,7 @@ fn into_empty_roots(
         .iter()
         .map(|r| (r.path.components().collect(), r.beside))
         .collect();
-    let mut created = BTreeMap::new();
+    let mut prepared = BTreeMap::new();
     let mut trees = Vec::new();
     let result = (|| {
         for (root, beside) in &roots {
@@ -281,8 +281,8 @@ fn into_empty_roots(
                 return Err(UnpackError::SymlinkRoot(root.clone()));
             }
             match tree::prepare_empty_root(root, *beside)? {
-                Some(was_created) => created.insert(root.clone(), was_created),
-                None => return Err(UnpackError::NotEmpty(root.clone())),
+                Destination::Occupied => return Err(UnpackError::NotEmpty(root.clone())),
+                was => prepared.insert(root.clone(), was),
             };
             trees.push(Tree::open(root, existing)?);
         }
@@ -296,8 +296,8 @@ fn into_empty_roots(
         return result;
     };
     drop(trees);
-    for (root, was_created) in created {
-        if let Err(failed) = tree::rollback_root(&root, was_created) {
+    for (root, was) in prepared {
+        if let Err(failed) = tree::rollback_root(&root, was) {
             return Err(UnpackError::RollbackFailed {
                 cause: Box::new(cause),
                 root,
