@@ -42,7 +42,7 @@ mod tests {
     use crate::fsutil::{FsError, InputFileError};
     use crate::hydrate::HydrateError;
     use crate::linkcheck::LinkProblem;
-    use crate::outdir::OutDirError;
+    use crate::pack::outdir::OutDirError;
     use crate::pack::PackError;
     use crate::refs::RefsError;
     use crate::store::StoreError;

@@ -317,7 +317,7 @@ fn pack_orders_a_directory_bigger_than_one_listing_batch() {
     let target = fx.scratch_dir("big/target");
     let deps = target.join("debug/deps");
     fs::create_dir_all(&deps).unwrap();
-    let n = 2 * nixcache::dirlist::Budget::DEFAULT.names + 3;
+    let n = 2 * nixcache::pack::dirlist::Budget::DEFAULT.names + 3;
     let mut names: Vec<Vec<u8>> = (0..n)
         .map(|i| format!("c{}.d", (i * 7919) % n).into_bytes())
         .collect();

@@ -17,7 +17,7 @@
 //! # Security
 //! What pack promises (docs/format.md, Security):
 //! - it writes only into OUT, which it holds locked and which holds no other tree's artifacts
-//!   ([`outdir`](crate::outdir)); in the target dir it only replaces artifacts by links to
+//!   ([`outdir`]); in the target dir it only replaces artifacts by links to
 //!   their moved bytes;
 //! - a pack that fails leaves the target dir as it was (an undo log moves every artifact back)
 //!   and removes what it created in OUT; a killed pack's temporary files go with the next pack;
@@ -29,6 +29,8 @@
 //! pack leaves the target dir linking into an OUT without manifest until the next pack.
 
 mod deterministic;
+pub mod dirlist;
+pub(crate) mod outdir;
 mod stream;
 
 pub use deterministic::{in_nix_build, ArchiveMtimes};
@@ -36,17 +38,17 @@ pub use deterministic::{in_nix_build, ArchiveMtimes};
 use crate::archive::{
     Compression, Entry, EntryKind, RelPath, BUILD_ROOT, SYMLINK_MTIME, TARGET_ROOT,
 };
-use crate::artifacts::{self, Manifest, ANCHOR, BLOBS, FORMAT_NAME, FORMAT_VERSION};
+use crate::artifacts::publish::{self, Packed};
 use crate::builddir::{BuildDir, BuildDirError};
 use crate::classify::{self, Disposition, LayoutsSeen, Place};
-use crate::dirlist::{Budget, SortedNames};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::linkcheck::{LinkCheck, LinkProblem};
-use crate::outdir::{OutDir, OutDirError};
 use crate::sources::{self, SourceDigests};
 use crate::store::{StoreDir, StoreError};
 use crate::workspace::{Workspace, WorkspaceError};
+use dirlist::{Budget, SortedNames};
 use filetime::FileTime;
+use outdir::{OutDir, OutDirError};
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
@@ -228,7 +230,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     };
     let out = OutDir::claim(&opts.out, &roots)?;
     let mut undo = Undo::default();
-    match pack_into(opts, &out, &roots, digests, left_out, &mut undo) {
+    match pack_into(opts, &roots, digests, left_out, &mut undo) {
         Ok(report) => Ok(report),
         Err(cause) => {
             // The target dir as it was, and OUT as it was (the temporary archive is gone with
@@ -250,14 +252,13 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
 /// in `undo`.
 fn pack_into(
     opts: &PackOptions,
-    out: &OutDir,
     roots: &[(&'static str, PathBuf)],
     digests: Option<Box<SourceDigests>>,
     left_out: HashSet<PathBuf>,
     undo: &mut Undo,
 ) -> Result<PackReport, PackError> {
-    out.forget_old_artifacts(opts.compression)?;
-    let archive_path = opts.out.join(opts.compression.archive_file_name());
+    publish::withdraw(&opts.out, opts.compression)?;
+    let archive_path = publish::archive_path(&opts.out, opts.compression);
     let tmp = fsutil::new_temp_beside(&archive_path)?;
     let write_err = |source| PackError::Write {
         archive: archive_path.clone(),
@@ -311,24 +312,17 @@ fn pack_into(
     report.left_out = left_out.into_iter().collect();
     report.left_out.sort();
 
-    artifacts::anchor::write(&opts.out, &opts.store, &references)?;
-    fsutil::persist(tmp, &archive_path)?;
-    let manifest = Manifest {
-        format: FORMAT_NAME.into(),
-        version: FORMAT_VERSION,
-        archive: opts.compression.archive_file_name().into(),
+    let packed = Packed {
+        archive: tmp,
         compression: opts.compression,
-        anchor: ANCHOR.into(),
-        store_dir: opts.store.as_path().into(),
+        references,
         entries: report.entries,
-        stream_bytes: Some(stream_bytes),
+        stream_bytes,
         roots: roots.iter().map(|(n, _)| n.to_string()).collect(),
         layout: layouts.summary(),
-        generator: concat!("cargo-nixcache ", env!("CARGO_PKG_VERSION")).into(),
         sources: digests,
     };
-    artifacts::crane::write_stop_sign(&opts.out)?;
-    artifacts::manifest::write(&opts.out, &manifest)?;
+    publish::publish(&opts.out, &opts.store, packed)?;
     Ok(report)
 }
 
@@ -566,7 +560,7 @@ impl Packer<'_, '_> {
                 return Ok(blob.clone());
             }
         }
-        let blob = self.opts.out.join(BLOBS).join(rel.as_path());
+        let blob = publish::blobs_dir(&self.opts.out).join(rel.as_path());
         let dir = blob.parent().expect("blob paths have a parent");
         if self.made_blob_dir.as_deref() != Some(dir) {
             fsutil::create_dir_all(dir)?;
@@ -781,7 +775,7 @@ fn is_link_leftover(rel: &RelPath, target: &Path, out: &Path) -> bool {
     rel.file_name()
         .as_encoded_bytes()
         .ends_with(LINK_SUFFIX.as_bytes())
-        && target.starts_with(out.join(BLOBS))
+        && target.starts_with(publish::blobs_dir(out))
 }
 
 /// What a pack changed in the target dir, in order, so a failed pack can put it back.
