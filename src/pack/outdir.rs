@@ -12,6 +12,9 @@
 //!   would leave them beside its own, stale, and crane's `.prev` would lead crane's hooks on;
 //! - temporary files a killed pack left (`.<name>.<random>.tmp`) are removed by the next pack,
 //!   and a failed pack removes what it created ([`OutDir::abandon`]).
+//!
+//! The owner record is this module's own file; what else lies in OUT (our artifacts, and
+//! crane's) it asks of [`artifacts`](crate::artifacts), which alone knows the names.
 
 use crate::artifacts::{crane, publish};
 use crate::fault::{Fault, HasFault};
