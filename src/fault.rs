@@ -13,7 +13,7 @@
 //!   `--config` that is not TOML.
 //!
 //! Each error type declares its fault beside its definition (`impl HasFault for PackError` in
-//! src/pack.rs), in a `match` over its variants with no catch-all: a variant added without a
+//! src/pack/mod.rs), in a `match` over its variants with no catch-all: a variant added without a
 //! fault does not compile. An error that wraps another asks it (`PackError::Fs(e) =>
 //! e.fault()`) unless it knows its context better.
 
@@ -42,7 +42,7 @@ mod tests {
     use crate::fsutil::{FsError, InputFileError};
     use crate::hydrate::HydrateError;
     use crate::linkcheck::LinkProblem;
-    use crate::outdir::OutDirError;
+    use crate::pack::outdir::OutDirError;
     use crate::pack::PackError;
     use crate::refs::RefsError;
     use crate::store::StoreError;

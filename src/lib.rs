@@ -12,10 +12,10 @@
 //!   both build-dir layouts.
 //! - [`builddir`]: where cargo puts intermediate artifacts (`build.build-dir`), asked of cargo.
 //! - [`pack`] / [`unpack`]: target dir to artifacts and back; [`unpack::crane`] reads crane's
-//!   formats; [`outdir`]: the output one pack owns at a time.
+//!   formats; [`pack::dirlist`]: a directory's names in byte order, in memory bounded however
+//!   big it is.
 //! - [`linkcheck`]: where a link into the store really leads.
 //! - [`refs`] / [`verify`]: reference listing with `--forbid`, and artifact integrity checks.
-//! - [`dirlist`]: a directory's names in byte order, in memory bounded however big it is.
 //! - [`tree`]: creating entries beneath a directory without following symlinks in it.
 //! - [`workspace`]: the workspace's local (path) packages, from its manifests, without cargo.
 //! - [`sources`]: each local package's own files, their digest and newest mtime.
@@ -32,14 +32,12 @@ pub mod archive;
 pub mod artifacts;
 pub mod builddir;
 mod classify;
-pub mod dirlist;
 pub mod explain;
 pub mod fault;
 pub mod freshen;
 mod fsutil;
 pub mod hydrate;
 mod linkcheck;
-mod outdir;
 pub mod pack;
 pub mod refs;
 mod sources;

@@ -328,7 +328,7 @@ fn pack_orders_a_directory_bigger_than_one_listing_batch() {
     let target = fx.scratch_dir("big/target");
     let deps = target.join("debug/deps");
     fs::create_dir_all(&deps).unwrap();
-    let n = 2 * nixcache::dirlist::Budget::DEFAULT.names + 3;
+    let n = 2 * nixcache::pack::dirlist::Budget::DEFAULT.names + 3;
     let mut names: Vec<Vec<u8>> = (0..n)
         .map(|i| format!("c{}.d", (i * 7919) % n).into_bytes())
         .collect();
@@ -849,10 +849,13 @@ fn no_corruption(v: Vec<u8>) -> Vec<u8> {
     v
 }
 
+/// Appends hostile members to an archive being built.
+type Hostile = Box<dyn Fn(&mut Builder, &Store)>;
+
 /// One hostile archive of [`rejected`]: the member(s) `hostile` appends before valid member
 /// `at` (or after all of them), how the stream is damaged then, and what the refusal must say.
 struct Rejection {
-    hostile: Box<dyn Fn(&mut Builder, &Store)>,
+    hostile: Hostile,
     at: usize,
     damage: fn(Vec<u8>) -> Vec<u8>,
     says: &'static [&'static str],

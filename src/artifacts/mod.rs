@@ -9,10 +9,14 @@
 //! - [`check`]: reading our archive completely and checking it against both (unpack's first
 //!   pass, and all of verify);
 //! - [`crane`]: crane's names, the `.prev` link of its archive chains, and the stop sign pack
-//!   leaves for an unadapted crane.
+//!   leaves for an unadapted crane;
+//! - [`publish`]: the write side, as `check` is the read side: what a pack finds written
+//!   (anchor, archive, stop sign, manifest last), older artifacts withdrawn first, and what pack
+//!   asks about the directory it writes (where the archive and the moved artifacts go, its
+//!   temporary files).
 //!
-//! The names of our files: [`MANIFEST`], [`ANCHOR`], [`BLOBS`], and the archive's, which
-//! depends on its compression
+//! The names of our files: [`MANIFEST`], [`ANCHOR`](anchor::ANCHOR), `artifacts/` (the moved artifacts, known
+//! only to [`publish`]), and the archive's, which depends on its compression
 //! ([`Compression::archive_file_name`](crate::archive::Compression::archive_file_name)).
 //! Imports point down: this file uses its submodules, which never use it.
 
@@ -20,9 +24,9 @@ pub(crate) mod anchor;
 pub(crate) mod check;
 pub mod crane;
 pub(crate) mod manifest;
+pub(crate) mod publish;
 
-pub(crate) use anchor::ANCHOR;
-pub(crate) use manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST};
+pub(crate) use manifest::{Manifest, MANIFEST};
 
 use crate::archive::ArchiveError;
 use crate::fault::{Fault, HasFault};
@@ -31,9 +35,6 @@ use anchor::AnchorError;
 use check::Opened;
 use manifest::ManifestError;
 use std::path::{Path, PathBuf};
-
-/// Directory holding the real bytes of artifacts a build produced.
-pub(crate) const BLOBS: &str = "artifacts";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactsError {

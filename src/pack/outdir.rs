@@ -12,9 +12,11 @@
 //!   would leave them beside its own, stale, and crane's `.prev` would lead crane's hooks on;
 //! - temporary files a killed pack left (`.<name>.<random>.tmp`) are removed by the next pack,
 //!   and a failed pack removes what it created ([`OutDir::abandon`]).
+//!
+//! The owner record is this module's own file; what else lies in OUT (our artifacts, and
+//! crane's) it asks of [`artifacts`](crate::artifacts), which alone knows the names.
 
-use crate::archive::Compression;
-use crate::artifacts::{crane, ANCHOR, BLOBS, MANIFEST};
+use crate::artifacts::{crane, publish};
 use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, IoContext};
 use nix::errno::Errno;
@@ -54,16 +56,6 @@ impl HasFault for OutDirError {
 /// The owner record: which target (and build) dir the artifacts in OUT come from.
 pub const OWNER: &str = ".nixcache-pack";
 
-/// The files pack writes through temporary files (whose leftovers it removes).
-const WRITTEN: [&str; 6] = [
-    MANIFEST,
-    ANCHOR,
-    crane::ARCHIVE,
-    OWNER,
-    Compression::None.archive_file_name(),
-    Compression::Zstd.archive_file_name(),
-];
-
 /// OUT, locked for this pack.
 pub struct OutDir {
     path: PathBuf,
@@ -99,14 +91,7 @@ impl OutDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(FsError::new("read", &owner_path, e).into()),
         };
-        let holds_artifacts = [
-            MANIFEST,
-            BLOBS,
-            Compression::None.archive_file_name(),
-            Compression::Zstd.archive_file_name(),
-        ]
-        .iter()
-        .any(|name| fs::symlink_metadata(out.join(name)).is_ok());
+        let holds_artifacts = publish::holds_ours(out);
         let found = crane::found_in(out, recorded.is_some());
         if !found.is_empty() {
             return Err(OutDirError::CraneOut {
@@ -137,7 +122,7 @@ impl OutDir {
             None => {}
         }
         remove_leftovers(out)?;
-        let created_blobs = fs::symlink_metadata(out.join(BLOBS)).is_err();
+        let created_blobs = fs::symlink_metadata(publish::blobs_dir(out)).is_err();
         if created_owner {
             let json = serde_json::to_vec_pretty(&owner).map_err(io::Error::from);
             let json = json.with_path("write", &owner_path)?;
@@ -160,32 +145,11 @@ impl OutDir {
             return;
         }
         if self.created_blobs {
-            let _ = fs::remove_dir_all(self.path.join(BLOBS));
+            let _ = fs::remove_dir_all(publish::blobs_dir(&self.path));
         }
         if self.created_owner {
             let _ = fs::remove_file(self.path.join(OWNER));
         }
-    }
-
-    /// Before a repack: what describes the old artifacts goes first, so until the new manifest
-    /// lands OUT holds no artifacts (and a failed repack leaves none that lie).
-    pub fn forget_old_artifacts(&self, keep: Compression) -> Result<(), FsError> {
-        let mut stale = vec![MANIFEST, crane::ARCHIVE];
-        for other in [Compression::None, Compression::Zstd] {
-            if other != keep {
-                stale.push(other.archive_file_name());
-            }
-        }
-        for name in stale {
-            let path = self.path.join(name);
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    return Err(FsError::new("remove", &path, e))
-                }
-                _ => {}
-            }
-        }
-        Ok(())
     }
 }
 
@@ -194,7 +158,7 @@ fn remove_leftovers(out: &Path) -> Result<(), FsError> {
     for entry in fs::read_dir(out).with_path("read directory", out)? {
         let entry = entry.with_path("read directory", out)?;
         let name = entry.file_name();
-        if WRITTEN.iter().any(|w| fsutil::is_temp_name_for(&name, w)) {
+        if publish::is_temp_leftover(&name) || fsutil::is_temp_name_for(&name, OWNER) {
             let path = entry.path();
             fs::remove_file(&path).with_path("remove the leftover", &path)?;
         }
