@@ -130,8 +130,9 @@ NIX
 }
 
 # deps -> build (buildPackage, doInstallCargoArtifacts: bin/ stripped beside our artifacts/) ->
-# test (cargoTest), all fixed up: build's artifacts are shrunk and verify; the test derivation
-# inherits EVERY unit Fresh and runs the test executables whose rpath fixup shrank in build.
+# test (cargoTest), all fixed up: build's artifacts are shrunk and verify; build's test
+# executables are inside its archive (leaf executables: fixup never sees them); the test
+# derivation inherits EVERY unit Fresh and runs them.
 test_fixup_crane_chain() {
     nxt_crane_setup
     local expr build test
@@ -147,7 +148,9 @@ NIX
     assert_exists "$build/nixcache.json" "build's artifacts"
     assert_contains "$T/build.log" "^stripping \(with command strip and flags -S -p\) in $build/bin$" "strip on build's bin/"
     nxt_runpaths "$build" >"$T/build.runpaths"
-    assert_contains "$T/build.runpaths" "^artifacts/target/release/deps/app-[0-9a-f]{16}	" "a test executable in build's artifacts"
+    assert_not_contains "$T/build.runpaths" "^artifacts/target/release/deps/app-[0-9a-f]{16}	" "a test executable in build's artifacts"
+    tar --zstd -tvf "$build/symlinks.tar.zst" >"$T/build.listing"
+    assert_contains "$T/build.listing" "^-r?w?x.* target/release/deps/app-[0-9a-f]{16}$" "a test executable inside build's archive"
     assert_eq "" "$(grep -v '	\[\]$' "$T/build.runpaths")" "ELF files of build whose rpath was not shrunk"
     nxt_verify_artifacts "$build"
     test=$(nxt_build "$expr" -A test)
