@@ -9,6 +9,7 @@
 //! The reader validates every entry of the stream before a caller acts on any of them; see
 //! `docs/format.md` for the normative description.
 
+mod compress;
 pub(crate) mod path;
 mod reader;
 mod stream_buffer;
@@ -16,6 +17,7 @@ mod ustar;
 mod writer;
 mod zstd_checked;
 
+pub(crate) use compress::Encoder;
 pub(crate) use path::{RelPath, RelPathError};
 pub(crate) use reader::{
     ArchiveError, ArchiveReader, EntryProblem, StreamSummary, BUILD_ROOT, TARGET_ROOT,

@@ -11,17 +11,17 @@
 //! decompressing the file again.
 
 use super::stream_buffer::StreamBuffer;
-use super::zstd_checked::{self, CheckedZstd};
+use super::zstd_checked;
+use super::{compress, Compression};
 use super::{path, ustar, Entry, EntryKind, RelPath, RelPathError};
 use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, InputFileError};
-use crate::store::{RefScanner, StoreDir, StorePath};
+use crate::store::{RefScanner, Scanned, StoreDir, StorePath};
 use filetime::FileTime;
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use zstd::zstd_safe::compress_bound;
 
@@ -175,7 +175,7 @@ impl<'a> ArchiveReader<'a> {
     /// length is rejected. A plain archive is left to be streamed: reading it again from the
     /// page cache costs less than filling fresh memory with it.
     pub fn decompress_once(mut self, len: u64) -> Result<Self, ArchiveError> {
-        let (mut file, true) = self.open_file()? else {
+        let (mut file, Compression::Zstd) = self.open_file()? else {
             return Ok(self);
         };
         let open_err = |e| self.open_err(e);
@@ -273,11 +273,7 @@ impl<'a> ArchiveReader<'a> {
             self.read_entries(&mut members, &mut summary, &mut visit)?;
             return Ok(summary);
         }
-        let scanning = ScanningReader {
-            inner: self.open()?,
-            scanner,
-            bytes: 0,
-        };
+        let scanning = Scanned::new(self.open()?, scanner);
         let mut members = ustar::Members::new(BufReader::with_capacity(1 << 16, scanning));
         let entries = self.read_entries(&mut members, &mut summary, &mut visit);
         let mut rest = members.into_inner();
@@ -346,20 +342,15 @@ impl<'a> ArchiveReader<'a> {
 
     /// The uncompressed stream, unbuffered (callers buffer it as they need).
     fn open(&self) -> Result<Box<dyn Read + 'a>, ArchiveError> {
-        match self.open_file()? {
-            (file, true) => Ok(Box::new(
-                CheckedZstd::new(file).map_err(|e| self.open_err(e))?,
-            )),
-            (file, false) => Ok(Box::new(file)),
-        }
+        let (file, compression) = self.open_file()?;
+        compress::decoder(file, compression).map_err(|e| self.open_err(e))
     }
 
-    /// The archive file, and whether it is zstd-compressed (by its magic bytes).
-    fn open_file(&self) -> Result<(File, bool), ArchiveError> {
+    /// The archive file, and its compression (by its magic bytes).
+    fn open_file(&self) -> Result<(File, Compression), ArchiveError> {
         let file = fsutil::open_regular(self.path)?;
-        let mut magic = [0; zstd_checked::MAGIC.len()];
-        let n = file.read_at(&mut magic, 0).map_err(|e| self.open_err(e))?;
-        Ok((file, magic[..n] == zstd_checked::MAGIC))
+        let compression = compress::detect(&file).map_err(|e| self.open_err(e))?;
+        Ok((file, compression))
     }
 
     fn open_err(&self, source: io::Error) -> ArchiveError {
@@ -502,24 +493,6 @@ impl OrderCheck {
         self.last.extend_from_slice(path);
         self.chain.push((path.len(), is_dir));
         Ok(())
-    }
-}
-
-/// Counts everything read through it and feeds it to a reference scanner, if there is one.
-struct ScanningReader<R> {
-    inner: R,
-    scanner: Option<RefScanner>,
-    bytes: u64,
-}
-
-impl<R: Read> Read for ScanningReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(scanner) = &mut self.scanner {
-            scanner.feed(&buf[..n]);
-        }
-        self.bytes += n as u64;
-        Ok(n)
     }
 }
 

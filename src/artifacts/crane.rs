@@ -6,6 +6,7 @@
 //!
 //! [`Artifacts::detect`]: super::Artifacts::detect
 
+use crate::archive::{Compression, Encoder};
 use crate::fsutil::{self, FsError};
 use std::path::{Path, PathBuf};
 
@@ -73,9 +74,8 @@ pub(crate) fn write_stop_sign(dir: &Path) -> Result<(), FsError> {
         header.set_cksum();
         let mut tar = tar::Builder::new(Vec::new());
         tar.append(&header, std::io::empty())?;
-        // With a checksum, like every zstd frame cargo-nixcache writes or reads.
-        let mut encoder = zstd::Encoder::new(Vec::new(), 3)?;
-        encoder.include_checksum(true)?;
+        // Through the archive's encoder: a checksum, like every zstd frame cargo-nixcache writes.
+        let mut encoder = Encoder::new(Vec::new(), Compression::Zstd, 3, 0)?;
         std::io::Write::write_all(&mut encoder, &tar.into_inner()?)?;
         w.write_all(&encoder.finish()?)
     })

@@ -9,9 +9,9 @@
 //! cost two futex calls on each side, as much as the overlap saved. Nothing but paths waits, and
 //! one file is open here at a time.
 
-use crate::archive::{ArchiveWriter, Compression, Entry, EntryKind};
+use crate::archive::{ArchiveWriter, Compression, Encoder, Entry, EntryKind};
 use crate::fsutil::FsError;
-use crate::store::{RefScanner, StoreDir, StorePath};
+use crate::store::{RefScanner, Scanned, StoreDir, StorePath};
 use filetime::FileTime;
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -90,24 +90,8 @@ impl ArchiveStream {
         fixed_mtime: Option<FileTime>,
     ) -> io::Result<Self> {
         let file = io::BufWriter::with_capacity(1 << 16, file);
-        let sink = match compression {
-            Compression::None => Sink::Plain(file),
-            Compression::Zstd => {
-                let mut encoder = zstd::Encoder::new(file, zstd_level)?;
-                // Without a checksum some corruption would decode into plausible garbage (and
-                // readers refuse frames without one).
-                encoder.include_checksum(true)?;
-                if zstd_threads > 0 {
-                    encoder.multithread(zstd_threads)?;
-                }
-                Sink::Zstd(encoder)
-            }
-        };
-        let scanning = ScanningWriter {
-            inner: sink,
-            scanner: RefScanner::distinct(store),
-            bytes: 0,
-        };
+        let encoder = Encoder::new(file, compression, zstd_level, zstd_threads)?;
+        let scanning = Scanned::new(encoder, Some(RefScanner::distinct(store)));
         let (queue, batches) = sync_channel::<Vec<(Entry, Contents)>>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("pack-stream".into())
@@ -130,12 +114,13 @@ impl ArchiveStream {
                             .map_err(write)?,
                     }
                 }
-                let ScanningWriter {
+                let Scanned {
                     inner,
                     scanner,
                     bytes,
                 } = writer.finish().map_err(write)?;
                 inner.finish().map_err(write)?;
+                let scanner = scanner.expect("made with a scanner");
                 Ok(Finished {
                     references: scanner.finish().into_iter().map(|r| r.path).collect(),
                     stream_bytes: bytes,
@@ -228,58 +213,5 @@ impl<R: Read> Read for Tally<'_, R> {
         let n = self.inner.read(buf)?;
         *self.read += n as u64;
         Ok(n)
-    }
-}
-
-/// Where the tar stream goes: the archive file, directly or through a zstd encoder.
-enum Sink<W: Write> {
-    Plain(W),
-    Zstd(zstd::Encoder<'static, W>),
-}
-
-impl<W: Write> Sink<W> {
-    /// Ends the zstd frame (if any) and flushes, reporting errors a drop would swallow.
-    fn finish(self) -> io::Result<()> {
-        match self {
-            Sink::Plain(mut w) => w.flush(),
-            Sink::Zstd(encoder) => encoder.finish()?.flush(),
-        }
-    }
-}
-
-impl<W: Write> Write for Sink<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Zstd(w) => w.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Zstd(w) => w.flush(),
-        }
-    }
-}
-
-/// Feeds everything written through it to a reference scanner.
-struct ScanningWriter<W> {
-    inner: W,
-    scanner: RefScanner,
-    /// Length of the uncompressed stream so far.
-    bytes: u64,
-}
-
-impl<W: Write> Write for ScanningWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.scanner.feed(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }

@@ -12,7 +12,7 @@ mod path;
 mod refscan;
 
 pub use path::{StoreDir, StoreError, StorePath};
-pub(crate) use refscan::{scan_bytes, scan_reader, RefScanner};
+pub(crate) use refscan::{scan_bytes, scan_reader, RefScanner, Scanned};
 
 /// The modification time (seconds since the epoch) Nix gives every file it registers in the
 /// store. Whatever mtime a build left on an artifact, once it is in the store it reads as this.

@@ -119,6 +119,52 @@ impl RefScanner {
     }
 }
 
+/// A reader or writer that counts every byte passing through it and feeds it to a reference
+/// scanner, if it has one: the archive stream as pack writes it and as unpack reads it.
+pub struct Scanned<T> {
+    pub inner: T,
+    pub scanner: Option<RefScanner>,
+    /// Bytes passed through so far.
+    pub bytes: u64,
+}
+
+impl<T> Scanned<T> {
+    pub fn new(inner: T, scanner: Option<RefScanner>) -> Self {
+        Scanned {
+            inner,
+            scanner,
+            bytes: 0,
+        }
+    }
+
+    fn saw(&mut self, bytes: &[u8]) {
+        if let Some(scanner) = &mut self.scanner {
+            scanner.feed(bytes);
+        }
+        self.bytes += bytes.len() as u64;
+    }
+}
+
+impl<R: io::Read> io::Read for Scanned<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.saw(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<W: io::Write> io::Write for Scanned<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.saw(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 impl io::Write for RefScanner {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.feed(buf);
