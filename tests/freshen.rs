@@ -1,14 +1,12 @@
 //! The stale-binary guard (`cargo nixcache freshen`) and the source digests pack records for it,
 //! with real cargo builds of the fixtures in the state a Nix build inherits them (see
-//! `wrapper_support`): sources at mtime 1, artifacts packed into a read-only store path and
+//! `support::scenario`): sources at mtime 1, artifacts packed into a read-only store path and
 //! unpacked, cargo without capabilities. Every test shows both sides: what goes wrong without
 //! the behaviour it pins (the negative control), then that it does not happen with it.
 
-#[path = "wrapper_support/mod.rs"]
-mod harness;
 mod support;
 
-use harness::{dirty_units, run_ok, Scenario};
+use support::scenario::{dirty_units, run_ok, Scenario};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,14 +1,12 @@
 //! Real cargo builds in the inherited state a Nix build starts from: the deps derivation's target
 //! dir went through the real `cargo nixcache pack`, a Nix-like store path (mtime 1, read-only)
-//! and `cargo nixcache unpack`; cargo runs without capabilities (see `wrapper_support`). Every
+//! and `cargo nixcache unpack`; cargo runs without capabilities (see `support::scenario`). Every
 //! scenario first shows that the build FAILS without the wrapper (the negative control), then
 //! passes behind it, for both strategies.
 
-#[path = "wrapper_support/mod.rs"]
-mod harness;
 mod support;
 
-use harness::*;
+use support::scenario::*;
 use std::path::Path;
 use std::process::Command;
 use support::layout::{self, build_script, find_below};
@@ -638,7 +636,7 @@ fn argfile_compile_is_rebuilt(strategy: &'static str) {
 
 /// The wrapper driven directly with a fake rustc: exit codes, signals, stdout bytes, errors.
 mod direct {
-    use super::harness::*;
+    use super::support::scenario::*;
     use super::support::output_of;
     use std::os::unix::process::ExitStatusExt;
     use std::process::Command;

@@ -10,6 +10,8 @@
 //! - [`caps`]: running commands with capabilities dropped, so that root really cannot write to
 //!   read-only files (as inside a Nix build), and [`make_read_only`].
 //! - [`snapshot`]: [`TreeSnapshot`], a comparable picture of a directory tree.
+//! - [`scenario`]: [`scenario::Scenario`], a fixture in the state a Nix build inherits it
+//!   (packed into a read-only store path, unpacked, cargo without capabilities).
 //!
 //! Every helper panics with a message naming the path or the command line; these are tests.
 
@@ -20,6 +22,7 @@ pub mod caps;
 pub mod cargo;
 pub mod hostile;
 pub mod layout;
+pub mod scenario;
 pub mod snapshot;
 pub mod store;
 

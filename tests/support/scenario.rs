@@ -1,6 +1,5 @@
-//! The wrapper tests' harness, on top of `tests/support` (fixture copies, the cargo runner,
-//! capability dropping, snapshots). A [`Scenario`] is a fixture copy in the state a Nix build
-//! inherits it:
+//! Scenarios: a fixture copy in the state a Nix build inherits it, for the wrapper's and the
+//! stale-binary guard's tests (tests/wrapper.rs, tests/freshen.rs). A [`Scenario`]:
 //!
 //! 1. the vendored registry sources live in a store path made Nix-like ([`canonicalize`]: every
 //!    mtime 1, `chmod -R a-w`), and the workspace sources carry mtime 1, as a Nix build copies
@@ -14,8 +13,6 @@
 //! ([`Scenario::wrapped`]) or through `cargo nixcache exec` ([`Scenario::exec`]), always with
 //! every capability dropped (`setpriv --inh-caps=-all --bounding-set=-all` when the tests have
 //! any), so that root cannot write the store either.
-
-#![allow(dead_code)]
 
 use crate::support::store::{canonicalize, Store};
 use crate::support::{self, caps, CargoCommand, CargoRun, CompilerArtifact, Fixture};
