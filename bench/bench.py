@@ -283,6 +283,9 @@ class Bench:
         # --old-bin-dir: every suite that times cargo-nixcache times this one too, interleaved,
         # under the same name with OLD appended (render() puts each pair side by side).
         self.nixcache_old = a.old_bin_dir + "/cargo-nixcache" if a.old_bin_dir else None
+        # What the old binary reads instead of this build's outputs and unpacked trees: its own
+        # (a format it cannot read, or a tree this build restored differently).
+        self.twins = {}
         self.wrapper = a.bin_dir + "/nixcache-rustc-wrapper"
         self.rawloop = a.rawloop
         self.runner = Runner(a.measure, self.store, self.work)
@@ -303,13 +306,32 @@ class Bench:
         return [self.nixcache, "--quiet", "--store-dir", str(self.store), *map(str, args)]
 
     def with_old(self, cmds: list) -> list:
-        """`cmds`, and after each one that runs cargo-nixcache the same with the old binary."""
+        """`cmds`, and after each one that runs cargo-nixcache the same with the old binary,
+        reading its twins (`made_by_both`) where this build's outputs are named."""
         out = []
         for c in cmds:
             out.append(c)
             if self.nixcache_old and c.argv and c.argv[0] == self.nixcache:
-                out.append(Cmd(c.name + OLD, [self.nixcache_old, *c.argv[1:]], c.prepare, c.runs, c.cwd, c.env))
+                argv = [self.twins.get(str(x), x) for x in c.argv[1:]]
+                out.append(Cmd(c.name + OLD, [self.nixcache_old, *argv], c.prepare, c.runs, c.cwd, c.env))
         return out
+
+    def made_by_both(self, source: Path, args: list, made: Path) -> None:
+        """Runs `cargo-nixcache ARGS` (which read `source` and make `made`: a pack or an unpack),
+        and with --old-bin-dir the old binary the same way on a copy of `source` taken before,
+        into `made`'s twin, which the old binary's timed commands then read instead."""
+        if self.nixcache_old:
+            if str(source) not in self.twins:
+                copy = source.parent.with_name(source.parent.name + "-old") / source.name
+                if not copy.exists():
+                    self.sh(f"mkdir -p '{copy.parent}' && cp -a '{source}' '{copy}'")
+                self.twins[str(source)] = str(copy)
+            twin = Path(f"{made}-old")
+            old = [self.twins.get(str(x), str(x)) for x in args[:-1]]
+            subprocess.run([self.nixcache_old, "--quiet", "--store-dir", str(self.store), *old, twin],
+                           check=True)
+            self.twins[str(made)] = str(twin)
+        subprocess.run(self.nc(*args), check=True)
 
     def sh(self, cmd: str) -> None:
         subprocess.run(cmd, shell=True, check=True)
@@ -347,10 +369,10 @@ class Bench:
         self.sh(f"mkdir -p '{copy.parent}' && cp -a '{src}' '{copy}'")
         out_z = store_path(self.store, f"synth-{n}-deps")
         out_p = store_path(self.store, f"synth-{n}-deps-plain")
-        subprocess.run(self.nc("pack", "--target-dir", copy, "--out", out_z), check=True)
-        subprocess.run(self.nc("pack", "--compress", "none", "--target-dir", copy, "--out", out_p), check=True)
+        self.made_by_both(copy, ["pack", "--target-dir", copy, "--out", out_z], out_z)
+        self.made_by_both(copy, ["pack", "--compress", "none", "--target-dir", copy, "--out", out_p], out_p)
         unpacked = d / "unpacked" / "target"
-        subprocess.run(self.nc("unpack", out_z, "--target-dir", unpacked), check=True)
+        self.made_by_both(out_z, ["unpack", out_z, "--target-dir", unpacked], unpacked)
         counts = listing(unpacked, d / "listing.txt")
         # GNU tar archives of the same unpacked tree, plain and zstd (level 3, as pack's default).
         gnu = d / "gnu.tar"
@@ -420,11 +442,13 @@ class Bench:
         # The artifacts the unpacks below read.
         out = store_path(self.store, "corpus-deps")
         self.sh(f"mkdir -p '{d}/copy' && {cp} '{target}' '{d}/copy/target'")
-        subprocess.run(self.nc("pack", "--target-dir", d / "copy" / "target", "--out", out), check=True)
+        if self.nixcache_old:
+            self.sh(f"mkdir -p '{d}/copy-old' && {cp} '{target}' '{d}/copy-old/target'")
+        self.made_by_both(d / "copy" / "target", ["pack", "--target-dir", d / "copy" / "target", "--out", out], out)
         crane = d / "target.tar.zst"
         self.sh(f"cd '{target.parent}' && {crane_c} '{crane}'")
         unpacked = d / "unpacked" / "target"
-        subprocess.run(self.nc("unpack", out, "--target-dir", unpacked), check=True)
+        self.made_by_both(out, ["unpack", out, "--target-dir", unpacked], unpacked)
         repack = self.runner.measure_suite("corpus re-pack", self.with_old([
             Cmd("nixcache pack (re-pack)", self.nc("pack", "--target-dir", unpacked, "--out", "{OUT}"),
                 [f"sync -f '{d}'"]),

@@ -880,7 +880,7 @@ fn rejection(
 fn rejects_hostile_members() {
     const HARD_LINK_TARGET: &[&str] = &[
         "`target/hard` is rejected",
-        "not a regular file earlier under the same root",
+        "not an executable regular file earlier under the same root",
     ];
     let hard_link = |to: &'static str| {
         move |b: &mut Builder, _: &Store| {
@@ -921,6 +921,12 @@ fn rejects_hostile_members() {
         rejection(4, HARD_LINK_TARGET, hard_link("target/debug")),
         rejection(4, HARD_LINK_TARGET, hard_link("target/zzz")),
         rejection(4, HARD_LINK_TARGET, hard_link("build/debug/x.d")),
+        rejection(4, HARD_LINK_TARGET, move |b, store| {
+            let mut h = header(tar::EntryType::Regular, 1);
+            h.set_mode(0o644);
+            append_raw(b, "target/e-plain", h, b"x");
+            hard_link("target/e-plain")(b, store)
+        }),
         rejection(
             4,
             &["`target/hard` is rejected", "no path inside the archive"],
@@ -968,7 +974,8 @@ fn rejects_hostile_members() {
     }
 }
 
-/// The one hard link that is accepted: to an earlier file, restored as another name of it.
+/// The one hard link that is accepted: to an earlier executable file, restored as another name
+/// of it.
 #[test]
 fn restores_a_hard_link_to_an_earlier_file() {
     let fx = Fixture::copy("ws-basic");

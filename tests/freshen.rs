@@ -6,11 +6,11 @@
 
 mod support;
 
-use support::scenario::{dirty_units, run_ok, Scenario};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::scenario::{dirty_units, run_ok, Scenario};
 use support::store::{set_mtimes, sources_from_store, CANONICAL_MTIME};
 use support::{Fixture, TreeSnapshot};
 

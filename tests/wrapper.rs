@@ -6,10 +6,10 @@
 
 mod support;
 
-use support::scenario::*;
 use std::path::Path;
 use std::process::Command;
 use support::layout::{self, build_script, find_below};
+use support::scenario::*;
 use support::{caps, CargoCommand, Compare};
 
 /// One `#[test]` per strategy for a scenario `fn(&'static str)`.
@@ -636,8 +636,8 @@ fn argfile_compile_is_rebuilt(strategy: &'static str) {
 
 /// The wrapper driven directly with a fake rustc: exit codes, signals, stdout bytes, errors.
 mod direct {
-    use super::support::scenario::*;
     use super::support::output_of;
+    use super::support::scenario::*;
     use std::os::unix::process::ExitStatusExt;
     use std::process::Command;
 

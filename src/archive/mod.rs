@@ -71,8 +71,8 @@ pub(crate) enum EntryKind {
         mode: u32,
         size: u64,
     },
-    /// Another name of `target`, a regular file earlier in the archive under the same root
-    /// (cargo's uplifted copy of an executable stored inline).
+    /// Another name of `target`, an executable regular file earlier in the archive under the
+    /// same root (cargo's uplifted copy of an executable stored inline).
     HardLink {
         target: RelPath,
     },

@@ -3,10 +3,11 @@
 //! Every entry is checked as it streams past: its path is a `RelPath` under a known root, it
 //! sorts strictly after the previous one (so duplicates are impossible), its parent is a
 //! directory entry already seen, its type is one of the four we write, a symlink points into
-//! the store dir without `..`, and a hard link names a regular file earlier in the same root.
-//! The same stream is scanned for store paths so callers can hold it against the GC anchor.
-//! Memory stays O(tree depth) plus the paths of the regular files (what a hard link may name),
-//! whatever else the archive holds, unless the caller has a small zstd stream
+//! the store dir without `..`, and a hard link names an executable regular file earlier in the
+//! same root. The same stream is scanned for store paths so callers can hold it against the GC
+//! anchor. Memory stays O(tree depth) plus the paths of the executable files (what a hard link
+//! may name: a handful in a target dir), whatever else the archive holds, unless the caller has
+//! a small zstd stream
 //! [`ArchiveReader::decompress_once`]: then every later pass reads memory instead of
 //! decompressing the file again.
 
@@ -130,7 +131,10 @@ pub enum EntryProblem {
     NoHardLinkTarget,
     #[error("its hard link target is no path inside the archive: {0}")]
     HardLinkPath(RelPathError),
-    #[error("it is a hard link to `{0}`, which is not a regular file earlier under the same root")]
+    #[error(
+        "it is a hard link to `{0}`, which is not an executable regular file earlier under the \
+         same root"
+    )]
     HardLinkNotToFile(String),
     #[error("its symlink target `{target}` is not inside the store dir `{store}`")]
     LinkOutsideStore { target: String, store: String },
@@ -296,18 +300,20 @@ impl<'a> ArchiveReader<'a> {
         visit: &mut impl FnMut(&Entry, &mut dyn BufRead) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut order = OrderCheck::default();
-        let mut files = HashSet::new();
+        // The executables so far: what a hard link may name (pack writes them only for cargo's
+        // uplifted copy of an executable), kept few so that memory does not grow with the tree.
+        let mut executables = HashSet::new();
         while let Some(header) = members.next().map_err(|e| self.corrupt(e))? {
             let entry = convert(header).map_err(|(entry, problem)| self.reject(&entry, problem))?;
             order
                 .check(&entry)
                 .map_err(|p| self.reject(&entry.path.to_string(), p))?;
             match &entry.kind {
-                EntryKind::File { .. } => {
-                    files.insert(entry.path.clone());
+                EntryKind::File { mode, .. } if mode & 0o111 != 0 => {
+                    executables.insert(entry.path.clone());
                 }
                 EntryKind::HardLink { target }
-                    if target.root() != entry.path.root() || !files.contains(target) =>
+                    if target.root() != entry.path.root() || !executables.contains(target) =>
                 {
                     let problem = EntryProblem::HardLinkNotToFile(target.to_string());
                     return Err(self.reject(&entry.path.to_string(), problem).into());

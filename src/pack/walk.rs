@@ -266,14 +266,15 @@ impl<'a, 'u> Packer<'a, 'u> {
     }
 
     /// Stores a leaf executable inline, once per inode and root: cargo's uplifted copy (a hard
-    /// link) becomes a hard link to the name archived first.
+    /// link) becomes a hard link to the name archived first (the format allows one only to an
+    /// executable: an `.exe` without an execute bit is stored twice).
     fn inline_leaf(
         &mut self,
         rel: RelPath,
         path: &Path,
         meta: &fs::Metadata,
     ) -> Result<(), PackError> {
-        if meta.nlink() > 1 {
+        if meta.nlink() > 1 && is_executable(meta) {
             let inode = (meta.dev(), meta.ino());
             match self.inlined_leaves.get(&inode) {
                 Some(first) if first.root() == rel.root() => {
