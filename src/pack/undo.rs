@@ -60,14 +60,15 @@ impl<'u> Blobs<'u> {
         meta: &fs::Metadata,
     ) -> Result<(PathBuf, bool), FsError> {
         let inode = (meta.dev(), meta.ino());
-        if meta.nlink() > 1 {
-            if let Some((blob, first)) = self.moved_inodes.get(&inode) {
-                self.undo.0.push(Moved::Alias {
-                    original: path.into(),
-                    of: first.clone(),
-                });
-                return Ok((blob.clone(), false));
-            }
+        // Not asked only when the link count says so: across file systems (a Nix build's /build
+        // and the store) moving the first name removed it, so this one may now count 1. The
+        // inode cannot have been reused meanwhile: this name still holds it.
+        if let Some((blob, first)) = self.moved_inodes.get(&inode) {
+            self.undo.0.push(Moved::Alias {
+                original: path.into(),
+                of: first.clone(),
+            });
+            return Ok((blob.clone(), false));
         }
         let blob = self.dir.join(rel.as_path());
         let dir = blob.parent().expect("blob paths have a parent");
@@ -266,6 +267,66 @@ mod tests {
             fs::symlink_metadata(&uplifted).unwrap(),
         );
         assert!(b.is_file() && (a.dev(), a.ino()) == (b.dev(), b.ino()));
+    }
+
+    /// Across file systems a move is a copy and a removal, which leaves the other name of a
+    /// hard-linked artifact (cargo's uplifted build script or binary) with a link count of 1 by
+    /// the time the walk stats it: it is still the same file, moved once (it was copied twice,
+    /// 35 MB of ripgrep's deps output in a Nix build), and undone as a hard link again.
+    #[test]
+    fn a_hard_link_moved_across_file_systems_is_copied_once() {
+        let shm = tempfile::tempdir_in("/dev/shm").expect("this test needs /dev/shm");
+        let tmp = tempfile::tempdir().unwrap();
+        let (target, out) = (shm.path().join("target"), tmp.path().join("out"));
+        let first = target.join("debug/build/x-1/build-script-build");
+        let second = target.join("debug/build/x-1/build_script_build-1");
+        let first_meta = file(&first, "elf", 2_000);
+        fs::hard_link(&first, &second).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        assert_ne!(
+            fs::metadata(&out).unwrap().dev(),
+            first_meta.dev(),
+            "/dev/shm and the temp dir must be two file systems for this test"
+        );
+        let first_meta = fs::symlink_metadata(&first).unwrap();
+
+        let mut undo = Undo::default();
+        let mut blobs = Blobs::new(&out, &mut undo);
+        let (blob, moved) = blobs
+            .move_in(
+                &rel("target/debug/build/x-1/build-script-build"),
+                &first,
+                &first_meta,
+            )
+            .unwrap();
+        assert!(moved);
+        // As the walk does: the second name is stat'ed when it is reached.
+        let second_meta = fs::symlink_metadata(&second).unwrap();
+        assert_eq!(
+            second_meta.nlink(),
+            1,
+            "the copy should have removed the first name"
+        );
+        let (alias_blob, moved) = blobs
+            .move_in(
+                &rel("target/debug/build/x-1/build_script_build-1"),
+                &second,
+                &second_meta,
+            )
+            .unwrap();
+        assert_eq!((alias_blob, moved), (blob.clone(), false), "copied twice");
+        let copies = walkdir::WalkDir::new(&out)
+            .into_iter()
+            .filter(|e| e.as_ref().unwrap().file_type().is_file())
+            .count();
+        assert_eq!(copies, 1);
+
+        undo.run().unwrap();
+        let (a, b) = (
+            fs::symlink_metadata(&first).unwrap(),
+            fs::symlink_metadata(&second).unwrap(),
+        );
+        assert!(a.is_file() && b.is_file() && (a.dev(), a.ino()) == (b.dev(), b.ino()));
     }
 
     /// A move across file systems is a copy; undoing it copies back, with the mtime.

@@ -215,6 +215,14 @@ NIX
     assert_not_contains "$T/deps.runpaths" $'\t\\[/' "an rpath fixup did not shrink"
     nxt_crane_units "$deps" >"$T/deps.units"
     assert_contains "$T/deps.units" "^dirty nc-alpha lib" "deps built the registry crates"
+    # cargo's two names of a build script (a hard link in /build) are one file in the output,
+    # though the move into the store, another file system, is a copy and a removal.
+    local scripts
+    scripts=$(find "$deps/artifacts" -path '*/build/nc-alpha-*' -type f -perm -u+x | wc -l)
+    assert_eq 1 "$scripts" "nc-alpha's build script as files in the deps output"
+    # The dummy bins and tests deps built are inside the archive (leaf executables).
+    assert_eq "" "$(find "$deps/artifacts" -path '*/deps/*' -type f -perm -u+x ! -name '*.so')" \
+        "executables of deps/ in the output's files"
 
     app=$(nxt_build "$expr" -A app)
     assert_eq "hello from applib 84 42" "$("$app/bin/app")" "the app"
