@@ -103,7 +103,9 @@ def cmd_fetched(access: str, cache: str) -> None:
 # ---- the report ---------------------------------------------------------------------------------
 
 def mb(b) -> str:
-    return "" if b is None else f"{b / 1e6:,.1f} MB"
+    if b is None or b == "":
+        return ""
+    return f"{b / 1e3:,.1f} kB" if b < 100_000 else f"{b / 1e6:,.1f} MB"
 
 
 def ratio(a, b) -> str:

@@ -135,6 +135,7 @@ source "$repo/tests/nix/t-80-crane.sh" # nxt_crane_utils
 [ -n "$NXT_NIXPKGS_LIB" ] || die "no nixpkgs lib (\$NIXPKGS_LIB, ../shared/nixpkgs-lib)"
 NXT_CRANE_UTILS=$(nxt_crane_utils)
 NXT_EXTRA_SANDBOX_PATHS="$NXT_EXTRA_SANDBOX_PATHS $NXT_CRANE_UTILS"
+# shellcheck disable=SC2119 # the default store dir, $T/store
 nxt_store_init
 rm -rf "$T/tools"
 nxt_tools
@@ -145,8 +146,9 @@ store=$NIX_STORE_DIR
 # dir is used where it is.
 stage_corpus() {
   local app=$corpus/app d=$state/corpus
-  [ -f "$app/Cargo.lock" ] && [ -d "$app/vendor" ] ||
+  if [ ! -f "$app/Cargo.lock" ] || [ ! -d "$app/vendor" ]; then
     die "no corpus at $app (Cargo.lock and vendor/ wanted): run /work/shared/bench-corpus.sh $corpus"
+  fi
   rm -rf "$d/src.tmp"
   mkdir -p "$d/src.tmp"
   cp -r "$app/Cargo.toml" "$app/Cargo.lock" "$app/src" "$d/src.tmp/"
@@ -366,8 +368,9 @@ measure_project() {
     # Nix's EOF race can SIGKILL a builder that succeeded (tests/nix/lib.sh, nxt_nix_build).
     for attempt in 1 2 3; do
       nix-store "${opts[@]}" -r "$drv" >"$w/package.out" 2>"$out_dir/logs/$p-$m-package.build.log" && break
-      grep -q 'failed due to signal 9 (Killed)' "$out_dir/logs/$p-$m-package.build.log" && [ "$attempt" -lt 3 ] ||
+      if ! grep -q 'failed due to signal 9 (Killed)' "$out_dir/logs/$p-$m-package.build.log" || [ "$attempt" = 3 ]; then
         die "buildPackage in the empty store ($p $m) failed: see $out_dir/logs/$p-$m-package.build.log"
+      fi
     done
     row "$p" "$m" substitute package_ms "$(ms_since "$t0")"
     unset XDG_CACHE_HOME
