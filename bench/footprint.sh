@@ -349,6 +349,8 @@ measure_project() {
     case ",$modes," in *,"$m",*) ;; *) continue ;; esac
     case ",$compressions," in *,zstd,*) ;; *) log "no zstd cache: no substitution"; return 0 ;; esac
     nxt_http_serve "$w/cache-$p-$m-zstd"
+    # nxt_http_serve sets its own EXIT trap (it stops the server); cleanup stops it too.
+    trap cleanup EXIT
     url=$NXT_HTTP_URL
     fresh=$w/fresh-$p-$m
     log "$p: $m: substituting deps over HTTP into an empty store, then buildPackage there"
