@@ -357,3 +357,147 @@ fn rustc_info(rel: &RelPath, source: &Path) -> Result<Option<Vec<u8>>, FsError> 
 fn is_executable(meta: &fs::Metadata) -> bool {
     meta.mode() & 0o111 != 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{ArchiveError, ArchiveReader, Compression};
+    use crate::builddir::BuildDir;
+    use crate::store::StoreDir;
+    use std::os::unix::fs::symlink;
+
+    fn write(path: &Path, text: &str, mode: u32) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// What the walk made of a small classic tree, entry by entry: each file's fate (`classify`
+    /// with the given leaf policy), the moves into OUT, the hard link for cargo's uplifted copy,
+    /// an inherited link kept one hop, lock files and `incremental/` left out.
+    fn walked(leaves: LeafExecutables) -> (Vec<(String, String)>, PackReport, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap().keep();
+        let store = StoreDir::new(tmp.join("store")).unwrap();
+        let inherited = store
+            .as_path()
+            .join("00000000000000000000000000000000-deps/libdep.rlib");
+        write(&inherited, "dep rlib", 0o444);
+        let target = tmp.join("target");
+        write(&target.join("debug/deps/libapp-1.rlib"), "rlib", 0o644);
+        write(&target.join("debug/deps/app-1"), "elf", 0o755);
+        fs::hard_link(target.join("debug/deps/app-1"), target.join("debug/app")).unwrap();
+        write(&target.join("debug/deps/app-1.d"), "dep-info", 0o644);
+        write(
+            &target.join("debug/build/x-2/build-script-build"),
+            "script",
+            0o755,
+        );
+        write(&target.join("debug/.cargo-lock"), "", 0o644);
+        write(
+            &target.join("debug/incremental/app-3/s-1/query.bin"),
+            "cache",
+            0o644,
+        );
+        symlink(&inherited, target.join("debug/deps/libdep-4.rlib")).unwrap();
+        let out = store.as_path().join("11111111111111111111111111111111-out");
+        let opts = PackOptions {
+            target_dir: target.clone(),
+            build_dir: BuildDir::None,
+            out: out.clone(),
+            compression: Compression::None,
+            zstd_level: 3,
+            zstd_threads: 0,
+            store: store.clone(),
+            workspace: None,
+            archive_mtime: None,
+            leaf_executables: leaves,
+        };
+        fs::create_dir_all(&out).unwrap();
+        let archive = tmp.join("walked.tar");
+        let file = fs::File::create(&archive).unwrap();
+        let stream = ArchiveStream::start(file, Compression::None, 3, 0, &store, None).unwrap();
+        let mut undo = Undo::default();
+        let mut packer = Packer::new(&opts, stream, archive.clone(), None, &mut undo);
+        packer.walk("target", &target, &[]).unwrap();
+        packer.finish_stream().unwrap();
+        let (report, _) = packer.into_report();
+        let mut entries = Vec::new();
+        ArchiveReader::new(&archive, &store)
+            .read(|e, _| {
+                let what = match &e.kind {
+                    EntryKind::Dir { .. } => "dir".to_string(),
+                    EntryKind::File { .. } => "inline".to_string(),
+                    EntryKind::Symlink { target } => match target.strip_prefix(&out) {
+                        Ok(blob) => format!("moved to {}", blob.display()),
+                        Err(_) => format!("link {}", target.display()),
+                    },
+                    EntryKind::HardLink { target } => format!("hard link to {target}"),
+                };
+                entries.push((e.path.to_string(), what));
+                Ok::<_, ArchiveError>(())
+            })
+            .unwrap();
+        (entries, report, tmp)
+    }
+
+    #[test]
+    fn the_walk_gives_each_file_its_fate() {
+        let (entries, report, tmp) = walked(LeafExecutables::Inline);
+        let inherited = tmp.join("store/00000000000000000000000000000000-deps/libdep.rlib");
+        let want = [
+            ("target", "dir".to_string()),
+            ("target/debug", "dir".to_string()),
+            // Leaf executables inline, the uplifted name a hard link to the first one archived.
+            ("target/debug/app", "inline".to_string()),
+            ("target/debug/build", "dir".to_string()),
+            ("target/debug/build/x-2", "dir".to_string()),
+            (
+                "target/debug/build/x-2/build-script-build",
+                "moved to artifacts/target/debug/build/x-2/build-script-build".to_string(),
+            ),
+            ("target/debug/deps", "dir".to_string()),
+            (
+                "target/debug/deps/app-1",
+                "hard link to target/debug/app".to_string(),
+            ),
+            ("target/debug/deps/app-1.d", "inline".to_string()),
+            (
+                "target/debug/deps/libapp-1.rlib",
+                "moved to artifacts/target/debug/deps/libapp-1.rlib".to_string(),
+            ),
+            (
+                "target/debug/deps/libdep-4.rlib",
+                format!("link {}", inherited.display()),
+            ),
+        ];
+        let got: Vec<(&str, String)> = entries
+            .iter()
+            .map(|(p, w)| (p.as_str(), w.clone()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!((report.moved, report.hard_links, report.skipped), (2, 1, 1));
+        // The moved files became links in the target dir; the leaves stayed files.
+        let target = tmp.join("target/debug");
+        assert!(fs::symlink_metadata(target.join("deps/libapp-1.rlib"))
+            .unwrap()
+            .is_symlink());
+        assert!(fs::symlink_metadata(target.join("app")).unwrap().is_file());
+        fs::remove_dir_all(&tmp).ok();
+    }
+
+    #[test]
+    fn linked_leaves_are_moved_once() {
+        let (entries, report, tmp) = walked(LeafExecutables::Link);
+        let fate = |p: &str| entries.iter().find(|(e, _)| e == p).unwrap().1.clone();
+        assert_eq!(
+            fate("target/debug/app"),
+            "moved to artifacts/target/debug/app"
+        );
+        assert_eq!(
+            fate("target/debug/deps/app-1"),
+            "moved to artifacts/target/debug/app"
+        );
+        assert_eq!((report.moved, report.hard_links), (3, 0));
+        fs::remove_dir_all(&tmp).ok();
+    }
+}
