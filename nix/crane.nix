@@ -90,8 +90,15 @@ craneLib.overrideScope (final: prev: {
   # Only for deps packed by cargo-nixcache: deps in one of crane's own modes drop it as crane
   # does (crane's checks pass their deps as cargoArtifacts to buildDepsOnly too, and a use-zstd
   # chain cannot be built on our artifacts; t-83's docsFresh).
+  #
+  # A deps derivation links its executables (`nixcacheLeafExecutables = "link"` unless the
+  # derivation says otherwise): they are built from crane's dummy sources, no later derivation
+  # rebuilds them (their units differ), and every derivation that installs artifacts inherits
+  # them; kept inside the archive, each of those would store them again (4.4 MB compressed of
+  # ripgrep's in each, bench/footprint.sh), linked they cost deps their size once.
   buildDepsOnly = args: prev.buildDepsOnly (builtins.removeAttrs args [ "cargoArtifacts" ]
     // {
+    nixcacheLeafExecutables = args.nixcacheLeafExecutables or "link";
     nixcacheLayerArtifacts =
       if (args.installCargoArtifactsMode or defaultMode) == "use-nixcache"
       then args.cargoArtifacts or null else null;

@@ -8,6 +8,9 @@
 #   CARGO_TARGET_DIR        the target dir (default `target`)
 #   CARGO_BUILD_BUILD_DIR   a separate build dir, packed too (handled by the binary)
 #   nixcacheCompress        zstd or none (default: the binary's default)
+#   nixcacheLeafExecutables inline or link: where test binaries, bins and examples go (default:
+#                           the binary's, inline; the crane adapter's buildDepsOnly says link,
+#                           see docs/nix.md "What an output stores")
 #   dontNixcacheInstall     1: do not register the hook (call nixcacheInstallArtifacts yourself)
 #   dontNixcacheWrapper     1: do not build through the rustc wrapper (see nixcacheWrapperForPack)
 #   nixcachePackFlags       extra arguments for `cargo-nixcache pack` (a string of words, or a
@@ -39,6 +42,9 @@ nixcacheInstallArtifacts() {
     fi
     if [ -n "${nixcacheCompress:-}" ]; then
         flags+=(--compress "$nixcacheCompress")
+    fi
+    if [ -n "${nixcacheLeafExecutables:-}" ]; then
+        flags+=(--leaf-executables "$nixcacheLeafExecutables")
     fi
     mapfile -t -O ${#flags[@]} flags < <(nixcacheFlagWords nixcachePackFlags)
     echo "nixcache: packing $targetDir into $dest"

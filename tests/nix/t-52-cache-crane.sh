@@ -36,6 +36,17 @@ NIX
     test=$(nxt_build "$expr" -A test)
     assert_exists "$test/nixcache.json" "the consumer's output, packed by cargo-nixcache"
     grep -qx "$deps" "$test/nixcache-refs" || nxt_fail "the consumer's anchor does not name deps"
+    # The consumer's own executables are inside its archive; deps' (linked there by the adapter's
+    # default) are not stored again: no executable member of the consumer's archive is a file or
+    # a member of deps (with deps' executables inside its archive, the consumer stores them again).
+    # (rustc's outputs in deps/, named by unit; an uplifted name is the same in both when both
+    # built the bin.)
+    tar --zstd -tvf "$test/symlinks.tar.zst" | awk '$1 ~ /^-..x/ && $NF ~ /\/deps\// { print $NF }' |
+        sort >"$T/test.exes"
+    [ -s "$T/test.exes" ] || nxt_fail "no executable inside the consumer's archive"
+    { (cd "$deps/artifacts" && find . -type f | sed 's|^\./||'); tar --zstd -tf "$deps/symlinks.tar.zst"; } |
+        sort -u >"$T/deps.names"
+    assert_eq "" "$(comm -12 "$T/test.exes" "$T/deps.names")" "deps' executables stored again by the consumer"
     nix-store -q --references "$test" | grep -qx "$deps" || nxt_fail "deps is not a reference of the consumer"
 
     # Push the consumer's closure (deps and the vendor dir with it) to one cache per compression.
