@@ -13,7 +13,7 @@
 //!
 //! Never carried over: lock files (`.cargo-lock`; cargo >= 1.96 also opens `.cargo-build-lock`
 //! and `.cargo-artifact-lock` read-write, and `-Zfine-grain-locking` a `.lock` per unit: every
-//! `*.lock` is left out), crane's `.crane-previous-archive`, and `incremental/` (rustc hard-links
+//! `*.lock` is left out), and `incremental/` (rustc hard-links
 //! its saved object files back into the out-dir, where a linked one would be a read-only output;
 //! incremental state only speeds up rebuilding a changed crate, and Nix builds turn it off).
 //!
@@ -291,13 +291,11 @@ pub fn is_cargo_root(dir: &Path) -> bool {
 }
 
 /// Whether a file name is one pack never stores wherever it is: lock files (`.cargo-lock`,
-/// `.cargo-build-lock`, `.cargo-artifact-lock`, any `*.lock`) and crane's link to its previous
-/// archive.
+/// `.cargo-build-lock`, `.cargo-artifact-lock`, any `*.lock`). (crane's bookkeeping is
+/// `artifacts::crane`'s to name.)
 pub fn never_carried_name(name: &OsStr) -> bool {
     let name = name.as_encoded_bytes();
-    name.ends_with(b".lock")
-        || (name.starts_with(b".cargo") && name.ends_with(b"lock"))
-        || name == b".crane-previous-archive"
+    name.ends_with(b".lock") || (name.starts_with(b".cargo") && name.ends_with(b"lock"))
 }
 
 /// Whether a path (relative to a target dir root) is never carried over, judged by the path
@@ -384,12 +382,11 @@ mod tests {
     #[test]
     fn classifies_a_classic_tree() {
         let cases = [
-            // Lock files and crane's link, wherever they are; cargo >= 1.96 adds two.
+            // Lock files, wherever they are; cargo >= 1.96 adds two.
             ("debug/.cargo-lock", false, Skip),
             ("debug/.cargo-build-lock", false, Skip),
             ("debug/.cargo-artifact-lock", false, Skip),
             ("debug/build/foo-0123/out/x.lock", false, Skip),
-            (".crane-previous-archive", false, Skip),
             (".rustc_info.json", false, Inline),
             ("CACHEDIR.TAG", false, Inline),
             ("debug/.fingerprint/foo-0123/lib-foo", false, Inline),
@@ -560,7 +557,6 @@ mod tests {
             ("debug/.cargo-build-lock", true),
             ("debug/.cargo-artifact-lock", true),
             ("debug/build/foo/0123/.lock", true),
-            (".crane-previous-archive", true),
             ("debug/incremental/foo-1/s-abc/query-cache.bin", true),
             ("debug/incremental", false),
             ("debug/deps/libfoo-0123.rlib", false),

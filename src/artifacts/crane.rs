@@ -17,6 +17,14 @@ pub const ARCHIVE: &str = "target.tar.zst";
 pub(crate) const DIR: &str = "target";
 /// Beside a `use-zstd` archive, the link to the archive of the derivation before.
 const PREV_SUFFIX: &str = ".prev";
+/// The link to the previous archive that crane's install hook leaves in the target dir.
+const PREVIOUS_ARCHIVE_LINK: &str = ".crane-previous-archive";
+
+/// Whether a file in a target dir is crane's own bookkeeping, never carried over (with
+/// `classify`'s never-carried names).
+pub(crate) fn is_bookkeeping(name: &std::ffi::OsStr) -> bool {
+    name == PREVIOUS_ARCHIVE_LINK
+}
 
 /// Whether `path` is named like one of crane's archives (given directly, not in an output).
 pub(crate) fn is_archive_name(path: &Path) -> bool {

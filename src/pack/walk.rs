@@ -16,6 +16,7 @@ use super::stream::{ArchiveStream, Contents, Finished, StreamError, StreamStoppe
 use super::undo::{Blobs, Undo};
 use super::{PackError, PackOptions, PackReport};
 use crate::archive::{Entry, EntryKind, RelPath, SYMLINK_MTIME};
+use crate::artifacts;
 use crate::classify::{self, Disposition, LayoutsSeen, LeafExecutables, Place};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::linkcheck::LinkCheck;
@@ -179,7 +180,7 @@ impl<'a, 'u> Packer<'a, 'u> {
     }
 
     fn symlink(&mut self, rel: RelPath, path: &Path, place: Place) -> Result<(), PackError> {
-        if classify::never_carried_name(rel.file_name()) {
+        if never_carried(rel.file_name()) {
             self.report.skipped += 1;
             return Ok(());
         }
@@ -222,6 +223,10 @@ impl<'a, 'u> Packer<'a, 'u> {
         meta: &fs::Metadata,
     ) -> Result<(), PackError> {
         match place.file(rel.file_name(), is_executable(meta)) {
+            _ if artifacts::crane::is_bookkeeping(rel.file_name()) => {
+                self.report.skipped += 1;
+                Ok(())
+            }
             Disposition::Skip => {
                 self.report.skipped += 1;
                 Ok(())
@@ -354,6 +359,11 @@ fn rustc_info(rel: &RelPath, source: &Path) -> Result<Option<Vec<u8>>, FsError> 
     Ok(deterministic::sorted_rustc_info(&bytes))
 }
 
+/// Files never carried over wherever they are: cargo's locks (`classify`), crane's bookkeeping.
+fn never_carried(name: &OsStr) -> bool {
+    classify::never_carried_name(name) || artifacts::crane::is_bookkeeping(name)
+}
+
 fn is_executable(meta: &fs::Metadata) -> bool {
     meta.mode() & 0o111 != 0
 }
@@ -399,6 +409,7 @@ mod tests {
             0o644,
         );
         symlink(&inherited, target.join("debug/deps/libdep-4.rlib")).unwrap();
+        symlink(&inherited, target.join(".crane-previous-archive")).unwrap();
         let out = store.as_path().join("11111111111111111111111111111111-out");
         let opts = PackOptions {
             target_dir: target.clone(),
@@ -475,7 +486,8 @@ mod tests {
             .map(|(p, w)| (p.as_str(), w.clone()))
             .collect();
         assert_eq!(got, want);
-        assert_eq!((report.moved, report.hard_links, report.skipped), (2, 1, 1));
+        // Skipped: cargo's lock, crane's link to its previous archive.
+        assert_eq!((report.moved, report.hard_links, report.skipped), (2, 1, 2));
         // The moved files became links in the target dir; the leaves stayed files.
         let target = tmp.join("target/debug");
         assert!(fs::symlink_metadata(target.join("deps/libapp-1.rlib"))

@@ -16,7 +16,7 @@
 
 use super::report::UnpackReport;
 use crate::archive::{check_tar_end, CheckedZstd, RelPath};
-use crate::artifacts;
+use crate::artifacts::{self, crane::is_bookkeeping};
 use crate::classify::{self, Disposition, Place};
 use crate::fault::{Fault, HasFault};
 use crate::fsutil::{self, FsError, InputFileError, IoContext};
@@ -171,7 +171,7 @@ fn for_each_member(
         };
         let name_ignored = rel
             .as_ref()
-            .is_some_and(|r| classify::never_carried(r.as_path()));
+            .is_some_and(|r| classify::never_carried(r.as_path()) || is_bookkeeping(r.file_name()));
         let member = match item.header().entry_type() {
             _ if name_ignored => Member::Ignored,
             tar::EntryType::Directory => Member::Dir,
@@ -378,7 +378,7 @@ pub fn plan_dir(target: &Path, store: &StoreDir) -> Result<DirPlan, CraneError> 
             });
             continue;
         }
-        if classify::never_carried_name(item.file_name()) {
+        if classify::never_carried_name(item.file_name()) || is_bookkeeping(item.file_name()) {
             continue;
         }
         let source = if meta.file_type().is_symlink() {
