@@ -222,11 +222,12 @@ impl<'a, 'u> Packer<'a, 'u> {
         place: Place,
         meta: &fs::Metadata,
     ) -> Result<(), PackError> {
-        match place.file(rel.file_name(), is_executable(meta)) {
-            _ if artifacts::crane::is_bookkeeping(rel.file_name()) => {
-                self.report.skipped += 1;
-                Ok(())
-            }
+        let disposition = if artifacts::crane::is_bookkeeping(rel.file_name()) {
+            Disposition::Skip
+        } else {
+            place.file(rel.file_name(), is_executable(meta))
+        };
+        match disposition {
             Disposition::Skip => {
                 self.report.skipped += 1;
                 Ok(())
