@@ -20,7 +20,7 @@ from bench import ms  # noqa: E402
 from crane_e2e import read_tsv, stats  # noqa: E402
 from reporting import header, report_main  # noqa: E402
 
-VARIANTS = {"inline": "inline (default)", "link": "--leaf-executables link"}
+VARIANTS = {"inline": "inline (default)", "link": "--inline-executables none"}
 
 
 def mb(n: float) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Leaf executables inside the archive or linked (issue 21, "pay only for what can be linked"):
-# what `pack --leaf-executables inline` (the default) saves in the output against `link`, and
+# what `pack --inline-executables leaves` (the default) saves in the output against `none`, and
 # what it costs unpack, interleaved, every unpack figure against cargo's own build of the
 # project's local units in the same round.
 #
@@ -24,7 +24,7 @@
 #           with mtime 1 first, as Nix registers it), three times (the round's figure is the
 #           fastest: this machine's disk has metadata calls of 0.2-0.9 ms that vary 2x from one
 #           run to the next, docs/benchmarks.md);
-#   link    the same with nixcachePackFlags="--leaf-executables link";
+#   link    the same with nixcachePackFlags="--inline-executables none";
 #   cargo   the baseline: the local packages' units removed (`cargo clean -p`), then the same
 #           three cargo commands, which compile them again (what a derivation that builds them
 #           pays; dependencies stay Fresh).
@@ -138,7 +138,7 @@ run_variant() {
     remove_tree "$outp"
     round_outputs+=("$outp")
     local flags=
-    [ "$variant" = inline ] || flags="--leaf-executables link"
+    [ "$variant" = inline ] || flags="--inline-executables none"
     ( cd "$top/source"
       crane_env "$top" "$profile" "$vend" || exit 1
       nixcachePackFlags=$flags step pack nixcacheInstallArtifacts "$outp" target

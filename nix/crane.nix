@@ -57,8 +57,13 @@ craneLib.overrideScope (final: prev: {
     } ./hooks/crane-adapter-hook.sh)
     { };
 
+  # Which executables an output keeps inside its archive (docs/nix.md "What an output stores"):
+  # every one by default (`nixcacheInlineExecutables = "all"`: a check's or a package's build
+  # scripts and test binaries are its own, nothing is expected to inherit them); buildDepsOnly
+  # says "none" below.
   mkCargoDerivation = args: prev.mkCargoDerivation (builtins.removeAttrs args [ "nixcacheLayerArtifacts" ] // {
     nativeBuildInputs = (args.nativeBuildInputs or [ ]) ++ [ final.nixcacheCraneHook ];
+    nixcacheInlineExecutables = args.nixcacheInlineExecutables or "all";
   } // (if stableVendorDir && !(args ? nixcacheStableVendorDir) then {
     nixcacheStableVendorDir = true;
   } else { }) // (if args.nixcacheLayerArtifacts or null != null then {
@@ -91,14 +96,15 @@ craneLib.overrideScope (final: prev: {
   # does (crane's checks pass their deps as cargoArtifacts to buildDepsOnly too, and a use-zstd
   # chain cannot be built on our artifacts; t-83's docsFresh).
   #
-  # A deps derivation links its executables (`nixcacheLeafExecutables = "link"` unless the
-  # derivation says otherwise): they are built from crane's dummy sources, no later derivation
-  # rebuilds them (their units differ), and every derivation that installs artifacts inherits
-  # them; kept inside the archive, each of those would store them again (4.4 MB compressed of
-  # ripgrep's in each, bench/footprint.sh), linked they cost deps their size once.
+  # A deps derivation links its executables (`nixcacheInlineExecutables = "none"` unless the
+  # derivation says otherwise): its build scripts are what every consumer inherits and runs
+  # only if stale, its bins and tests are built from crane's dummy sources and no later
+  # derivation rebuilds them (their units differ); kept inside the archive, each consumer that
+  # installs artifacts would store them again (4.4 MB compressed of ripgrep's executables in
+  # each, bench/footprint.sh), linked they cost deps their size once.
   buildDepsOnly = args: prev.buildDepsOnly (builtins.removeAttrs args [ "cargoArtifacts" ]
     // {
-    nixcacheLeafExecutables = args.nixcacheLeafExecutables or "link";
+    nixcacheInlineExecutables = args.nixcacheInlineExecutables or "none";
     nixcacheLayerArtifacts =
       if (args.installCargoArtifactsMode or defaultMode) == "use-nixcache"
       then args.cargoArtifacts or null else null;

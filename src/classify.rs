@@ -34,16 +34,18 @@
 //! `deps`, `.fingerprint`, `build`, `examples`, `incremental` or `.cargo-lock`; cargo creates
 //! `examples/` in every profile dir of both layouts.
 //!
-//! ## Leaf executables: stored for what can be linked
+//! ## Executables: stored for what can be linked
 //! A linked artifact costs its whole size, uncompressed, in every store and cache that holds the
-//! output; that pays off for what later units read (libraries, proc-macros, build-script
-//! executables, artifact dependencies in `artifact/`), and for nothing else. Executables no
-//! unit reads (test binaries, bins and examples, in rustc's out-dir, uplifted, or in
-//! `examples/`) are [`Disposition::Leaf`]: pack stores them inside the compressed archive
-//! (`pack --leaf-executables inline`, the default) and unpack restores them as real files;
-//! `link` treats them as any other artifact. A build script's executable is recognised by the
-//! name cargo gives it (`build-script-*`, `build_script_*`); a bin of such a name stays linked,
-//! which is only dearer.
+//! output; that pays off for what later units read (libraries, proc-macros, artifact
+//! dependencies in `artifact/`), and for nothing else. Executables are never linked against:
+//! [`Disposition::Executable`]. Leaves (test binaries, bins and examples, in rustc's out-dir,
+//! uplifted, or in `examples/`) no unit runs either; build scripts cargo runs only when their
+//! package's build is stale. Pack stores them inside the compressed archive or links them as
+//! it is told ([`InlineExecutables`]: leaves inside by default, build scripts linked, since a
+//! deps output's build scripts are what every consumer inherits) and unpack restores an inline
+//! one as a real file. A build script's executable is recognised by the name cargo gives it
+//! (`build-script-*`, `build_script_*`) where cargo puts one; a bin of such a name elsewhere
+//! stays linked, which is only dearer.
 
 use std::ffi::OsStr;
 use std::path::{Component, Path};
@@ -53,9 +55,9 @@ use std::path::{Component, Path};
 pub enum Disposition {
     /// Immutable artifact: its bytes live in the store, the tree gets a symlink.
     Link,
-    /// An immutable executable no later unit reads (see the module doc): stored inline or
-    /// linked, as pack is told ([`LeafExecutables`]).
-    Leaf,
+    /// An immutable executable nothing links against (see the module doc): stored inline or
+    /// linked, as pack is told ([`InlineExecutables`]).
+    Executable(Executable),
     /// Rewritten in place by cargo, rustc, rustdoc or a build script, or not recognised:
     /// stored in the archive.
     Inline,
@@ -63,15 +65,40 @@ pub enum Disposition {
     Skip,
 }
 
-/// Where pack stores [`Disposition::Leaf`] files it packs for the first time (an inherited
-/// link to one stays a link: its bytes are in the store already).
+/// What an executable unit output is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Executable {
+    /// A test binary, bin or example: run by a test or a user, never by a later unit.
+    Leaf,
+    /// A build script: run by cargo when its package's build is stale.
+    BuildScript,
+}
+
+/// Which [`Disposition::Executable`] files pack stores inside the compressed archive when it
+/// packs them for the first time; the others are linked as libraries are (an inherited link
+/// to one stays a link: its bytes are in the store already).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum LeafExecutables {
-    /// Inside the compressed archive, restored as real files.
+pub enum InlineExecutables {
+    /// Test binaries, bins and examples; build scripts are linked.
     #[default]
-    Inline,
-    /// Moved into the output and linked, as libraries are.
-    Link,
+    Leaves,
+    /// Build scripts too: for an output whose build scripts no later derivation is expected to
+    /// inherit (a check, a package), as with crane's consumers of deps.
+    All,
+    /// None: every executable is linked (a deps output, inherited whole by every consumer).
+    #[value(name = "none")]
+    Linked,
+}
+
+impl InlineExecutables {
+    /// Whether an executable of this kind goes inside the archive.
+    pub fn inlines(self, kind: Executable) -> bool {
+        match self {
+            InlineExecutables::All => true,
+            InlineExecutables::Leaves => kind == Executable::Leaf,
+            InlineExecutables::Linked => false,
+        }
+    }
 }
 
 /// A cargo build-dir layout.
@@ -242,10 +269,13 @@ impl Place {
             self,
             Place::Profile | Place::Deps | Place::Examples | Place::UnitOut
         );
-        if leaves_here && is_leaf_executable(name, executable) {
-            Disposition::Leaf
-        } else {
-            Disposition::Link
+        let build_scripts_here = matches!(self, Place::BuildEntry | Place::UnitOut);
+        match executable_kind(name, executable) {
+            Some(Executable::Leaf) if leaves_here => Disposition::Executable(Executable::Leaf),
+            Some(Executable::BuildScript) if build_scripts_here => {
+                Disposition::Executable(Executable::BuildScript)
+            }
+            _ => Disposition::Link,
         }
     }
 
@@ -310,16 +340,20 @@ pub fn never_carried(rel: &Path) -> bool {
             .any(|c| c == Component::Normal(OsStr::new(INCREMENTAL)))
 }
 
-/// Whether a unit output is an executable that is not a build script's (see the module doc):
-/// no extension and an execute bit, or Windows' `.exe`.
-fn is_leaf_executable(name: &OsStr, executable: bool) -> bool {
+/// What a unit output is, if it is an executable (no extension and an execute bit, or
+/// Windows' `.exe`): a build script by cargo's names for one (see the module doc), else a leaf.
+fn executable_kind(name: &OsStr, executable: bool) -> Option<Executable> {
     let bytes = name.as_encoded_bytes();
-    let build_script = bytes.starts_with(b"build-script-") || bytes.starts_with(b"build_script_");
     let executable = match Path::new(name).extension() {
         Some(ext) => ext == "exe",
         None => executable,
     };
-    executable && !build_script
+    let build_script = bytes.starts_with(b"build-script-") || bytes.starts_with(b"build_script_");
+    match (executable, build_script) {
+        (false, _) => None,
+        (true, true) => Some(Executable::BuildScript),
+        (true, false) => Some(Executable::Leaf),
+    }
 }
 
 /// Whether a file looks like something rustc writes as a unit's output.
@@ -334,6 +368,8 @@ fn is_unit_output(name: &OsStr, executable: bool) -> bool {
 mod tests {
     use super::*;
     use Disposition::*;
+    const LEAF: Disposition = Executable(super::Executable::Leaf);
+    const SCRIPT: Disposition = Executable(super::Executable::BuildScript);
 
     /// A tree given as the directories that exist; `has` answers from it.
     struct FakeTree(&'static [&'static str]);
@@ -400,8 +436,8 @@ mod tests {
             ("debug/build/foo-0123/out/lib/libz.a", false, Inline),
             ("debug/build/foo-0123/out/libz.a", false, Inline),
             ("debug/build/foo-0123/out/tool", true, Inline),
-            ("debug/build/foo-4567/build-script-build", true, Link),
-            ("debug/build/foo-4567/build_script_build-4567", true, Link),
+            ("debug/build/foo-4567/build-script-build", true, SCRIPT),
+            ("debug/build/foo-4567/build_script_build-4567", true, SCRIPT),
             (
                 "debug/build/foo-4567/build_script_build-4567.d",
                 false,
@@ -417,19 +453,21 @@ mod tests {
             ("debug/deps/libfoo_macros-0123.so", true, Link),
             ("debug/deps/libfoo-0123.a", false, Link),
             ("debug/deps/foo-0123.d", false, Inline),
-            ("debug/deps/app-0123", true, Leaf),
-            ("debug/deps/app-0123.exe", false, Leaf),
+            ("debug/deps/app-0123", true, LEAF),
+            ("debug/deps/app-0123.exe", false, LEAF),
+            // A build script's name where cargo puts none: only dearer to link.
+            ("debug/deps/build_script_x-0123", true, Link),
             ("debug/deps/app-0123.wasm", false, Link),
             ("debug/deps/app-0123.dwp", false, Link),
             ("debug/deps/artifact/bar-0123/bin/bar-0123", true, Link),
             // Unknown files are inline, never linked.
             ("debug/deps/app-0123.rcgu.o", false, Inline),
             ("debug/deps/notes", false, Inline),
-            ("debug/app", true, Leaf),
+            ("debug/app", true, LEAF),
             ("debug/app.d", false, Inline),
             ("debug/libapplib.rlib", false, Link),
-            ("debug/examples/ex-0123", true, Leaf),
-            ("debug/examples/ex", true, Leaf),
+            ("debug/examples/ex-0123", true, LEAF),
+            ("debug/examples/ex", true, LEAF),
             // Not executable: no unit output (an executable has no extension on Unix).
             ("debug/examples/ex-0123.txt", true, Inline),
             (
@@ -437,7 +475,7 @@ mod tests {
                 false,
                 Link,
             ),
-            ("x86_64-unknown-linux-gnu/debug/app", true, Leaf),
+            ("x86_64-unknown-linux-gnu/debug/app", true, LEAF),
             ("doc/foo/index.html", false, Inline),
             ("doc/search-index.js", false, Inline),
             ("doc/build/libdoc.rlib", false, Inline),
@@ -483,7 +521,7 @@ mod tests {
             ("debug/build/foo/0123/out/libfoo-0123.rlib", false, Link),
             ("debug/build/foo/0123/out/libfoo-0123.rmeta", false, Link),
             ("debug/build/foo/0123/out/foo-0123.d", false, Inline),
-            ("debug/build/foo/4567/out/build_script_build", true, Link),
+            ("debug/build/foo/4567/out/build_script_build", true, SCRIPT),
             (
                 "debug/build/foo/4567/out/build_script_build.d",
                 false,
@@ -502,7 +540,7 @@ mod tests {
                 false,
                 Inline,
             ),
-            ("debug/build/app/cdef/out/app", true, Leaf),
+            ("debug/build/app/cdef/out/app", true, LEAF),
             // Artifact dependencies are read by the units depending on them.
             (
                 "debug/build/app/cdef/artifact/bar-0123/bin/bar-0123",
@@ -510,7 +548,7 @@ mod tests {
                 Link,
             ),
             ("debug/build/app/cdef/out/app.d", false, Inline),
-            ("debug/app", true, Leaf),
+            ("debug/app", true, LEAF),
             ("debug/.cargo-build-lock", false, Skip),
         ];
         for (path, executable, want) in cases {

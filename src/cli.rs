@@ -303,10 +303,12 @@ pub struct PackArgs {
     /// build, where the output's files get it anyway)
     #[arg(long, value_enum, default_value = "auto")]
     pub mtimes: pack::ArchiveMtimes,
-    /// Executables no unit reads (test binaries, bins, examples): inside the compressed archive,
-    /// restored as real files, or linked like libraries (larger outputs, a faster unpack)
-    #[arg(long, value_enum, default_value = "inline", value_name = "WHERE")]
-    pub leaf_executables: pack::LeafExecutables,
+    /// Executables stored inside the compressed archive and restored as real files, rather than
+    /// linked like libraries (a bigger output, a faster unpack): test binaries, bins and
+    /// examples (`leaves`), those and build scripts (`all`: an output whose build scripts
+    /// nothing inherits, a check or a package), or none (a deps output)
+    #[arg(long, value_enum, default_value = "leaves", value_name = "WHICH")]
+    pub inline_executables: pack::InlineExecutables,
     #[command(flatten)]
     store: StoreArg,
     #[command(flatten)]
@@ -392,7 +394,7 @@ fn run_pack(args: PackArgs) -> Result<Done> {
         store: args.store.store()?,
         workspace,
         archive_mtime: args.mtimes.fixed(pack::in_nix_build()),
-        leaf_executables: args.leaf_executables,
+        inline_executables: args.inline_executables,
     };
     let r = pack::pack(&opts)?;
     args.report.report(

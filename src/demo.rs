@@ -189,7 +189,7 @@ fn pack_options(store: &StoreDir, ws: &Path, out: &Path) -> pack::PackOptions {
         workspace: Some(ws.join("Cargo.toml")),
         // The demo's store dir is no Nix store: nothing gives the files its canonical mtime.
         archive_mtime: None,
-        leaf_executables: Default::default(),
+        inline_executables: Default::default(),
     }
 }
 

@@ -239,7 +239,7 @@ fn chain_of_three_derivations_stays_fresh_and_one_hop() {
     // The app's only new unit is its executable, which pack keeps inside the archive by
     // default: linked here, so that the chain has links into every derivation (and app2 shows
     // that an inherited link to an executable stays a link).
-    let app = pack_target(&fx, &store, "app", &["--leaf-executables", "link"]);
+    let app = pack_target(&fx, &store, "app", &["--inline-executables", "none"]);
     support::make_read_only(&app);
     fs::remove_dir_all(fx.path("target")).unwrap();
 
@@ -1274,14 +1274,14 @@ fn app_outputs(fx: &Fixture) -> Vec<PathBuf> {
         .collect()
 }
 
-/// `--leaf-executables link`: cargo's uplifted binary and rustc's output are one file; pack
+/// `--inline-executables none`: cargo's uplifted binary and rustc's output are one file; pack
 /// moves the bytes once and both names link to them.
 #[test]
 fn hard_linked_uplifts_share_one_artifact() {
     let fx = Fixture::copy("ws-basic");
     let store = Store::new(&fx);
     fx.cargo(["build"]);
-    let out = pack_target(&fx, &store, "deps", &["--leaf-executables", "link"]);
+    let out = pack_target(&fx, &store, "deps", &["--inline-executables", "none"]);
     let uplifted = fs::read_link(fx.path("target/debug/app")).unwrap();
     let rustc_outputs: Vec<PathBuf> = app_outputs(&fx)
         .iter()
@@ -1370,6 +1370,66 @@ fn leaf_executables_are_stored_once_inside_the_archive() {
         "the hard link was not restored"
     );
     assert_eq!(fs::read(fx.path("target/debug/app")).unwrap(), before);
+    let again = fx.cargo_cmd(["build", "--all-targets"]).run();
+    assert!(
+        again.dirty_units().is_empty(),
+        "not Fresh after unpack:\n{again}"
+    );
+    assert!(!again.fresh_units().is_empty());
+}
+
+/// `--inline-executables all` (the crane adapter's checks and packages): build scripts go
+/// inside the archive too, so no executable is left in the output's files; they come back as
+/// real files and cargo finds every unit Fresh, the build script's run included.
+#[test]
+fn inline_build_scripts_come_back_fresh() {
+    let fx = Fixture::copy("ws-basic");
+    let store = Store::new(&fx);
+    fx.cargo(["build", "--all-targets"]);
+    let out = pack_target(&fx, &store, "deps", &["--inline-executables", "all"]);
+    let moved: Vec<PathBuf> = walkdir::WalkDir::new(out.join("artifacts"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            let exec = e.metadata().unwrap().permissions().mode() & 0o111 != 0;
+            e.file_type().is_file() && exec && !e.file_name().to_str().unwrap().contains('.')
+        })
+        .map(|e| e.into_path())
+        .collect();
+    assert!(
+        moved.is_empty(),
+        "executables in the output's files: {moved:?}"
+    );
+    let listing = Command::new("tar")
+        .args(["--zstd", "-tvf"])
+        .arg(out.join("symlinks.tar.zst"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with('-') && l.contains("/nc-alpha") && l.contains("script_build")),
+        "nc-alpha's build script is not inside the archive: {listing}"
+    );
+
+    fs::remove_dir_all(fx.path("target")).unwrap();
+    unpack(&fx, &store, &out, &fx.path("target"));
+    let scripts: Vec<PathBuf> = walkdir::WalkDir::new(fx.path("target"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_str().unwrap().starts_with("build"))
+        .filter(|e| !e.file_name().to_str().unwrap().contains('.') && !e.file_type().is_dir())
+        .map(|e| e.into_path())
+        .collect();
+    assert!(!scripts.is_empty());
+    for script in &scripts {
+        assert!(
+            fs::symlink_metadata(script).unwrap().is_file(),
+            "{} is not a file",
+            script.display()
+        );
+    }
     let again = fx.cargo_cmd(["build", "--all-targets"]).run();
     assert!(
         again.dirty_units().is_empty(),

@@ -8,9 +8,11 @@
 #   CARGO_TARGET_DIR        the target dir (default `target`)
 #   CARGO_BUILD_BUILD_DIR   a separate build dir, packed too (handled by the binary)
 #   nixcacheCompress        zstd or none (default: the binary's default)
-#   nixcacheLeafExecutables inline or link: where test binaries, bins and examples go (default:
-#                           the binary's, inline; the crane adapter's buildDepsOnly says link,
-#                           see docs/nix.md "What an output stores")
+#   nixcacheInlineExecutables  which executables go inside the archive rather than being linked:
+#                           leaves (test binaries, bins, examples), all (build scripts too) or
+#                           none (default: the binary's, leaves; the crane adapter says none for
+#                           buildDepsOnly and all for the rest, see docs/nix.md "What an output
+#                           stores")
 #   dontNixcacheInstall     1: do not register the hook (call nixcacheInstallArtifacts yourself)
 #   dontNixcacheWrapper     1: do not build through the rustc wrapper (see nixcacheWrapperForPack)
 #   nixcachePackFlags       extra arguments for `cargo-nixcache pack` (a string of words, or a
@@ -43,8 +45,8 @@ nixcacheInstallArtifacts() {
     if [ -n "${nixcacheCompress:-}" ]; then
         flags+=(--compress "$nixcacheCompress")
     fi
-    if [ -n "${nixcacheLeafExecutables:-}" ]; then
-        flags+=(--leaf-executables "$nixcacheLeafExecutables")
+    if [ -n "${nixcacheInlineExecutables:-}" ]; then
+        flags+=(--inline-executables "$nixcacheInlineExecutables")
     fi
     mapfile -t -O ${#flags[@]} flags < <(nixcacheFlagWords nixcachePackFlags)
     echo "nixcache: packing $targetDir into $dest"

@@ -49,7 +49,7 @@ mod stream;
 mod undo;
 mod walk;
 
-pub use crate::classify::LeafExecutables;
+pub use crate::classify::InlineExecutables;
 pub use deterministic::{in_nix_build, ArchiveMtimes};
 
 use crate::archive::{Compression, BUILD_ROOT, TARGET_ROOT};
@@ -88,8 +88,8 @@ pub struct PackOptions {
     /// The mtime the archive records for every directory and file, instead of theirs
     /// ([`ArchiveMtimes`]); `None` records their own.
     pub archive_mtime: Option<FileTime>,
-    /// Where executables no unit reads go (`classify`'s module doc).
-    pub leaf_executables: LeafExecutables,
+    /// Which executables go inside the archive (`classify`'s module doc).
+    pub inline_executables: InlineExecutables,
 }
 
 /// What a pack did.

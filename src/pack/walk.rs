@@ -17,7 +17,7 @@ use super::undo::{Blobs, Undo};
 use super::{PackError, PackOptions, PackReport};
 use crate::archive::{Entry, EntryKind, RelPath, SYMLINK_MTIME};
 use crate::artifacts;
-use crate::classify::{self, Disposition, LayoutsSeen, LeafExecutables, Place};
+use crate::classify::{self, Disposition, LayoutsSeen, Place};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::linkcheck::LinkCheck;
 use filetime::FileTime;
@@ -42,9 +42,9 @@ pub(super) struct Packer<'a, 'u> {
     stale: Option<&'a StaleUnits>,
     /// Inherited links must resolve inside the store.
     links: LinkCheck<'a>,
-    /// Leaf executables stored inline with more than one name, by (device, inode): the first
+    /// Executables stored inline with more than one name, by (device, inode): the first
     /// name, which the archive's later names hard-link to.
-    inlined_leaves: HashMap<(u64, u64), RelPath>,
+    inlined_executables: HashMap<(u64, u64), RelPath>,
 }
 
 impl<'a, 'u> Packer<'a, 'u> {
@@ -66,7 +66,7 @@ impl<'a, 'u> Packer<'a, 'u> {
             layouts: LayoutsSeen::default(),
             stale,
             links: LinkCheck::new(&opts.store),
-            inlined_leaves: HashMap::new(),
+            inlined_executables: HashMap::new(),
         }
     }
 
@@ -210,7 +210,7 @@ impl<'a, 'u> Packer<'a, 'u> {
         let meta = fs::metadata(&target).with_path("stat", &target)?;
         match place.file(rel.file_name(), is_executable(&meta)) {
             // Its bytes are in the store already, whatever it is.
-            Disposition::Link | Disposition::Leaf => self.link(rel, target),
+            Disposition::Link | Disposition::Executable(_) => self.link(rel, target),
             Disposition::Inline | Disposition::Skip => self.inline(rel, &target, &meta),
         }
     }
@@ -233,10 +233,10 @@ impl<'a, 'u> Packer<'a, 'u> {
                 Ok(())
             }
             Disposition::Inline => self.inline(rel, path, meta),
-            Disposition::Leaf if self.opts.leaf_executables == LeafExecutables::Inline => {
-                self.inline_leaf(rel, path, meta)
+            Disposition::Executable(kind) if self.opts.inline_executables.inlines(kind) => {
+                self.inline_executable(rel, path, meta)
             }
-            Disposition::Link | Disposition::Leaf => {
+            Disposition::Link | Disposition::Executable(_) => {
                 let (blob, moved) = self.blobs.move_in(&rel, path, meta)?;
                 if moved {
                     self.report.moved += 1;
@@ -271,10 +271,11 @@ impl<'a, 'u> Packer<'a, 'u> {
         Ok(())
     }
 
-    /// Stores a leaf executable inline, once per inode and root: cargo's uplifted copy (a hard
-    /// link) becomes a hard link to the name archived first (the format allows one only to an
-    /// executable: an `.exe` without an execute bit is stored twice).
-    fn inline_leaf(
+    /// Stores an executable inline, once per inode and root: cargo's second name of it (the
+    /// uplifted copy of a bin, `build-script-build` of a build script) becomes a hard link to
+    /// the name archived first (the format allows one only to an executable: an `.exe` without
+    /// an execute bit is stored twice).
+    fn inline_executable(
         &mut self,
         rel: RelPath,
         path: &Path,
@@ -282,7 +283,7 @@ impl<'a, 'u> Packer<'a, 'u> {
     ) -> Result<(), PackError> {
         if meta.nlink() > 1 && is_executable(meta) {
             let inode = (meta.dev(), meta.ino());
-            match self.inlined_leaves.get(&inode) {
+            match self.inlined_executables.get(&inode) {
                 Some(first) if first.root() == rel.root() => {
                     let entry = Entry {
                         path: rel,
@@ -297,7 +298,7 @@ impl<'a, 'u> Packer<'a, 'u> {
                 }
                 Some(_) => {}
                 None => {
-                    self.inlined_leaves.insert(inode, rel.clone());
+                    self.inlined_executables.insert(inode, rel.clone());
                 }
             }
         }
@@ -374,6 +375,7 @@ mod tests {
     use super::*;
     use crate::archive::{ArchiveError, ArchiveReader, Compression};
     use crate::builddir::BuildDir;
+    use crate::classify::InlineExecutables;
     use crate::store::StoreDir;
     use std::os::unix::fs::symlink;
 
@@ -386,7 +388,7 @@ mod tests {
     /// What the walk made of a small classic tree, entry by entry: each file's fate (`classify`
     /// with the given leaf policy), the moves into OUT, the hard link for cargo's uplifted copy,
     /// an inherited link kept one hop, lock files and `incremental/` left out.
-    fn walked(leaves: LeafExecutables) -> (Vec<(String, String)>, PackReport, PathBuf) {
+    fn walked(inline: InlineExecutables) -> (Vec<(String, String)>, PackReport, PathBuf) {
         let tmp = tempfile::tempdir().unwrap().keep();
         let store = StoreDir::new(tmp.join("store")).unwrap();
         let inherited = store
@@ -399,10 +401,15 @@ mod tests {
         fs::hard_link(target.join("debug/deps/app-1"), target.join("debug/app")).unwrap();
         write(&target.join("debug/deps/app-1.d"), "dep-info", 0o644);
         write(
-            &target.join("debug/build/x-2/build-script-build"),
+            &target.join("debug/build/x-2/build_script_build-2"),
             "script",
             0o755,
         );
+        fs::hard_link(
+            target.join("debug/build/x-2/build_script_build-2"),
+            target.join("debug/build/x-2/build-script-build"),
+        )
+        .unwrap();
         write(&target.join("debug/.cargo-lock"), "", 0o644);
         write(
             &target.join("debug/incremental/app-3/s-1/query.bin"),
@@ -422,7 +429,7 @@ mod tests {
             store: store.clone(),
             workspace: None,
             archive_mtime: None,
-            leaf_executables: leaves,
+            inline_executables: inline,
         };
         fs::create_dir_all(&out).unwrap();
         let archive = tmp.join("walked.tar");
@@ -454,7 +461,7 @@ mod tests {
 
     #[test]
     fn the_walk_gives_each_file_its_fate() {
-        let (entries, report, tmp) = walked(LeafExecutables::Inline);
+        let (entries, report, tmp) = walked(InlineExecutables::Leaves);
         let inherited = tmp.join("store/00000000000000000000000000000000-deps/libdep.rlib");
         let want = [
             ("target", "dir".to_string()),
@@ -463,8 +470,13 @@ mod tests {
             ("target/debug/app", "inline".to_string()),
             ("target/debug/build", "dir".to_string()),
             ("target/debug/build/x-2", "dir".to_string()),
+            // Build scripts linked, both of cargo's names to the one file moved.
             (
                 "target/debug/build/x-2/build-script-build",
+                "moved to artifacts/target/debug/build/x-2/build-script-build".to_string(),
+            ),
+            (
+                "target/debug/build/x-2/build_script_build-2",
                 "moved to artifacts/target/debug/build/x-2/build-script-build".to_string(),
             ),
             ("target/debug/deps", "dir".to_string()),
@@ -499,8 +511,24 @@ mod tests {
     }
 
     #[test]
-    fn linked_leaves_are_moved_once() {
-        let (entries, report, tmp) = walked(LeafExecutables::Link);
+    fn build_scripts_inline_are_stored_once() {
+        let (entries, report, tmp) = walked(InlineExecutables::All);
+        let fate = |p: &str| entries.iter().find(|(e, _)| e == p).unwrap().1.clone();
+        assert_eq!(fate("target/debug/build/x-2/build-script-build"), "inline");
+        assert_eq!(
+            fate("target/debug/build/x-2/build_script_build-2"),
+            "hard link to target/debug/build/x-2/build-script-build"
+        );
+        assert_eq!(fate("target/debug/app"), "inline");
+        assert_eq!((report.moved, report.hard_links), (1, 2));
+        let script = tmp.join("target/debug/build/x-2/build-script-build");
+        assert!(fs::symlink_metadata(script).unwrap().is_file());
+        fs::remove_dir_all(&tmp).ok();
+    }
+
+    #[test]
+    fn linked_executables_are_moved_once() {
+        let (entries, report, tmp) = walked(InlineExecutables::Linked);
         let fate = |p: &str| entries.iter().find(|(e, _)| e == p).unwrap().1.clone();
         assert_eq!(
             fate("target/debug/app"),

@@ -129,6 +129,21 @@ $(cat)
 NIX
 }
 
+# nxt_real_executables OUT WHAT: OUT, a consumer of deps that installs its artifacts (the
+# adapter's default for it: nixcacheInlineExecutables = "all"), keeps the build script it made
+# (cshim's) inside its archive, as a file, and the one it inherited (miniz-sys's, in deps) as a
+# link; its artifacts/ holds no executable.
+nxt_real_executables() {
+    local out="$1" what="$2"
+    tar --zstd -tvf "$out/symlinks.tar.zst" >"$T/executables.listing" || nxt_fail "$what: list its archive"
+    assert_contains "$T/executables.listing" "^-r?w?x.* target/release/build/cshim-[0-9a-f]{16}/build[-_]script[-_]build" \
+        "$what: cshim's build script inside its archive"
+    assert_contains "$T/executables.listing" "^l.* target/release/build/miniz-sys-[0-9a-f]{16}/build-script-build -> " \
+        "$what: miniz-sys's build script, inherited, a link"
+    find "$out/artifacts" -type f -perm /111 ! -name '*.*' >"$T/executables.moved"
+    assert_eq "" "$(cat "$T/executables.moved")" "$what: executables in its artifacts/"
+}
+
 NXT_REAL_OUTPUT="real-app: real/release crc32=3610a686 shim=3610a686 fd-bits=32 os=linux patched=true"
 
 # buildDepsOnly of the adapted lib, then every consumer with nothing but cargoArtifacts:
@@ -153,6 +168,8 @@ rec {
   doc = nixcacheLib.cargoDoc args;
   nextest = nixcacheLib.cargoNextest (real // { cargoArtifacts = deps;
     cargoNextestExtraArgs = "--cargo-message-format json-render-diagnostics"; });
+  # Control: a check that links its build scripts as deps do.
+  clippyLinked = nixcacheLib.cargoClippy (args // { nixcacheInlineExecutables = "leaves"; });
   # Stock crane from the same inputs: its deps (use-zstd) and package.
   stockDeps = craneLib.buildDepsOnly real;
   stock = craneLib.buildPackage (real // { cargoArtifacts = stockDeps; });
@@ -195,11 +212,18 @@ NIX
     assert_contains "$T/real.units" "^fresh registry serde_derive-.* proc-macro\$" "serde_derive inherited"
     assert_contains "$T/real.log" "test result: ok\\. 2 passed" "buildPackage's check phase ran the app's tests"
 
+    # deps links every build script; each consumer keeps its own inside its archive.
+    assert_exists "$(echo "$deps"/artifacts/target/release/build/miniz-sys-*/build-script-build)" \
+        "miniz-sys's build script in deps' artifacts"
     for kind in clippy test nextest; do
         out=$(nxt_build "$expr" -A "$kind")
         assert_contains "$T/build.log" "nixcache: inheriting $deps" "$kind inherited through cargo-nixcache"
         nxt_real_none_compiled "$out" "$kind"
+        nxt_real_executables "$out" "$kind"
     done
+    out=$(nxt_build "$expr" -A clippyLinked)
+    expect_fail "control: a check that links its build scripts" nxt_real_subshell nxt_real_executables "$out" "clippyLinked"
+    nxt_log "control: the assertion said $(grep -o 'FAIL: .*' "$T/expect_fail.out" | cut -c1-160)"
     assert_contains "$T/real.log" "PASS .*real-app" "nextest ran the app's tests"
 
     # cargoDoc checks serde and serde_core without app's dev-dependency feature (`rc`), a unit
