@@ -5,7 +5,9 @@
 #
 # Per mode: `deps` (buildDepsOnly), and, each inheriting `deps`: `clippy` (cargoClippy) and `test`
 # (cargoTest), which install their artifacts (crane's default for both), and `package`
-# (buildPackage, which does not). `vendor` is the project's vendored crates as a store path, given
+# (buildPackage, which does not); `layered`, a cargoTest inheriting `clippy`: the third layer of
+# the chain deps -> clippy -> layered, each inheriting the one before (crane's cargoArtifacts
+# chain). `vendor` is the project's vendored crates as a store path, given
 # to crane as cargoVendorDir.
 { nixpkgsLib, craneSrc, craneUtils, repo, tools, src, vendor, pname, version ? "0.1.0"
 , cargoTestExtraArgs ? "" }:
@@ -35,10 +37,11 @@ let
       # cargo's JSON messages in the log: the bench counts the units each consumer compiled.
       json = { cargoExtraArgs = "--locked --message-format json-render-diagnostics"; };
     in
-    {
+    rec {
       inherit deps;
       clippy = lib.cargoClippy (on // json);
       test = lib.cargoTest (on // json // { inherit cargoTestExtraArgs; });
+      layered = lib.cargoTest (on // json // { inherit cargoTestExtraArgs; cargoArtifacts = clippy; });
       # Not installed by default (crane's buildPackage): the substitution step's consumer. Its
       # build phase writes cargo's JSON messages to $cargoBuildLog.
       package = lib.buildPackage (on // {

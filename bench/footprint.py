@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reporting import header, report_main, units  # noqa: E402
 
 MODES = ["use-zstd", "use-symlink", "use-nixcache"]
-OUTPUTS = ["deps", "clippy", "test"]
+OUTPUTS = ["deps", "clippy", "test", "layered"]
 OURS, REF = "use-nixcache", "use-zstd"
 # The issue's targets (ratios of ours to a crane mode, same run).
 CONSUMER_MAX = 1.5   # consumers that install artifacts: NAR <= 1.5x use-zstd's
@@ -177,15 +177,17 @@ def report(out: Path, meta: dict, samples: list, busy, m: dict):
                     checks.append((p, what, key, f"<= {PUSHED_MAX}x use-zstd", ours / ref, ok))
                 lines.append(f"| {what} | {name} | {ratio(ours, ref)} | {ratio(sym, ref)} | {ratio(ours, sym)} | {target} |")
         lines.append("")
-        # c. the three outputs together, and nix-store --optimise.
-        lines += ["| mode | closure of deps + clippy + test | store before optimise (du) | after | saved | saved % |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        for mode in modes:
-            d = v.get((p, mode, "chain"), {})
-            b, a = d.get("optimise_before"), d.get("optimise_after")
-            saved = None if b is None or a is None else b - a
-            lines.append(f"| {mode} | {mb(d.get('closure'))} | {mb(b)} | {mb(a)} | {mb(saved)} | "
-                         f"{'' if not b else f'{100 * saved / b:.0f} %'} |")
+        # c. outputs together, and nix-store --optimise: deps and two consumers of it (siblings);
+        # the layered chain deps -> clippy -> layered.
+        lines += ["| mode | closure of | closure | store before optimise (du) | after | saved | saved % | files hard-linked |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for what, name in (("chain", "deps + clippy + test"), ("layered_chain", "deps -> clippy -> layered")):
+            for mode in modes:
+                d = v.get((p, mode, what), {})
+                b, a = d.get("optimise_before"), d.get("optimise_after")
+                saved = None if b is None or a is None else b - a
+                lines.append(f"| {mode} | {name} | {mb(d.get('closure'))} | {mb(b)} | {mb(a)} | {mb(saved)} | "
+                             f"{'' if not b else f'{100 * saved / b:.0f} %'} | {d.get('optimise_files', '')} |")
         lines.append("")
         # d. consumers' units, build times, substitution.
         lines += ["| mode | output | built in | registry units compiled | registry units Fresh |",

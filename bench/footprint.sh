@@ -5,21 +5,22 @@
 # and one real project with tests (ripgrep from crates.io), in three install modes: crane's
 # use-zstd (its default) and use-symlink, and use-nixcache (the adapter, nix/crane.nix, with the
 # binaries of --bin-dir). bench/footprint.nix says what is built: per mode buildDepsOnly, and
-# cargoClippy and cargoTest each inheriting it (both install their artifacts, crane's default).
+# cargoClippy and cargoTest each inheriting it (both install their artifacts, crane's default);
+# and `layered`, a cargoTest inheriting the cargoClippy: a chain of three layers.
 #
 #   bench/footprint.sh [--bin-dir DIR] [--state DIR] [--projects LIST] [--modes LIST]
 #                      [--compressions LIST] [--substitute LIST] [--corpus DIR]
 #                      [--ripgrep-version V] [--out DIR] [--keep]
 #
-# Measured per output (deps, clippy, test) and mode, all in the same run:
+# Measured per output (deps, clippy, test, layered) and mode, all in the same run:
 #   du          `du -sB1` (disk usage) and `du -sb` (apparent size) of the store path
 #   nar         its NAR size (`nix path-info --json`), and its closure's (`nix path-info -S`)
 #   cache       `nix copy --to file://CACHE?compression=C&parallel-compression=true` of the
 #               deps, clippy and test closures, per compression C (zstd, xz): the compressed
 #               bytes of each path (its narinfo's FileSize: the .nar.C file) and of its closure
-#   optimise    the closure of deps + clippy + test copied into an empty store
-#               (`local?root=DIR`), then `nix-store --optimise` there: du of the store before and
-#               after
+#   optimise    the closure of deps + clippy + test (siblings), and of the layered chain (deps ->
+#               clippy -> layered), each copied into an empty store (`local?root=DIR`), then
+#               `nix-store --optimise` there: du of the store before and after
 #   substitute  for the modes of --substitute: the zstd cache served over HTTP (127.0.0.1), an
 #               empty store (`local?root=DIR`, same store dir) that substitutes only from it
 #               realises the deps output (timed), then builds buildPackage inheriting it (timed),
@@ -289,12 +290,31 @@ cache_sizes() {
   row "$p" "$m" "$what" "cache_${c}_closure" "$total"
 }
 
+# optimise PROJECT MODE WHAT PATH...: nix-store --optimise on a store holding the closures of
+# PATHs and nothing else (a chroot store: the same logical store dir, its files in
+# ROOT/nix/store); rows optimise_before, optimise_after (du) and optimise_files (Nix's count).
+optimise() {
+  local p=$1 m=$2 what=$3 root=$w/opt-$1-$2-$3
+  shift 3
+  log "$p: $m: nix-store --optimise of $what in an empty store"
+  nix copy --no-check-sigs --to "local?root=$root" "$@" >"$out_dir/logs/$p-$m-$what-opt-copy.log" 2>&1 ||
+    die "nix copy to local?root=$root failed: $(tail -n 3 "$out_dir/logs/$p-$m-$what-opt-copy.log")"
+  row "$p" "$m" "$what" optimise_before "$(du -sB1 "$root/nix/store" | cut -f1)"
+  nix-store --store "local?root=$root" --optimise >"$out_dir/logs/$p-$m-$what-optimise.log" 2>&1 ||
+    die "nix-store --optimise failed: $(tail -n 3 "$out_dir/logs/$p-$m-$what-optimise.log")"
+  row "$p" "$m" "$what" optimise_after "$(du -sB1 "$root/nix/store" | cut -f1)"
+  # Nix's own count: "X MiB freed by hard-linking N files".
+  row "$p" "$m" "$what" optimise_files "$(sed -n 's/.* freed by hard-linking \([0-9]*\) files.*/\1/p' "$out_dir/logs/$p-$m-$what-optimise.log")"
+  chmod -R u+w "$root"
+  rm -rf "$root"
+}
+
 measure_project() {
   local p=$1 expr m what c cache root t0 paths url fresh out
   expr=$(project_expr "$p")
   local -A out_of=()
   for m in ${modes//,/ }; do
-    for what in deps clippy test; do
+    for what in deps clippy test layered; do
       build "$p" "$m" "$what"
       out_of[$m.$what]=$REPLY
     done
@@ -304,7 +324,7 @@ measure_project() {
   nix-store --check-validity "$vendor" 2>/dev/null || die "the vendor dir \`$vendor\` is not in the store: $(tail -n 3 "$w/instantiate.log")"
   sizes "$p" all vendor "$vendor"
   for m in ${modes//,/ }; do
-    for what in deps clippy test; do
+    for what in deps clippy test layered; do
       sizes "$p" "$m" "$what" "${out_of[$m.$what]}"
     done
     paths=("${out_of[$m.deps]}" "${out_of[$m.clippy]}" "${out_of[$m.test]}")
@@ -323,20 +343,9 @@ measure_project() {
       done
       [ "$c" = zstd ] || { chmod -R u+w "$cache"; rm -rf "$cache"; }
     done
-    # nix-store --optimise on a store holding the three closures and nothing else: a chroot
-    # store, the same logical store dir, its files in ROOT/nix/store.
-    root=$w/opt-$p-$m
-    log "$p: $m: nix-store --optimise of deps + clippy + test in an empty store"
-    nix copy --no-check-sigs --to "local?root=$root" "${paths[@]}" >"$out_dir/logs/$p-$m-opt-copy.log" 2>&1 ||
-      die "nix copy to local?root=$root failed: $(tail -n 3 "$out_dir/logs/$p-$m-opt-copy.log")"
-    row "$p" "$m" chain optimise_before "$(du -sB1 "$root/nix/store" | cut -f1)"
-    nix-store --store "local?root=$root" --optimise >"$out_dir/logs/$p-$m-optimise.log" 2>&1 ||
-      die "nix-store --optimise failed: $(tail -n 3 "$out_dir/logs/$p-$m-optimise.log")"
-    row "$p" "$m" chain optimise_after "$(du -sB1 "$root/nix/store" | cut -f1)"
-    # Nix's own count: "X MiB freed by hard-linking N files".
-    row "$p" "$m" chain optimise_files "$(sed -n 's/.* freed by hard-linking \([0-9]*\) files.*/\1/p' "$out_dir/logs/$p-$m-optimise.log")"
-    chmod -R u+w "$root"
-    rm -rf "$root"
+    optimise "$p" "$m" chain "${paths[@]}"
+    row "$p" "$m" layered_chain closure "$(nix path-info -S --json "${out_of[$m.layered]}" | python3 "$here/footprint.py" union-size)"
+    optimise "$p" "$m" layered_chain "${out_of[$m.layered]}"
   done
   # Substitution over HTTP into an empty store, then a consumer built there. The empty store is
   # a chroot store (the same logical store dir, its files in FRESH/nix/store). The package's
