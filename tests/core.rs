@@ -1299,6 +1299,30 @@ fn hard_linked_uplifts_share_one_artifact() {
     );
 }
 
+/// The executables (extensionless, with an execute bit) an output keeps in its `artifacts/`.
+fn executables_in_artifacts(out: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(out.join("artifacts"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            let exec = e.metadata().unwrap().permissions().mode() & 0o111 != 0;
+            e.file_type().is_file() && exec && !e.file_name().to_str().unwrap().contains('.')
+        })
+        .map(|e| e.into_path())
+        .collect()
+}
+
+/// GNU tar's verbose listing of an output's archive.
+fn gnu_tar_listing(out: &Path) -> String {
+    let listing = Command::new("tar")
+        .args(["--zstd", "-tvf"])
+        .arg(out.join("symlinks.tar.zst"))
+        .output()
+        .unwrap();
+    assert!(listing.status.success(), "GNU tar failed: {listing:?}");
+    String::from_utf8(listing.stdout).unwrap()
+}
+
 /// By default executables nothing links against stay out of the output's files: stored once
 /// inside the archive (the uplifted name a hard link to rustc's output), left as they were in
 /// the target dir, restored as one file with two names, and Fresh for cargo afterwards.
@@ -1332,25 +1356,12 @@ fn leaf_executables_are_stored_once_inside_the_archive() {
             exe.display()
         );
     }
-    // Nothing executable in the output's files: libraries and build scripts only.
-    for e in walkdir::WalkDir::new(out.join("artifacts")) {
-        let e = e.unwrap();
-        let name = e.file_name().to_str().unwrap();
-        let exec = e.metadata().unwrap().permissions().mode() & 0o111 != 0;
-        if e.file_type().is_file() && exec && !name.contains('.') {
-            assert!(
-                name.starts_with("build"),
-                "{} was moved",
-                e.path().display()
-            );
-        }
+    // Nothing executable in the output's files but build scripts.
+    for exe in executables_in_artifacts(&out) {
+        let name = exe.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("build"), "{} was moved", exe.display());
     }
-    let listing = Command::new("tar")
-        .args(["--zstd", "-tvf"])
-        .arg(out.join("symlinks.tar.zst"))
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&listing.stdout);
+    let listing = gnu_tar_listing(&out);
     let hard: Vec<&str> = listing.lines().filter(|l| l.starts_with('h')).collect();
     assert_eq!(hard.len(), 1, "GNU tar lists one hard link: {listing}");
     assert!(
@@ -1387,25 +1398,12 @@ fn inline_build_scripts_come_back_fresh() {
     let store = Store::new(&fx);
     fx.cargo(["build", "--all-targets"]);
     let out = pack_target(&fx, &store, "deps", &["--inline-executables", "all"]);
-    let moved: Vec<PathBuf> = walkdir::WalkDir::new(out.join("artifacts"))
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| {
-            let exec = e.metadata().unwrap().permissions().mode() & 0o111 != 0;
-            e.file_type().is_file() && exec && !e.file_name().to_str().unwrap().contains('.')
-        })
-        .map(|e| e.into_path())
-        .collect();
+    let moved = executables_in_artifacts(&out);
     assert!(
         moved.is_empty(),
         "executables in the output's files: {moved:?}"
     );
-    let listing = Command::new("tar")
-        .args(["--zstd", "-tvf"])
-        .arg(out.join("symlinks.tar.zst"))
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&listing.stdout);
+    let listing = gnu_tar_listing(&out);
     assert!(
         listing
             .lines()
