@@ -1312,6 +1312,16 @@ fn executables_in_artifacts(out: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `cargo build --all-targets` compiles nothing and finds Fresh units (after an unpack).
+fn assert_all_targets_fresh(fx: &Fixture) {
+    let again = fx.cargo_cmd(["build", "--all-targets"]).run();
+    assert!(
+        again.dirty_units().is_empty(),
+        "not Fresh after unpack:\n{again}"
+    );
+    assert!(!again.fresh_units().is_empty());
+}
+
 /// GNU tar's verbose listing of an output's archive.
 fn gnu_tar_listing(out: &Path) -> String {
     let listing = Command::new("tar")
@@ -1381,12 +1391,7 @@ fn leaf_executables_are_stored_once_inside_the_archive() {
         "the hard link was not restored"
     );
     assert_eq!(fs::read(fx.path("target/debug/app")).unwrap(), before);
-    let again = fx.cargo_cmd(["build", "--all-targets"]).run();
-    assert!(
-        again.dirty_units().is_empty(),
-        "not Fresh after unpack:\n{again}"
-    );
-    assert!(!again.fresh_units().is_empty());
+    assert_all_targets_fresh(&fx);
 }
 
 /// `--inline-executables all` (the crane adapter's checks and packages): build scripts go
@@ -1428,12 +1433,7 @@ fn inline_build_scripts_come_back_fresh() {
             script.display()
         );
     }
-    let again = fx.cargo_cmd(["build", "--all-targets"]).run();
-    assert!(
-        again.dirty_units().is_empty(),
-        "not Fresh after unpack:\n{again}"
-    );
-    assert!(!again.fresh_units().is_empty());
+    assert_all_targets_fresh(&fx);
 }
 
 /// A separate `build.build-dir` is packed as its own root and restored to the build dir given.
