@@ -140,6 +140,31 @@ nxt_need_nix() {
 
 # --- the private store -------------------------------------------------------------------------
 
+# nxt_user_pool STATE_DIR: the store whose state dir is STATE_DIR takes its build users from the
+# one pool of build-user locks for every private store on this machine: Nix kills all processes
+# of the build user it picks, and with a pool per store two suites running at once pick the same
+# user (nixbld1) and kill each other's builders ("signal 9").
+nxt_user_pool() {
+    mkdir -p /tmp/nixcache-userpool
+    [ -e "$1/userpool" ] || ln -s /tmp/nixcache-userpool "$1/userpool"
+}
+
+# nxt_store_conf SYSROOT: the nix.conf lines of every private store of the suite: root builds in
+# the sandbox as the nixbld users (SYSROOT, the host's Rust, bound in), nothing substituted, one
+# job at a time.
+nxt_store_conf() {
+    cat <<CONF
+build-users-group = nixbld
+sandbox = true
+sandbox-fallback = false
+$(nxt_sandbox_paths_line) $NXT_SANDBOX_RUST=$1 $NXT_EXTRA_SANDBOX_PATHS
+substituters =
+require-sigs = false
+max-jobs = 1
+cores = ${NXT_CORES:-2}
+CONF
+}
+
 # nxt_store_init [STOREDIR]: create a store, state, log and config dir under $T and export the
 # variables that make every nix command use them. STOREDIR defaults to $T/store.
 nxt_store_init() {
@@ -147,25 +172,14 @@ nxt_store_init() {
     local sysroot
     sysroot=$(rustc --print sysroot) || nxt_fail "rustc not found on PATH"
     mkdir -p "$store" "$T/state" "$T/log" "$T/etc" "$T/cache"
-    # One pool of build-user locks for every private store on this machine: Nix kills all
-    # processes of the build user it picks, and with a pool per store two suites running at once
-    # pick the same user (nixbld1) and kill each other's builders ("signal 9").
-    mkdir -p /tmp/nixcache-userpool
-    [ -e "$T/state/userpool" ] || ln -s /tmp/nixcache-userpool "$T/state/userpool"
+    nxt_user_pool "$T/state"
     # Build users must be able to reach the store dir (mkdir under a 0700 dir would not do).
     chmod 755 "$T"
     cat >"$T/etc/nix.conf" <<CONF
 # Written by tests/nix/lib.sh for Nix $NXT_NIX. Root, no daemon, private store.
-build-users-group = nixbld
-sandbox = true
-sandbox-fallback = false
-$(nxt_sandbox_paths_line) $NXT_SANDBOX_RUST=$sysroot $NXT_EXTRA_SANDBOX_PATHS
-substituters =
-require-sigs = false
+$(nxt_store_conf "$sysroot")
 keep-outputs = false
 keep-derivations = false
-max-jobs = 1
-cores = ${NXT_CORES:-2}
 experimental-features = nix-command flakes
 # No registry download (offline): nix develop would retry it on every entry.
 flake-registry =

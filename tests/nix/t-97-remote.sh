@@ -38,23 +38,15 @@ nxt_remote_start() {
     mkdir -p "$r/store" "$r/state" "$r/log" "$r/etc" "$r/home" "$ssh"
     # Build users must reach the remote's real store dir, as the local one's (lib.sh).
     chmod 755 "$r"
-    # The build-user pool of every private store of the suite (lib.sh's nxt_store_init): Nix
-    # takes it from NIX_STATE_DIR, which the forced command below sets for the remote daemon.
-    mkdir -p /tmp/nixcache-userpool
-    ln -s /tmp/nixcache-userpool "$r/state/userpool"
+    # The suite's build-user pool: Nix takes it from NIX_STATE_DIR, which the forced command
+    # below sets for the remote daemon.
+    nxt_user_pool "$r/state"
     NXT_REMOTE_STORE="local?real=$r/store&state=$r/state&log=$r/log"
     cat >"$r/etc/nix.conf" <<CONF
 # Written by tests/nix/t-97-remote.sh for Nix $NXT_NIX: the remote builder's store.
 store = $NXT_REMOTE_STORE
-build-users-group = nixbld
-sandbox = true
-sandbox-fallback = false
-$(nxt_sandbox_paths_line) $NXT_SANDBOX_RUST=$sysroot $NXT_EXTRA_SANDBOX_PATHS
-substituters =
-require-sigs = false
+$(nxt_store_conf "$sysroot")
 trusted-users = root
-max-jobs = 1
-cores = ${NXT_CORES:-2}
 CONF
 
     # The forced command: whatever the client asks, it gets the remote store's daemon, or
