@@ -188,6 +188,19 @@ nxt_crane_stale_deps() {
     nxt_crane_units "$1" | grep -E ' nc-' | grep -v '^fresh' || true
 }
 
+# nxt_crane_deps_pkg_expr NAME: a crane test expression (nxt_crane_expr) of `deps`
+# (buildDepsOnly, cargo's JSON messages in its log), `app` (buildPackage inheriting it, its
+# build's JSON shown after the build) and `clean` (stock crane's buildPackage, no cargoArtifacts).
+nxt_crane_deps_pkg_expr() {
+    nxt_crane_expr "$1" <<'NIX'
+rec {
+  deps = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; });
+  app = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
+  clean = craneLib.buildPackage (common // { cargoArtifacts = null; });
+}
+NIX
+}
+
 # deps (buildDepsOnly, dummy sources, `check --all-targets`, `build`, `test --no-run`, release)
 # packed by cargo-nixcache; buildPackage with explicit cargoArtifacts inherits it with every
 # registry unit Fresh, and its binary equals a clean crane build's (crane's stock lib, no
@@ -195,14 +208,7 @@ nxt_crane_stale_deps() {
 test_crane_deps_and_package() {
     nxt_crane_setup
     local expr deps app clean
-    expr=$(nxt_crane_expr deps-pkg <<'NIX'
-rec {
-  deps = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; });
-  app = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
-  clean = craneLib.buildPackage (common // { cargoArtifacts = null; });
-}
-NIX
-    )
+    expr=$(nxt_crane_deps_pkg_expr deps-pkg)
     deps=$(nxt_build "$expr" -A deps)
     assert_exists "$deps/nixcache.json" "the deps output, packed by cargo-nixcache"
     [ "$(stat -c %s "$deps/target.tar.zst")" -lt 512 ] ||

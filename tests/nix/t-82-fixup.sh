@@ -94,14 +94,7 @@ NIX
 test_fixup_crane_deps_and_package() {
     nxt_crane_setup
     local expr deps app clean
-    expr=$(nxt_crane_expr fixup-deps-pkg <<'NIX'
-rec {
-  deps = nixcacheLib.buildDepsOnly (common // { cargoExtraArgs = jsonArgs; });
-  app = nixcacheLib.buildPackage (common // { cargoArtifacts = deps; postBuild = ''cat "''${cargoBuildLog:-/dev/null}"''; });
-  clean = craneLib.buildPackage (common // { cargoArtifacts = null; });
-}
-NIX
-    )
+    expr=$(nxt_crane_deps_pkg_expr fixup-deps-pkg)
     deps=$(nxt_build "$expr" -A deps)
     assert_exists "$deps/nixcache.json" "the deps output, packed by cargo-nixcache"
     assert_contains "$T/build.log" "^shrinking RPATHs of ELF executables and libraries in $deps$" "patchelf's hook on deps"
