@@ -79,7 +79,10 @@ pub(crate) fn detect(file: &File) -> io::Result<Compression> {
 }
 
 /// The uncompressed stream of `file`, holding `compression`; unbuffered (callers buffer it).
-pub(crate) fn decoder<'a>(file: File, compression: Compression) -> io::Result<Box<dyn Read + 'a>> {
+pub(crate) fn decoder<'a>(
+    file: File,
+    compression: Compression,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     Ok(match compression {
         Compression::Zstd => Box::new(CheckedZstd::new(file)?),
         Compression::None => Box::new(file),

@@ -11,6 +11,7 @@
 
 mod compress;
 pub(crate) mod path;
+mod read_ahead;
 mod reader;
 mod stream_buffer;
 mod ustar;

@@ -11,6 +11,7 @@
 //! [`ArchiveReader::decompress_once`]: then every later pass reads memory instead of
 //! decompressing the file again.
 
+use super::read_ahead::ReadAhead;
 use super::stream_buffer::StreamBuffer;
 use super::zstd_checked;
 use super::{compress, Compression};
@@ -277,20 +278,24 @@ impl<'a> ArchiveReader<'a> {
             self.read_entries(&mut members, &mut summary, &mut visit)?;
             return Ok(summary);
         }
-        let scanning = Scanned::new(self.open()?, scanner);
-        let mut members = ustar::Members::new(BufReader::with_capacity(1 << 16, scanning));
-        let entries = self.read_entries(&mut members, &mut summary, &mut visit);
-        let mut rest = members.into_inner();
-        if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
-            return Err(self.corrupt(e).into());
-        }
-        entries?;
-        let rest = rest.into_inner();
-        summary.stream_bytes = rest.bytes;
-        if let Some(scanner) = rest.scanner {
-            summary.references = scanner.finish().into_iter().map(|r| r.path).collect();
-        }
-        Ok(summary)
+        let source = self.open()?;
+        // Decompressing on a thread of its own, beside the checks and the writes.
+        std::thread::scope(|scope| {
+            let scanning = Scanned::new(ReadAhead::spawn(scope, source), scanner);
+            let mut members = ustar::Members::new(BufReader::with_capacity(1 << 16, scanning));
+            let entries = self.read_entries(&mut members, &mut summary, &mut visit);
+            let mut rest = members.into_inner();
+            if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
+                return Err(self.corrupt(e).into());
+            }
+            entries?;
+            let rest = rest.into_inner();
+            summary.stream_bytes = rest.bytes;
+            if let Some(scanner) = rest.scanner {
+                summary.references = scanner.finish().into_iter().map(|r| r.path).collect();
+            }
+            Ok(summary)
+        })
     }
 
     fn read_entries<R: BufRead, E: From<ArchiveError>>(
@@ -347,7 +352,7 @@ impl<'a> ArchiveReader<'a> {
     }
 
     /// The uncompressed stream, unbuffered (callers buffer it as they need).
-    fn open(&self) -> Result<Box<dyn Read + 'a>, ArchiveError> {
+    fn open(&self) -> Result<Box<dyn Read + Send + 'a>, ArchiveError> {
         let (file, compression) = self.open_file()?;
         compress::decoder(file, compression).map_err(|e| self.open_err(e))
     }
