@@ -10,11 +10,13 @@ use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::Scope;
 
-/// Bytes per chunk: below glibc's mmap threshold, so chunks come from the heap, and few
-/// enough that the channel is no cost next to decompressing them.
-const CHUNK: usize = 64 << 10;
+/// Bytes per chunk: big enough that handing chunks over costs little next to decompressing
+/// them (64 KiB chunks made an unpack of a 70 MB stream ~15 % slower; 1 MiB ones were no faster
+/// than these and cost 3 MiB more RSS); their buffers are reused, so they are allocated and
+/// zeroed once.
+const CHUNK: usize = 256 << 10;
 /// Chunks read ahead at most: what the consumer may lag behind before the reader waits.
-const CHUNKS_AHEAD: usize = 16;
+const CHUNKS_AHEAD: usize = 2;
 
 /// The consumer's end: reads the chunks the reader thread sends, in order.
 pub(crate) struct ReadAhead {
@@ -43,6 +45,7 @@ impl ReadAhead {
         let (spare, spares) = sync_channel::<Vec<u8>>(CHUNKS_AHEAD + 2);
         scope.spawn(move || loop {
             let mut buf = spares.try_recv().unwrap_or_default();
+            // A reused buffer is full length already: only a new one is zeroed.
             buf.resize(CHUNK, 0);
             let (filled, failure) = fill(&mut source, &mut buf);
             buf.truncate(filled);

@@ -278,10 +278,16 @@ impl<'a> ArchiveReader<'a> {
             self.read_entries(&mut members, &mut summary, &mut visit)?;
             return Ok(summary);
         }
-        let source = self.open()?;
-        // Decompressing on a thread of its own, beside the checks and the writes.
+        let (file, compression) = self.open_file()?;
+        let source = compress::decoder(file, compression).map_err(|e| self.open_err(e))?;
         std::thread::scope(|scope| {
-            let scanning = Scanned::new(ReadAhead::spawn(scope, source), scanner);
+            // Decompressing on a thread of its own, beside the checks and the writes; a plain
+            // archive is read where it is used (a thread would only add a copy).
+            let source: Box<dyn Read + '_> = match compression {
+                Compression::Zstd => Box::new(ReadAhead::spawn(scope, source)),
+                Compression::None => source,
+            };
+            let scanning = Scanned::new(source, scanner);
             let mut members = ustar::Members::new(BufReader::with_capacity(1 << 16, scanning));
             let entries = self.read_entries(&mut members, &mut summary, &mut visit);
             let mut rest = members.into_inner();
