@@ -1014,8 +1014,7 @@ fn rejects_corrupt_zstd() {
     // zstd frame change nothing (about 1 in 170 here: padding in its bit streams); with those
     // the archive is intact and unpacking it is right, so they are skipped.
     // Both ways unpack reads an archive: decompressed once into memory (the manifest declares
-    // the stream's length), and streamed from the file (it does not), where zstd's errors come
-    // through the thread that decompresses ahead.
+    // the stream's length), and streamed from the file (it does not).
     let manifest_path = out.join("nixcache.json");
     let manifest = fs::read_to_string(&manifest_path).unwrap();
     let mut undeclared: serde_json::Value = serde_json::from_str(&manifest).unwrap();

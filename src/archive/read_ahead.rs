@@ -2,8 +2,8 @@
 //!
 //! A streamed pass over a big archive does two things per byte: zstd decompresses it, and the
 //! pass parses, scans and checks it (pass one) or writes it out (pass two). On one thread they
-//! add up; with [`ReadAhead`] decompression runs beside them, a bounded number of chunks ahead,
-//! so memory stays constant. The bytes, their order and the errors the consumer sees are the
+//! add up; with [`ReadAhead`] decompression runs beside the writes of pass two, a bounded
+//! number of chunks ahead, so memory stays constant. The bytes, their order and the errors the consumer sees are the
 //! source's: an error arrives after every byte read before it, and then again at every read.
 
 use std::io::{self, Read};

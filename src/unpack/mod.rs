@@ -9,8 +9,8 @@
 //! [`IN_MEMORY_STREAM_LIMIT`](crate::artifacts::check::IN_MEMORY_STREAM_LIMIT) is decompressed
 //! once, into memory, where pass one also records its entries and pass two creates them from
 //! that recording, on several threads ([`create`]); a bigger one is streamed from the file
-//! twice, in constant memory (decompressed on a thread beside each pass), and created on one
-//! thread.
+//! twice, in constant memory (in pass two decompressed on a thread beside the writes), and
+//! created on one thread.
 //!
 //! # Security
 //! What unpack promises for any input, however hostile (docs/format.md lists the rules):
