@@ -11,7 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::Scope;
 
 /// Bytes per chunk: big enough that handing chunks over costs little next to decompressing
-/// them (64 KiB chunks made an unpack of a 70 MB stream ~15 % slower; 1 MiB ones were no faster
+/// them (64 KiB chunks made an unpack of a 70 MB stream 10-20 % slower; 1 MiB ones were no faster
 /// than these and cost 3 MiB more RSS); their buffers are reused, so they are allocated and
 /// zeroed once.
 const CHUNK: usize = 256 << 10;
