@@ -3,17 +3,18 @@
 //! A streamed pass over a big archive does two things per byte: zstd decompresses it, and the
 //! pass parses, scans and checks it (pass one) or writes it out (pass two). On one thread they
 //! add up; with [`ReadAhead`] decompression runs beside the writes of pass two, a bounded
-//! number of chunks ahead, so memory stays constant. The bytes, their order and the errors the consumer sees are the
-//! source's: an error arrives after every byte read before it, and then again at every read.
+//! number of chunks ahead, so memory stays constant. The bytes, their order and the errors the
+//! consumer sees are the source's: an error arrives after every byte read before it, and then
+//! again at every read.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::Scope;
 
 /// Bytes per chunk: big enough that handing chunks over costs little next to decompressing
-/// them (64 KiB chunks made an unpack of a 70 MB stream 10-20 % slower; 1 MiB ones were no faster
-/// than these and cost 3 MiB more RSS); their buffers are reused, so they are allocated and
-/// zeroed once.
+/// them (64 KiB chunks made an unpack of a 70 MB stream 10-20 % slower; 1 MiB ones were no
+/// faster than these and cost 3 MiB more RSS); their buffers are reused, so they are allocated
+/// and zeroed once.
 const CHUNK: usize = 256 << 10;
 /// Chunks read ahead at most: what the consumer may lag behind before the reader waits.
 const CHUNKS_AHEAD: usize = 2;
